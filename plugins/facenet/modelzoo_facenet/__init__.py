@@ -1,0 +1,3 @@
+"""FaceNet for modelzoo."""
+
+__version__ = "0.1.0"
