@@ -1,3 +1,11 @@
-"""modelzoo: benchmark runner for a GPU model zoo."""
+"""modelzoo: benchmark runner for a GPU model zoo.
+
+Plugins mark their hook implementations with :data:`hookimpl`; the contract is
+:mod:`modelzoo.hookspecs`.
+"""
+
+import pluggy
 
 __version__ = "0.1.0"
+
+hookimpl = pluggy.HookimplMarker("modelzoo")

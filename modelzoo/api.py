@@ -184,3 +184,60 @@ class PrepareResult:
         if self.failures_file and self.failed:
             line += f"; failures listed in {self.failures_file}"
         return line
+
+
+# The sections the generic trainer reads. A plugin's profiles start from these (see
+# ``with_core_defaults``) and add their own ``data``, ``model``, ``loss`` and ``eval``.
+CORE_DEFAULTS: dict = {
+    "train": {
+        "seed": 0,
+        "epochs": 1,
+        "steps_per_epoch": 0,       # 0: one pass over the data; the recipe fixes 1000 batches
+        "max_steps": 0,             # 0: no cap (``--max-steps``)
+        "batch_size": 32,           # per card
+        "num_workers": 2,
+        "pin_memory": True,
+        "prefetch_factor": 2,
+        "amp": "none",              # none | bf16 | fp16 (fp16 uses gradient scaling)
+        "channels_last": False,
+        "compile": False,
+        "grad_clip": 0.0,           # 0: off
+        "checkpoint_every": 0,      # steps; 0: only at the end and on a signal
+        "eval_every_epochs": 0,     # 0: only at the end
+        "log_every": 20,            # steps between progress lines and health checks
+        "fps_warmup_steps": 10,     # steps before the FPS window opens
+        "compute_fps_steps": 10,    # steps timed on a device-resident batch; 0: skip
+    },
+    "optimizer": {
+        "name": "adam",             # adam | adamw | sgd | rmsprop
+        "lr": 0.001,
+        "eps": 1e-8,
+        "betas": [0.9, 0.999],
+        "momentum": 0.9,
+        "nesterov": False,
+        "weight_decay": 0.0,
+        "decay_norm_and_bias": False,
+    },
+    "schedule": {
+        "name": "constant",         # constant | steps | cosine
+        "milestones": {},           # steps: {epoch: lr}
+        "warmup_epochs": 0.0,
+        "min_lr": 0.0,              # cosine
+    },
+}
+
+
+def with_core_defaults(profile: dict) -> dict:
+    """``profile`` deep-merged over :data:`CORE_DEFAULTS` (a new dict)."""
+    import copy
+
+    def merge(base: dict, extra: dict) -> dict:
+        for key, value in extra.items():
+            if isinstance(value, dict) and isinstance(base.get(key), dict) and value and \
+                    all(isinstance(k, str) for k in value):
+                merge(base[key], value)
+            else:
+                base[key] = copy.deepcopy(value)
+        return base
+
+    return merge(copy.deepcopy(CORE_DEFAULTS), profile)
