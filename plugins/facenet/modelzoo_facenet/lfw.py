@@ -363,8 +363,13 @@ def _val_threshold(far_train: np.ndarray, thresholds: np.ndarray, target: float)
     different-pair distances), and interp1d refuses repeated x. For each FAR value we keep
     the SMALLEST threshold giving it: that is where the step starts, so the interpolated
     threshold lies inside [t_k, t_k+1) of the two steps around the target and its training
-    FAR is FAR_k <= target; keeping the largest would put it on the step above, whose
-    training FAR exceeds the target.
+    FAR is FAR_k <= target. Keeping the largest would interpolate between the ends of
+    the two steps, [T_k, T_k+1], where all but the first grid step already has the
+    training FAR of the step above the target. FAR 0 is kept at threshold 0, so when the
+    first FAR step already exceeds the target (fewer than 1/target training different
+    pairs, e.g. one LFW fold scored alone), the threshold lands between 0 and that step:
+    VAL@FAR is then not resolvable and comes out low, never with a training FAR above
+    the target.
     """
     if far_train.max() < target:
         return 0.0
