@@ -22,9 +22,9 @@ Rules (also printed in the reports):
   count: the latest such run by start time. Columns: the README's (Model, FPS, the
   model's metric columns) plus GPU (``BI-V100 x1``; ``CPU x2`` for CPU runs), FPS/ref,
   Scaling and Run. Reference rows (``Facenet (reference)``) follow the measured row with
-  the same card and count; a reference matches a card when its ``gpu`` appears as a whole
-  word in the measured card name (``BI-V100`` matches ``Iluvatar BI-V100``, not
-  ``V100``). FPS/ref = measured FPS / reference FPS.
+  the same card and count; a reference matches a card when its ``gpu`` appears as a word
+  in the measured card name (``BI-V100`` matches ``Iluvatar BI-V100``; ``A100`` matches
+  ``NVIDIA A100-SXM4-80GB``; ``V100`` does not match ``BI-V100``). FPS/ref = measured FPS / reference FPS.
   Scaling = FPS(N cards) / (N x FPS(1 card)) for the same model and card.
 - Environment tables, one per software stack of the main-table rows: a run whose
   ``env.sdk`` is set (a vendor SDK such as ``IXUCA SDK 3.1.0``) goes in
@@ -46,6 +46,7 @@ import csv
 import io
 import json
 import math
+import os
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -335,13 +336,15 @@ def _interleave(measured: list[Row], refs: list[Row]) -> list[Row]:
 
 
 def same_card(reference_gpu: str, measured_gpu: str) -> bool:
-    """True when the reference card name is a whole word of the measured card name."""
+    """True when the reference card name is a word of the measured card name."""
     ref = reference_gpu.strip().lower()
     if not ref:
         return False
     if ref == measured_gpu.strip().lower():
         return True
-    return re.search(rf"(?<![\w-]){re.escape(ref)}(?![\w-])", measured_gpu.lower()) is not None
+    # Not after a letter, digit or hyphen ("V100" is not "BI-V100"); a suffix after a
+    # hyphen is a variant of the same card ("A100" matches "A100-SXM4-80GB").
+    return re.search(rf"(?<![\w-]){re.escape(ref)}(?!\w)", measured_gpu.lower()) is not None
 
 
 def _add_scaling(rows: list[Row]) -> None:
@@ -745,13 +748,18 @@ def render_reports(records: list[dict], references: Optional[dict], output_dir: 
     if unknown:
         raise UserError(f"unknown report format {unknown[0]!r}; choose from {', '.join(FORMATS)}")
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
     report = build_report(records, references, generated)
     renderers = {"md": render_markdown, "html": render_html, "json": render_json,
                  "csv": lambda r: render_csv(r.records)}
+    # Render everything before writing anything: a crash leaves the previous reports whole.
+    texts = {fmt: renderers[fmt](report) for fmt in dict.fromkeys(formats)}
+    output_dir.mkdir(parents=True, exist_ok=True)
+    umask = os.umask(0)
+    os.umask(umask)
     written = []
-    for fmt in dict.fromkeys(formats):
+    for fmt, text in texts.items():
         path = output_dir / OUTPUT_NAMES[fmt]
-        write_atomic(path, renderers[fmt](report))
+        write_atomic(path, text)
+        os.chmod(path, 0o666 & ~umask)  # mkstemp makes 0600; reports are meant to be shared
         written.append(path)
     return written
