@@ -425,3 +425,22 @@ def test_no_records_gives_reports_that_say_so(tmp_path):
     assert "No runs recorded yet" in paths[1].read_text(encoding="utf-8")
     assert json.loads(paths[2].read_text(encoding="utf-8"))["records"] == []
     assert paths[3].read_text(encoding="utf-8").count("\n") == 1
+
+
+def test_records_with_missing_sections_still_render(tmp_path):
+    from modelzoo.records import new_record
+
+    started = new_record(run_id="run-new", kind="train", model="facenet", model_title="Facenet",
+                         plugin={"name": "modelzoo-facenet", "version": "0.1.0"}, profile="demo",
+                         config={}, overrides={}, cards=1, world_size=1, device="cuda", seed=0,
+                         metric_columns=[], log="runs/run-new/train.log")
+    odd = dict(started, run_id="run-odd", status="success", env=None,
+               data={"name": "lfw", "kind": "real", "path": "/d", "images": 1, "identities": 1},
+               metrics={"fps": 10.0, "lfw_accuracy": "n/a"},
+               metric_columns=[{"key": "lfw_accuracy", "title": "LFW_Accuracy", "format": "{:.5f}"},
+                               {"title": "no key"}])
+    paths = render_reports([started, odd], {"facenet": {"gpu": "BI-V100", "cards": 1}},
+                           tmp_path, generated=GENERATED)
+    md = paths[0].read_text(encoding="utf-8")
+    assert "| Facenet | GPU x1 | 10.00 | n/a          | -       | -       | run-odd |" in md
+    assert "| run-new | GPU x1 | running | real" not in md and "| run-new | GPU x1 | running |" in md
