@@ -24,7 +24,8 @@ Rules (also printed in the reports):
   Scaling and Run. Reference rows (``Facenet (reference)``) follow the measured row with
   the same card and count; a reference matches a card when its ``gpu`` appears as a word
   in the measured card name (``BI-V100`` matches ``Iluvatar BI-V100``; ``A100`` matches
-  ``NVIDIA A100-SXM4-80GB``; ``V100`` does not match ``BI-V100``). FPS/ref = measured FPS / reference FPS.
+  ``NVIDIA A100-SXM4-80GB``; ``V100`` does not match ``BI-V100``).
+  FPS/ref = measured FPS / reference FPS.
   Scaling = FPS(N cards) / (N x FPS(1 card)) for the same model and card.
 - Environment tables, one per software stack of the main-table rows: a run whose
   ``env.sdk`` is set (a vendor SDK such as ``IXUCA SDK 3.1.0``) goes in
@@ -61,7 +62,8 @@ from modelzoo.records import utc_now, write_atomic
 from modelzoo.report import svg
 
 FORMATS = ("md", "html", "json", "csv")
-OUTPUT_NAMES = {"md": "results.md", "html": "index.html", "json": "results.json", "csv": "results.csv"}
+OUTPUT_NAMES = {"md": "results.md", "html": "index.html", "json": "results.json",
+                "csv": "results.csv"}
 REPORT_SCHEMA_VERSION = 1
 
 SYNTHETIC_MARK = "synthetic data — not comparable"
@@ -188,8 +190,9 @@ class ModelSection:
 
     @staticmethod
     def status_cells(record: dict) -> list[str]:
+        data = _data_kind_note(record) if _data(record) else "-"  # died before loading data
         return [record.get("run_id", "-"), _gpu_cell(record), str(record.get("status") or "-"),
-                _data_kind_note(record), _short_error(record.get("error"))]
+                data, _short_error(record.get("error"))]
 
 
 @dataclass
@@ -545,7 +548,8 @@ def _overview_charts(section: ModelSection) -> list[Markup]:
     roc = [svg.Series(f"{r.gpu_cell} · {r.run_id}", *_xy(r.record, "roc", "fpr", "tpr"))
            for r in rows if _has_curve(r.record, "roc", "fpr", "tpr")]
     if roc:
-        charts.append(Markup(svg.line_chart(roc, title=f"{section.title}: ROC", x_label="false positive rate",
+        charts.append(Markup(svg.line_chart(roc, title=f"{section.title}: ROC",
+                                            x_label="false positive rate",
                                             y_label="true positive rate", x_range=(0, 1),
                                             y_range=(0, 1), diagonal=True)))
     return charts
@@ -568,12 +572,13 @@ def _run_charts(record: dict) -> list[Markup]:
     if _has_curve(record, "throughput", "step", "fps"):
         hlines = []
         if _num(metrics.get("fps")) is not None:
-            hlines.append(svg.HLine(metrics["fps"], f"whole-job FPS {metrics['fps']:.2f}", "#d55e00"))
+            hlines.append(svg.HLine(metrics["fps"], f"whole-job FPS {metrics['fps']:.2f}",
+                                    "#d55e00"))
         if _num(metrics.get("compute_fps")) is not None:
             hlines.append(svg.HLine(metrics["compute_fps"],
                                     f"compute-only FPS {metrics['compute_fps']:.2f}", "#009e73"))
-        charts.append(svg.line_chart([svg.Series("per-step FPS", *_xy(record, "throughput", "step", "fps"))],
-                                     title="Throughput over the run", x_label="step",
+        per_step = svg.Series("per-step FPS", *_xy(record, "throughput", "step", "fps"))
+        charts.append(svg.line_chart([per_step], title="Throughput over the run", x_label="step",
                                      y_label="images/s", y_from_zero=True, hlines=hlines))
     if _has_curve(record, "loss", "step", "loss"):
         charts.append(svg.line_chart([svg.Series("", *_xy(record, "loss", "step", "loss"))],
@@ -591,7 +596,8 @@ def _run_charts(record: dict) -> list[Markup]:
         keys = [k for k, v in curve.items() if isinstance(v, list) and v]
         if len(keys) >= 2:
             series = [svg.Series(k, curve[keys[0]], curve[k]) for k in keys[1:]]
-            charts.append(svg.line_chart(series, title=str(name), x_label=keys[0], y_label=str(name)))
+            charts.append(svg.line_chart(series, title=str(name), x_label=keys[0],
+                                         y_label=str(name)))
     return [Markup(c) for c in charts]
 
 
@@ -615,7 +621,8 @@ def _run_view(record: dict) -> dict:
     run = [("status", _text(record.get("status"))), ("kind", _text(record.get("kind"))),
            ("model", _text(record.get("model"))), ("profile", _text(record.get("profile"))),
            ("plugin", _plugin(record.get("plugin"))),
-           ("cards / world size", f"{_text(record.get('cards'))} / {_text(record.get('world_size'))}"),
+           ("cards / world size",
+            f"{_text(record.get('cards'))} / {_text(record.get('world_size'))}"),
            ("device", _text(record.get("device"))), ("seed", _text(record.get("seed"))),
            ("git commit", f"{git}{' (dirty)' if env.get('git_dirty') else ''}" if git else "-"),
            ("started", _text(record.get("started"))), ("finished", _text(record.get("finished"))),
@@ -629,8 +636,7 @@ def _run_view(record: dict) -> dict:
         "title": record.get("model_title") or str(record.get("model") or "-"),
         "gpu_cell": _gpu_cell(record),
         "status": str(record.get("status") or "-"),
-        "synthetic": classify(record) == "synthetic" or (
-            record.get("status") != "success" and data.get("kind") != "real"),
+        "synthetic": classify(record) == "synthetic" or (bool(data) and data.get("kind") != "real"),
         "protocol": data.get("protocol"),
         "fps": _fmt(fps),
         "started": _text(record.get("started")),

@@ -160,12 +160,14 @@ def line_chart(series: Sequence[Series], *, title: str, x_label: str, y_label: s
         y = py(t)
         out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" '
                    f'stroke="#eaeef2"/>')
-        out.append(f'<line x1="{left - 4}" y1="{y:.1f}" x2="{left}" y2="{y:.1f}" stroke="#57606a"/>')
+        out.append(f'<line x1="{left - 4}" y1="{y:.1f}" x2="{left}" y2="{y:.1f}" '
+                   f'stroke="#57606a"/>')
         out.append(f'<text x="{left - 7}" y="{y + 4:.1f}" font-size="11" text-anchor="end" '
                    f'fill="#57606a">{escape(format_tick(t, y_step))}</text>')
     for t in x_ticks:
         x = px(t)
-        out.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + plot_h}" stroke="#eaeef2"/>')
+        out.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + plot_h}" '
+                   f'stroke="#eaeef2"/>')
         out.append(f'<line x1="{x:.1f}" y1="{top + plot_h}" x2="{x:.1f}" y2="{top + plot_h + 4}" '
                    f'stroke="#57606a"/>')
         out.append(f'<text x="{x:.1f}" y="{top + plot_h + 17}" font-size="11" text-anchor="middle" '

@@ -442,5 +442,9 @@ def test_records_with_missing_sections_still_render(tmp_path):
     paths = render_reports([started, odd], {"facenet": {"gpu": "BI-V100", "cards": 1}},
                            tmp_path, generated=GENERATED)
     md = paths[0].read_text(encoding="utf-8")
-    assert "| Facenet | GPU x1 | 10.00 | n/a          | -       | -       | run-odd |" in md
-    assert "| run-new | GPU x1 | running | real" not in md and "| run-new | GPU x1 | running |" in md
+    # a value its format cannot take is shown as it is; a column without a key is dropped
+    assert "| Facenet             | GPU x1     | 10.00 | n/a          | -       | -       | run-odd   |" in md
+    assert "| Facenet (reference) | BI-V100 x1 | -     | -            | -       | -       | reference |" in md
+    assert "| run-new | GPU x1 | running | -    | -     |" in md
+    html = paths[1].read_text(encoding="utf-8")
+    assert html.count('class="badge synthetic"') == 0
