@@ -13,7 +13,7 @@ to the published values of zoo.yaml, each a dict::
      "sdk": "IXUCA SDK 3.1.0",          # vendor SDK as "<name> <version>", like env.sdk
      "release": "23.09",                # zoo release
      "cuda": "12.4", "driver": "550.54", "torch": "2.4.0",   # CUDA stack, optional
-     "source": "DeepSpark zoo README"}
+     "source": "DeepSpark zoo README", "note": "optional remark, shown in the HTML"}
 
 Rules (also printed in the reports):
 
@@ -31,7 +31,7 @@ Rules (also printed in the reports):
   ``env.sdk`` is set (a vendor SDK such as ``IXUCA SDK 3.1.0``) goes in
   ``| GPU | IXUCA SDK | Release |`` (the SDK name is the column title, the zoo release
   comes from ``env.release``); other CUDA runs in ``| GPU | CUDA | Driver | torch |``;
-  CPU runs in ``| CPU | torch | Python |``.
+  CPU runs (whatever the host's SDK) in ``| CPU | torch | Python |``.
 - Kept apart, each in its own section: runs on synthetic (or unknown) data, marked
   "synthetic data — not comparable" in the heading and each row; runs under another
   protocol (one section per ``data.protocol``); successful ``eval``-only runs; runs that
@@ -94,6 +94,7 @@ class Row:
     record: Optional[dict] = None
     reference: bool = False
     source: str = ""              # reference: where the values were published
+    note: str = ""                # reference: zoo.yaml's note, shown in the HTML
     env: dict = field(default_factory=dict)
     ratio: Optional[float] = None   # FPS / reference FPS
     scaling: Optional[float] = None
@@ -133,6 +134,8 @@ class Row:
         }
         if self.data_note:
             out["data"] = self.data_note
+        if self.note:
+            out["note"] = self.note
         return out
 
 
@@ -316,7 +319,8 @@ def _reference_row(model: str, title: str, ref: dict) -> Row:
     return Row(model=model, title=title, gpu=str(ref.get("gpu") or "-"),
                cards=int(ref.get("cards") or 1), fps=_num(ref.get("fps")),
                metrics=dict(ref.get("metrics") or {}), reference=True,
-               source=str(ref.get("source") or "reference"), env=env)
+               source=str(ref.get("source") or "reference"), note=str(ref.get("note") or ""),
+               env=env)
 
 
 def _interleave(measured: list[Row], refs: list[Row]) -> list[Row]:
@@ -371,14 +375,14 @@ def _env_tables(rows: list[Row]) -> list[EnvTable]:
 def _env_cells(row: Row) -> tuple[list[str], list[str]]:
     env = row.env
     gpu = f"{row.gpu} (reference)" if row.reference else row.gpu
-    if env.get("sdk"):
-        name, version = split_sdk(str(env["sdk"]))
-        return ["GPU", name, "Release"], [gpu, version, _text(env.get("release"))]
-    if row.gpu.lower() == "cpu":
+    if row.gpu.lower() == "cpu":  # first: a CPU run on a BI-V100 host still ran on the CPU
         cpu = env.get("cpu") or "CPU"
         return (["CPU", "torch", "Python"],
                 [f"{cpu} (reference)" if row.reference else str(cpu), _text(env.get("torch")),
                  _text(env.get("python"))])
+    if env.get("sdk"):
+        name, version = split_sdk(str(env["sdk"]))
+        return ["GPU", name, "Release"], [gpu, version, _text(env.get("release"))]
     return (["GPU", "CUDA", "Driver", "torch"],
             [gpu, _text(env.get("cuda")), _text(env.get("driver")), _text(env.get("torch"))])
 

@@ -448,3 +448,19 @@ def test_records_with_missing_sections_still_render(tmp_path):
     assert "| run-new | GPU x1 | running | -    | -     |" in md
     html = paths[1].read_text(encoding="utf-8")
     assert html.count('class="badge synthetic"') == 0
+
+
+def test_cpu_runs_get_the_cpu_environment_table_even_on_an_sdk_host(make_record, envs):
+    env = dict(envs["cpu"], sdk="IXUCA SDK 3.1.0", release="23.09")
+    md = _markdown([make_record("run-cpu", env=env, device="cpu", fps=15.0)])
+    assert ("| CPU               | torch  | Python |\n"
+            "|-------------------|--------|--------|\n"
+            "| AMD Ryzen 7 7840U | 2.14.1 | 3.11.2 |") in md
+    assert "IXUCA SDK |" not in md
+
+
+def test_reference_note_is_shown_in_the_html(make_record, envs, references):
+    references["facenet"][0]["note"] = "MobileNetV1 port <b>"
+    html = render_module.render_html(build_report([make_record("run-a", env=envs["bi_v100"])],
+                                                  references, generated=GENERATED))
+    assert '<div class="note">MobileNetV1 port &lt;b&gt;</div>' in html
