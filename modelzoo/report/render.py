@@ -37,6 +37,9 @@ Rules (also printed in the reports):
   protocol (one section per ``data.protocol``); successful ``eval``-only runs; runs that
   did not succeed (failed, diverged, interrupted, still running), with the error.
 
+results.json holds the table rows of every section and the records used (without their
+``curves``, which stay in each run's record.json); results.csv one row per run.
+
 Markdown cells are not HTML-escaped (pipes are escaped); the HTML page is rendered with
 autoescaping and is self-contained (inline CSS and SVG, no scripts, no network).
 """
@@ -228,7 +231,8 @@ class Report:
             "modelzoo_version": __version__,
             "fps_definition": FPS_DEFINITION,
             "models": models,
-            "records": self.records,
+            # curves (thousands of points per run) stay in each run's record.json
+            "records": [{k: v for k, v in r.items() if k != "curves"} for r in self.records],
         }
 
 

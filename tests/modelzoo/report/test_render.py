@@ -379,6 +379,7 @@ def test_json_holds_records_and_rows_and_is_strict(make_record, envs, references
     data = json.loads(path.read_text(encoding="utf-8"), parse_constant=no_constants)
     assert [r["run_id"] for r in data["records"]] == ["run-a", "run-d"]
     assert data["records"][1]["metrics"]["loss"] is None
+    assert "curves" not in data["records"][0] and data["records"][0]["env"]["sdk"] == "IXUCA SDK 3.1.0"
     model = data["models"][0]
     assert [(r["run_id"], r["reference"], r["gpu_cell"]) for r in model["main"]] == [
         ("run-a", False, "Iluvatar BI-V100 x1"), (None, True, "BI-V100 x1")]
