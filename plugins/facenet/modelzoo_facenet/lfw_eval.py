@@ -143,6 +143,9 @@ def evaluate_lfw(
     Images are found as ``image_dir/name/name_%04d.{png,jpg,jpeg}``; missing images raise
     UserError unless ``allow_missing`` (their pairs are dropped, listed in
     ``result.missing``). Each distinct image is embedded once.
+    With ``flip``, two concatenated unit embeddings have norm sqrt(2): squared Euclidean
+    distances reach 8, past the threshold grid's 3.99, so use ``distance="cosine"`` (as
+    davidsandberg's recipe does) or embeddings normalized after concatenation.
     """
     if folds not in ("file", "interleaved"):
         raise ValueError(f"folds must be 'file' or 'interleaved', got {folds!r}")
