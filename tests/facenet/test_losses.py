@@ -273,3 +273,16 @@ def test_build_loss_reports_user_errors():
         build_loss("triplet", 16, 5, scale=3.0)
     with pytest.raises(UserError, match="margin must be positive"):
         build_loss("triplet", 16, 5, margin=0.0)
+
+
+@pytest.mark.parametrize("make", [lambda: TripletLoss(0.2), lambda: CosFaceLoss(16, 5),
+                                  lambda: ArcFaceLoss(16, 5)])
+def test_metric_losses_compute_in_fp32_under_autocast(make):
+    x, y = _batch(n=16)
+    x = x.bfloat16()
+    loss_fn = make()
+    full = loss_fn(x.float(), y)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = loss_fn(x, y)
+    assert mixed.dtype == torch.float32
+    assert mixed.item() == pytest.approx(full.item(), rel=1e-5, abs=1e-6)

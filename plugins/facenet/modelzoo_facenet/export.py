@@ -74,7 +74,8 @@ def export_model(network: nn.Module, fmt: str, output: Path, example: torch.Tens
     was_training = network.training
     network.eval()
     try:
-        device = next(network.parameters()).device
+        parameter = next(network.parameters(), None)
+        device = parameter.device if parameter is not None else torch.device("cpu")
         example = example.detach().to(device=device, dtype=torch.float32)
         module = EmbeddingModule(network).eval()
         with torch.no_grad():

@@ -46,6 +46,10 @@ class _LoggedLoss(nn.Module):
         return {k: float(v) for k, v in self._terms.items()}
 
 
+def _no_autocast(tensor: torch.Tensor):
+    return torch.autocast(device_type=tensor.device.type, enabled=False)
+
+
 def _accuracy(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return (scores.argmax(dim=1) == labels).float().mean()
 
@@ -116,16 +120,18 @@ class SoftmaxLoss(_LoggedLoss):
         return total
 
     def _center_loss(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        centers_batch = self.centers[labels]  # a copy: the update below does not touch it
+        # A copy (advanced indexing), so the in-place update below does not touch it.
+        centers_batch = self.centers[labels].float()
         loss = (features - centers_batch).pow(2).mean()
         if self.training:
             with torch.no_grad():
                 step = (1.0 - self.center_loss_alfa) * (centers_batch - features.detach())
-                delta = torch.zeros_like(self.centers).index_add_(0, labels, step)
+                delta = torch.zeros(self.centers.shape, device=step.device).index_add_(
+                    0, labels, step)
                 if torch.distributed.is_available() and torch.distributed.is_initialized() \
                         and torch.distributed.get_world_size() > 1:
                     torch.distributed.all_reduce(delta)
-                self.centers.sub_(delta)
+                self.centers.sub_(delta.to(self.centers.dtype))
         return loss
 
 
@@ -148,8 +154,12 @@ class _MarginLoss(_LoggedLoss):
         raise NotImplementedError
 
     def forward(self, prelogits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        cos = F.linear(F.normalize(prelogits.float(), dim=1),
-                       F.normalize(self.weight.float(), dim=1))
+        # fp32 even under autocast: bf16 cosines (3 digits) times scale 30 are too coarse.
+        with _no_autocast(prelogits):
+            return self._forward(prelogits.float(), labels)
+
+    def _forward(self, prelogits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        cos = F.linear(F.normalize(prelogits, dim=1), F.normalize(self.weight.float(), dim=1))
         index = labels.view(-1, 1)
         cos_target = cos.gather(1, index)
         logits = cos.scatter(1, index, self._target_logit(cos_target)) * self.scale
@@ -235,7 +245,12 @@ class TripletLoss(_LoggedLoss):
         self.margin = margin
 
     def forward(self, prelogits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        embeddings = F.normalize(prelogits.float(), dim=1)
+        # fp32 even under autocast: mining compares distances, bf16 would blur them.
+        with _no_autocast(prelogits):
+            return self._forward(prelogits.float(), labels)
+
+    def _forward(self, prelogits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        embeddings = F.normalize(prelogits, dim=1)
         distances = pairwise_squared_distances(embeddings)
         same = labels.view(-1, 1) == labels.view(1, -1)
         eye = torch.eye(len(labels), dtype=torch.bool, device=labels.device)
