@@ -124,6 +124,9 @@ class RunContext:
     world_size: int = 1
     seed: int = 0
     log: Callable[[str], None] = print
+    # Waits for every worker (a no-op with one). Lets rank 0 write shared files (generated
+    # data, caches) while the others wait before reading them.
+    barrier: Callable[[], None] = lambda: None
 
     @property
     def is_main(self) -> bool:

@@ -90,8 +90,8 @@ def modelzoo_train_data(context: RunContext) -> Optional[TrainData]:
     """Return the training data: dataset, sampler, on-device transform, identity.
 
     Samplers must be sharded for ``context.rank`` / ``context.world_size``. May generate
-    data (synthetic profiles) under ``context.cache_dir``; only rank 0 should write, the
-    core places a barrier after this hook.
+    data (synthetic profiles) under ``context.cache_dir``: rank 0 writes, then every rank
+    calls ``context.barrier()`` before reading.
     """
 
 

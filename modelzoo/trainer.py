@@ -21,7 +21,7 @@ import signal
 import sys
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -379,7 +379,7 @@ def _train(job: Job, rank: int, local_rank: int, world_size: int, signals: _Sign
     context = RunContext(model=job.model, profile=job.profile, config=config,
                          data_root=Path(job.data_root), cache_dir=Path(job.cache_dir),
                          run_dir=job.run_dir, device=str(device), rank=rank, local_rank=local_rank,
-                         world_size=world_size, seed=job.seed, log=log.info)
+                         world_size=world_size, seed=job.seed, log=log.info, barrier=_barrier)
     _seed_everything(job.seed)
     extra_env = {}
     for facts in hook.modelzoo_environment():
@@ -391,7 +391,6 @@ def _train(job: Job, rank: int, local_rank: int, world_size: int, signals: _Sign
 
     # Data first (a plugin may generate it on rank 0), then model and loss.
     data: TrainData = _must(hook.modelzoo_train_data(context=context), "modelzoo_train_data", job.model)
-    _barrier()
     network = _must(hook.modelzoo_build_model(context=context, num_classes=data.num_classes),
                     "modelzoo_build_model", job.model)
     loss_module = _must(hook.modelzoo_build_loss(context=context, num_classes=data.num_classes),
@@ -558,8 +557,10 @@ def _train(job: Job, rank: int, local_rank: int, world_size: int, signals: _Sign
     log.info("fps %s (per card %s, compute-only %s), step p50 %s ms",
              _num(metrics.get("fps")), _num(metrics.get("fps_per_card")), _num(metrics.get("compute_fps")),
              _num(metrics.get("step_ms_p50")))
-    return status, metrics, curves, (result.identity if result and result.identity else None) \
-        or data.identity, env
+    identity = data.identity
+    if result is not None and result.identity is not None:
+        identity = replace(identity, extra={**identity.extra, "evaluation": result.identity.as_dict()})
+    return status, metrics, curves, identity, env
 
 
 def _must(value, hook_name: str, model: str):

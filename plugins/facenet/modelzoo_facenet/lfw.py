@@ -323,6 +323,8 @@ class LfwResult:
     distance: str = "euclidean"
     subtract_mean: bool = False
     n_pairs: int = 0
+    n_images: int = 0  # distinct images embedded (set by lfw_eval)
+    n_people: int = 0  # distinct people among them
     fold_labels: list[int] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
 

@@ -171,4 +171,5 @@ def evaluate_lfw(
     fold_labels = file_folds if folds == "file" else lfw.interleaved_subfolds(issame)
     result = lfw.evaluate(embeddings[dataset.index1], embeddings[dataset.index2], issame,
                           distance=distance, subtract_mean=subtract_mean, folds=fold_labels)
-    return replace(result, missing=missing)
+    people = {Path(path).parent.name for path in dataset.paths}
+    return replace(result, missing=missing, n_images=len(dataset.paths), n_people=len(people))

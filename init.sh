@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# One-step environment for modelzoo. Idempotent: run it again at any time.
+#
+#   bash init.sh           # runtime: torch (unless one is importable), modelzoo, the facenet plugin
+#   bash init.sh --test    # the same plus the test tools
+#
+# Uses the active virtual environment, else creates ./.venv. A vendor torch (the BI-V100
+# SDK ships its own build in the system Python) is kept: the venv then sees the system
+# site-packages and pip is never asked to install torch over it.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+with_tests=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) with_tests=1 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    *) echo "init.sh: unknown option '$arg' (use --test or --help)" >&2; exit 2 ;;
+  esac
+done
+
+python=${PYTHON:-python3}
+if [ -z "${VIRTUAL_ENV:-}" ]; then
+  if [ ! -x .venv/bin/python ]; then
+    if "$python" -c "import torch" 2>/dev/null; then
+      echo "init.sh: keeping the system torch ($("$python" -c 'import torch; print(torch.__version__)'))"
+      "$python" -m venv --system-site-packages .venv
+    else
+      "$python" -m venv .venv
+    fi
+  fi
+  # shellcheck disable=SC1091
+  . .venv/bin/activate
+fi
+pip() { python -m pip --disable-pip-version-check "$@"; }
+
+if python -c "import torch" 2>/dev/null; then
+  echo "init.sh: torch $(python -c 'import torch; print(torch.__version__)') is importable; not reinstalling it"
+  if ! python -c "import torchvision" 2>/dev/null; then
+    echo "init.sh: torchvision is missing beside this torch; install the torchvision build that" \
+         "matches it (a vendor SDK ships one), then run init.sh again" >&2
+    exit 1
+  fi
+else
+  pip install -q "${MODELZOO_TORCH_SPEC:-torch==2.14.1}" "${MODELZOO_TORCHVISION_SPEC:-torchvision==0.29.1}"
+fi
+
+if [ "$with_tests" = 1 ]; then
+  pip install -q -e ".[test]" -e plugins/facenet
+else
+  pip install -q -e . -e plugins/facenet
+fi
+# facenet-pytorch ships the MTCNN weights (and is the reference in tests); its own pins
+# (torch<2.3, numpy<2) would break this stack, so its dependencies are not installed.
+pip install -q --no-deps "facenet-pytorch==2.6.0"
+python -c "import torch, modelzoo, modelzoo_facenet; print('init.sh: ready: modelzoo', modelzoo.__version__, '| torch', torch.__version__, '| cuda', torch.cuda.is_available())"

@@ -1,0 +1,320 @@
+"""The facenet plugin's hook implementations: the only module that knows the modelzoo contract.
+
+Everything else in this package is plain PyTorch/numpy code with its own API; this file
+maps a resolved profile (``context.config``) onto it. Heavy imports happen inside the
+hooks, so ``modelzoo list`` stays instant.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from modelzoo import hookimpl
+from modelzoo.api import (DataIdentity, EvalResult, MetricColumn, ModelSpec, RunContext, TrainData,
+                          UserError)
+
+from modelzoo_facenet import __version__
+from modelzoo_facenet.profiles import PROFILES
+
+MODEL = "facenet"
+LFW_ACCURACY = MetricColumn("lfw_accuracy", "LFW_Accuracy", "{:.5f}", std_key="lfw_accuracy_std")
+PREPARE_HINT = {
+    "folders": "run 'modelzoo prepare facenet --casia RAW_DIR --lfw RAW_DIR --data-root {root}' "
+               "or try '--profile demo'",
+    "lfw-unrestricted": "run 'modelzoo prepare facenet --lfw LFW_RAW_DIR --data-root {root}' "
+                        "(people.txt is copied beside pairs.txt) or try '--profile demo'",
+}
+
+
+@hookimpl
+def modelzoo_models() -> list[ModelSpec]:
+    return [ModelSpec(
+        name=MODEL, display_name="Facenet",
+        description="FaceNet: Inception-ResNet-v1 face embeddings, scored on LFW verification",
+        metric_columns=(LFW_ACCURACY,), profiles=PROFILES, default_profile="casia")]
+
+
+@hookimpl
+def modelzoo_environment() -> dict:
+    import cv2
+
+    return {"opencv": cv2.__version__, "modelzoo_facenet": __version__}
+
+
+# --- Data ----------------------------------------------------------------------------
+
+@hookimpl
+def modelzoo_prepare_arguments(model, parser) -> Optional[bool]:
+    if model != MODEL:
+        return None
+    from modelzoo_facenet import align
+
+    align.add_prepare_arguments(parser)
+    return True
+
+
+@hookimpl
+def modelzoo_prepare(model, options, data_root):
+    if model != MODEL:
+        return None
+    from modelzoo_facenet import align
+
+    return align.run_prepare(options, data_root)
+
+
+def _demo_root(context: RunContext) -> Path:
+    return context.cache_dir / "facenet" / f"demo-seed{context.config['data']['demo_seed']}"
+
+
+def _paths(context: RunContext) -> dict[str, Path]:
+    """Where this profile's train images, LFW images, pairs.txt and people.txt are."""
+    data = context.config["data"]
+    if data["source"] == "demo":
+        root = _demo_root(context)
+        return {"train": root / "train", "lfw": root / "lfw", "pairs": root / "pairs.txt"}
+    root = context.data_root
+    lfw = {"lfw": root / data["lfw_dir"], "pairs": root / data["lfw_pairs"]}
+    if data["source"] == "lfw-unrestricted":
+        return {"train": lfw["lfw"], **lfw, "people": root / data["lfw_people"]}
+    if data["source"] == "folders":
+        return {"train": root / data["train_dir"], **lfw}
+    raise UserError(f"data.source '{data['source']}' is not known; use folders, demo or lfw-unrestricted")
+
+
+@hookimpl
+def modelzoo_check_data(context: RunContext) -> Optional[list[str]]:
+    if context.model != MODEL:
+        return None
+    if context.config["data"]["source"] == "demo":
+        return []  # generated on first use
+    problems = []
+    for what, path in _paths(context).items():
+        if not path.exists():
+            problems.append(f"data not found: {path} ({what}); "
+                            + PREPARE_HINT[context.config["data"]["source"]].format(root=context.data_root))
+    return problems
+
+
+def _demo_dataset(context: RunContext):
+    from modelzoo_facenet import demo
+
+    data = context.config["data"]
+    options = {"train_identities": data["demo_train_identities"] or None,
+               "images_per_identity": data["demo_images_per_identity"] or None,
+               "test_identities": data["demo_test_identities"] or None,
+               "image_size": data["image_size"]}
+    if context.is_main:
+        info = demo.generate_demo_dataset(_demo_root(context), seed=data["demo_seed"], log=context.log,
+                                          **options)
+        context.log(f"demo data: {info.train_identities} train identities, {info.train_images} images, "
+                    f"{info.test_identities} unseen test identities, {info.pairs} pairs "
+                    f"({'generated in %.1fs' % info.seconds if info.generated else 'reused'}) at {info.root}")
+    context.barrier()
+
+
+def _train_people(context: RunContext, paths: dict[str, Path]) -> tuple[set, str]:
+    """LFW unrestricted: the people of the 9 sets other than the test fold's, checked disjoint."""
+    from modelzoo_facenet import lfw
+
+    fold = context.config["data"]["test_fold"]
+    split = lfw.unrestricted_split(lfw.read_people(paths["people"]), lfw.read_pairs(paths["pairs"]), fold)
+    split.check_disjoint()
+    return set(split.train_people), f"LFW unrestricted, fold {fold}"
+
+
+@hookimpl
+def modelzoo_train_data(context: RunContext) -> Optional[TrainData]:
+    if context.model != MODEL:
+        return None
+    from modelzoo_facenet import data as facedata
+
+    data = context.config["data"]
+    if data["source"] == "demo":
+        _demo_dataset(context)
+    paths = _paths(context)
+    people, protocol = (None, None)
+    if data["source"] == "lfw-unrestricted":
+        people, protocol = _train_people(context, paths)
+    index = facedata.scan_identity_folders(paths["train"], people=people,
+                                           min_images=data["min_images_per_identity"])
+    held_out = 0
+    if data["validation_fraction"] > 0:
+        index, validation = facedata.split_validation(index, data["validation_fraction"], seed=context.seed)
+        held_out = len(validation)
+    resize = data["image_size"]
+    if data["decoded_cache"]:
+        cache = facedata.DecodedCache.open(index, context.cache_dir / "facenet", resize_to=resize,
+                                           log=context.log) if context.is_main else None
+        context.barrier()
+        cache = cache or facedata.DecodedCache.open(index, context.cache_dir / "facenet", resize_to=resize)
+        dataset = cache.dataset()
+    else:
+        dataset = facedata.IdentityFolderDataset(index, resize_to=resize)
+    augment = facedata.DeviceAugment(
+        data["crop_size"], train=True, flip=data["flip"], output_size=data["train_size"] or None,
+        brightness=data["brightness"], contrast=data["contrast"],
+        channels_last=context.config["train"]["channels_last"])
+    batch_sampler = None
+    loss = context.config["loss"]
+    if loss["name"] == "triplet":
+        from modelzoo_facenet.samplers import PKBatchSampler
+
+        per_identity = loss["images_per_identity"] or 3
+        batch = context.config["train"]["batch_size"]
+        if batch % per_identity:
+            raise UserError(f"train.batch_size {batch} is not a multiple of loss.images_per_identity "
+                            f"{per_identity}; the triplet loss needs P identities x K images per batch")
+        batch_sampler = PKBatchSampler(index.labels, batch // per_identity, per_identity,
+                                       rank=context.rank, world_size=context.world_size, seed=context.seed)
+    kind = "synthetic" if data["source"] == "demo" else "real"
+    identity = DataIdentity(
+        name=data["name"], kind=kind, path=str(paths["train"]), images=len(index),
+        identities=index.num_classes, protocol=protocol,
+        extra={"validation_images_held_out": held_out, "lfw_pairs": str(paths["pairs"])})
+    return TrainData(dataset=dataset, identity=identity, batch_sampler=batch_sampler,
+                     device_transform=augment, num_classes=index.num_classes)
+
+
+# --- Model and loss --------------------------------------------------------------------
+
+def build_network(config: dict, num_classes: Optional[int] = None):
+    settings = config["model"]
+    common = dict(embedding_size=settings["embedding_size"], num_classes=num_classes,
+                  dropout_keep=settings["dropout_keep"], bn_momentum=settings["bn_momentum"],
+                  bn_eps=settings["bn_eps"])
+    if settings["backbone"] == "inception_resnet_v1":
+        from modelzoo_facenet.inception_resnet_v1 import InceptionResnetV1
+
+        return InceptionResnetV1(**common)
+    if settings["backbone"] == "mobilenet_v1":
+        from modelzoo_facenet.mobilenet_v1 import MobileNetV1
+
+        return MobileNetV1(width=settings["width"], **common)
+    raise UserError(f"model.backbone '{settings['backbone']}' is not known; "
+                    "use inception_resnet_v1 or mobilenet_v1")
+
+
+@hookimpl
+def modelzoo_build_model(context: RunContext, num_classes: int):
+    if context.model != MODEL:
+        return None
+    # The classifier lives in the loss (softmax/CosFace weights); the network ends at the embedding.
+    return build_network(context.config)
+
+
+_LOSS_OPTIONS = {
+    "softmax": ("prelogits_norm_factor", "prelogits_norm_p", "center_loss_factor", "center_loss_alfa"),
+    "cosface": ("scale", "margin"),
+    "arcface": ("scale", "margin"),
+    "triplet": ("margin",),
+}
+
+
+@hookimpl
+def modelzoo_build_loss(context: RunContext, num_classes: int):
+    if context.model != MODEL:
+        return None
+    from modelzoo_facenet.losses import build_loss
+
+    settings = context.config["loss"]
+    name = settings["name"]
+    if name not in _LOSS_OPTIONS:
+        raise UserError(f"loss.name '{name}' is not known; use one of {', '.join(_LOSS_OPTIONS)}")
+    options = {key: settings[key] for key in _LOSS_OPTIONS[name]}
+    return build_loss(name, context.config["model"]["embedding_size"], num_classes, **options)
+
+
+# --- Evaluation, weights, export ---------------------------------------------------------
+
+@hookimpl
+def modelzoo_evaluate(context: RunContext, network) -> Optional[EvalResult]:
+    if context.model != MODEL:
+        return None
+    if not context.is_main:
+        return EvalResult(metrics={})  # rank 0 scores LFW; the others wait at the next barrier
+    from modelzoo_facenet.lfw_eval import evaluate_lfw
+
+    data, settings = context.config["data"], context.config["eval"]
+    if data["source"] == "demo":
+        _demo_dataset(context)  # `modelzoo eval` on the demo profile may come before any run
+    paths = _paths(context)
+    test_fold = data["test_fold"] if data["source"] == "lfw-unrestricted" else None
+    result = evaluate_lfw(network.embed, paths["pairs"], paths["lfw"], image_size=settings["image_size"],
+                          batch_size=settings["batch_size"], device=context.device, flip=settings["flip"],
+                          distance=settings["distance"], subtract_mean=settings["subtract_mean"],
+                          allow_missing=settings["allow_missing"], folds=settings["folds"],
+                          test_fold=test_fold, num_workers=settings["num_workers"])
+    metrics = result.as_metrics()
+    if result.missing:
+        metrics["lfw_pairs_missing"] = len(result.missing)
+    kind = "synthetic" if data["source"] == "demo" else "real"
+    protocol = f"LFW unrestricted, fold {test_fold}" if test_fold else None
+    identity = DataIdentity(name="synthetic LFW-style pairs (demo)" if kind == "synthetic" else "LFW",
+                            kind=kind, path=str(paths["lfw"]), images=result.n_images, identities=result.n_people,
+                            protocol=protocol, extra={"pairs": result.n_pairs})
+    return EvalResult(metrics=metrics, curves={"roc": {"fpr": list(result.roc_fpr), "tpr": list(result.roc_tpr)}},
+                      identity=identity)
+
+
+@hookimpl
+def modelzoo_load_weights(context: RunContext, path: Path):
+    if context.model != MODEL:
+        return None
+    import torch
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+        state = state["model"]  # a modelzoo checkpoint
+    if not isinstance(state, dict) or not state:
+        raise UserError(f"{path} holds no state dict; pass a modelzoo checkpoint or a facenet-pytorch "
+                        "state dict")
+    num_classes = state["logits.weight"].shape[0] if "logits.weight" in state else None
+    config = context.config
+    embedding = state.get("last_linear.weight")
+    if embedding is not None and embedding.shape[0] != config["model"]["embedding_size"]:
+        raise UserError(f"{path} has {embedding.shape[0]}-d embeddings but the profile says "
+                        f"{config['model']['embedding_size']}; pass --set model.embedding_size="
+                        f"{embedding.shape[0]} or the matching --profile")
+    network = build_network(config, num_classes)
+    try:
+        network.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise UserError(f"{path} does not fit model.backbone '{config['model']['backbone']}' ({first}); "
+                        "pass the --profile the weights were trained with") from None
+    return network
+
+
+@hookimpl
+def modelzoo_export(context: RunContext, network, fmt: str, output: Path) -> Optional[str]:
+    if context.model != MODEL:
+        return None
+    import torch
+
+    from modelzoo_facenet.export import export_model
+
+    size = context.config["eval"]["image_size"]
+    example = _example_faces(context, size)
+    if example is None:
+        generator = torch.Generator().manual_seed(0)
+        example = torch.rand(4, 3, size, size, generator=generator) * 2 - 1
+    return export_model(network.cpu().eval(), fmt, output, example)
+
+
+def _example_faces(context: RunContext, size: int):
+    """A few real (or demo) LFW faces for the export check, when they are on disk."""
+    import torch
+
+    from modelzoo_facenet.lfw_eval import fixed_standardization, load_image
+
+    try:
+        lfw_dir = _paths(context)["lfw"]
+    except UserError:
+        return None
+    if not lfw_dir.is_dir():
+        return None
+    files = sorted(p for p in lfw_dir.glob("*/*") if p.suffix.lower() in (".png", ".jpg", ".jpeg"))[:4]
+    if not files:
+        return None
+    return fixed_standardization(torch.stack([load_image(p, size) for p in files]).float())

@@ -1,0 +1,120 @@
+"""The facenet plugin's built-in profiles. Imports nothing heavy: read at CLI start-up.
+
+- ``casia``: davidsandberg/facenet's softmax recipe for Inception-ResNet-v1 on
+  CASIA-WebFace (BRIEF section 4), every value spelled out. The schema of all profiles.
+- ``demo``: a synthetic face-identity set generated from the seed, a small MobileNetV1,
+  minutes on a CPU. Needs no download; its results are labelled synthetic.
+- ``lfw-unrestricted``: real faces without CASIA: train on the LFW people of 9 of
+  people.txt's 10 sets, test on the held-out fold's 600 pairs (BRIEF section 5).
+"""
+
+from __future__ import annotations
+
+import copy
+
+from modelzoo.api import with_core_defaults
+
+CASIA = with_core_defaults({
+    "data": {
+        "source": "folders",               # folders | demo | lfw-unrestricted
+        "name": "CASIA-WebFace",
+        "train_dir": "webface_182_44",     # under --data-root, as the zoo README lays it out
+        "lfw_dir": "lfw_data/lfw_160",
+        "lfw_pairs": "lfw_data/pairs.txt",
+        "lfw_people": "lfw_data/people.txt",
+        "test_fold": 10,                   # lfw-unrestricted: the held-out fold (1-10)
+        "image_size": 182,                 # stored size of the aligned images
+        "crop_size": 160,                  # random crop 160 of 182
+        "train_size": 0,                   # 0: train at crop_size; else resize the crop
+        "flip": True,
+        "brightness": 0.0,
+        "contrast": 0.0,
+        "validation_fraction": 0.05,       # 5% of each identity's images held out
+        "min_images_per_identity": 1,
+        "decoded_cache": False,            # decode the aligned set once into a uint8 memmap
+        "demo_seed": 0,
+        "demo_train_identities": 0,        # 0: the generator's defaults
+        "demo_images_per_identity": 0,
+        "demo_test_identities": 0,
+    },
+    "model": {
+        "backbone": "inception_resnet_v1",  # inception_resnet_v1 | mobilenet_v1
+        "embedding_size": 512,
+        "width": 1.0,                       # mobilenet_v1 width multiplier
+        "dropout_keep": 0.8,
+        "bn_momentum": 0.005,               # TF decay 0.995
+        "bn_eps": 0.001,
+    },
+    "loss": {
+        "name": "softmax",                  # softmax | cosface | arcface | triplet
+        "prelogits_norm_factor": 5e-4,
+        "prelogits_norm_p": 1.0,
+        "center_loss_factor": 0.0,          # 1e-2 for the older center-loss models
+        "center_loss_alfa": 0.95,
+        "scale": 30.0,                      # cosface / arcface
+        "margin": 0.35,                     # cosface 0.35, arcface 0.5, triplet 0.2
+        "images_per_identity": 0,           # triplet: K of the P x K batch (P = batch / K)
+    },
+    "eval": {
+        "image_size": 160,
+        "batch_size": 100,
+        "flip": True,                       # embed image and mirror, concatenate
+        "distance": "cosine",               # cosine | euclidean
+        "subtract_mean": True,
+        "folds": "file",                    # file | interleaved (sub-folds balanced same/different)
+        "allow_missing": False,
+        "num_workers": 2,
+    },
+    "train": {
+        "seed": 666,
+        "epochs": 91,                       # the schedule file stops at epoch 91
+        "steps_per_epoch": 1000,
+        "batch_size": 90,
+        "num_workers": 8,
+        "prefetch_factor": 4,
+        "eval_every_epochs": 5,
+        "checkpoint_every": 1000,
+        "log_every": 50,
+        "fps_warmup_steps": 20,
+        "compute_fps_steps": 20,
+    },
+    "optimizer": {"name": "adam", "lr": 0.05, "eps": 0.1, "weight_decay": 5e-4},
+    "schedule": {"name": "steps", "milestones": {0: 0.05, 60: 0.005, 80: 0.0005}},
+})
+
+
+def _variant(base: dict, changes: dict) -> dict:
+    out = copy.deepcopy(base)
+    for section, values in changes.items():
+        out[section].update(values)
+    return out
+
+
+DEMO = _variant(CASIA, {
+    "data": {"source": "demo", "name": "synthetic faces (demo)", "image_size": 72, "crop_size": 64,
+             "validation_fraction": 0.0, "brightness": 0.1, "contrast": 0.1},
+    "model": {"backbone": "mobilenet_v1", "embedding_size": 128, "width": 0.5, "dropout_keep": 1.0,
+              "bn_momentum": 0.1},
+    "loss": {"name": "cosface", "scale": 30.0, "margin": 0.35},
+    "eval": {"image_size": 64, "batch_size": 200, "folds": "file", "num_workers": 0},
+    "train": {"seed": 0, "epochs": 6, "steps_per_epoch": 0, "batch_size": 64, "num_workers": 2,
+              "prefetch_factor": 4, "eval_every_epochs": 0, "checkpoint_every": 0, "log_every": 20,
+              "fps_warmup_steps": 10, "compute_fps_steps": 10},
+    "optimizer": {"name": "adam", "lr": 0.003, "eps": 1e-8, "weight_decay": 5e-4},
+    "schedule": {"name": "cosine", "milestones": {}, "warmup_epochs": 0.5, "min_lr": 0.0},
+})
+
+LFW_UNRESTRICTED = _variant(CASIA, {
+    "data": {"source": "lfw-unrestricted", "name": "LFW", "image_size": 160, "crop_size": 144,
+             "train_size": 96, "validation_fraction": 0.0, "brightness": 0.1, "contrast": 0.1},
+    "model": {"backbone": "mobilenet_v1", "embedding_size": 128, "width": 0.75, "dropout_keep": 1.0,
+              "bn_momentum": 0.1},
+    "loss": {"name": "cosface", "scale": 30.0, "margin": 0.35},
+    "eval": {"image_size": 96, "batch_size": 200, "folds": "interleaved", "num_workers": 2},
+    "train": {"seed": 0, "epochs": 40, "steps_per_epoch": 0, "batch_size": 64, "num_workers": 2,
+              "eval_every_epochs": 0, "checkpoint_every": 500, "log_every": 20},
+    "optimizer": {"name": "adam", "lr": 0.002, "eps": 1e-8, "weight_decay": 5e-4},
+    "schedule": {"name": "cosine", "milestones": {}, "warmup_epochs": 3.0, "min_lr": 0.0},
+})
+
+PROFILES = {"casia": CASIA, "demo": DEMO, "lfw-unrestricted": LFW_UNRESTRICTED}
