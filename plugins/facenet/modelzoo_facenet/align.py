@@ -1,0 +1,877 @@
+"""Face choice, face crops, and the ``modelzoo prepare facenet`` job.
+
+Face choice and crop follow davidsandberg/facenet's ``align_dataset_mtcnn.py`` (BRIEF
+section 6):
+
+- one face per image: ``select_face(..., rule="center")`` keeps
+  argmax(box area - 2 x squared distance of the box centre from the image centre);
+  ``"largest"`` (facenet-pytorch's default) and ``"probable"`` are the alternatives;
+- crop: the box grown by margin/2 on every side in source pixels, truncated to integers
+  and clipped to the image (not squared: the crop is stretched to the output square, as
+  davidsandberg's is), resized to ``size`` x ``size``. davidsandberg resized with
+  ``scipy.misc.imresize(..., 'bilinear')`` (Pillow, antialiased when shrinking); we use
+  OpenCV ``INTER_LINEAR`` when enlarging (the usual case: LFW/CASIA faces of ~95x125 px
+  plus margin become 160/182 px) and ``INTER_AREA`` when shrinking, which is what
+  antialiased bilinear amounts to in each direction.
+
+The prepare job (:func:`add_prepare_arguments`, :func:`run_prepare`) aligns raw
+CASIA-WebFace and/or LFW folders (``RAW/<identity>/<image>``) into the layout the recipe
+reads::
+
+    <data_root>/webface_182_44/<identity>/<stem>.png     (--casia-size/--casia-margin)
+    <data_root>/lfw_data/lfw_160/<person>/<stem>.png      (--lfw-size)
+    <data_root>/lfw_data/pairs.txt  (+ people.txt when it sits beside pairs.txt)
+    <set dir>/failures.txt          relative path <TAB> reason, one line per image
+
+It runs MTCNN in worker processes (one detector and one torch thread each) or, on CUDA,
+in one process that batches on the card while threads decode and encode. It is
+resumable: an image whose PNG exists is skipped, each PNG is written to a temporary
+name and renamed into place, and stray temporary files of a killed run are removed.
+An image without a face is listed in ``failures.txt`` and skipped, or, with
+``--center-crop-failures``, replaced by a centre crop (and still listed). A corrupt or
+foreign file is listed and never stops the job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Optional, Sequence
+
+import numpy as np
+
+from modelzoo.api import PrepareResult, UserError
+
+FACE_RULES = ("center", "largest", "probable")
+
+# Failure reasons written to failures.txt.
+NO_FACE = "no face found"
+CORRUPT = "unreadable or corrupt"
+NOT_IMAGE = "not an image"
+DUPLICATE = "duplicate name (another file in the folder has the same stem)"
+
+TMP_SUFFIX = ".tmp"
+FAILURES_NAME = "failures.txt"
+
+
+# --- Face choice and crops -------------------------------------------------------------
+
+def select_face(detections: Any, image_shape: Sequence[int], rule: str = "center") -> Optional[int]:
+    """Index of the one face to keep among ``detections``, or ``None`` when there is none.
+
+    ``detections`` has ``boxes`` (n, 4: x1, y1, x2, y2) and ``probs`` (n,) (e.g.
+    :class:`modelzoo_facenet.mtcnn.Detections`); ``image_shape`` is ``(height, width,
+    ...)``. Rules:
+
+    - ``"center"`` (davidsandberg): argmax(area - 2 * ((cx - W/2)^2 + (cy - H/2)^2)),
+      with cx, cy the box centre: a big face near the centre;
+    - ``"largest"``: the biggest box (facenet-pytorch's default);
+    - ``"probable"``: the highest detection probability.
+    """
+    boxes = np.asarray(detections.boxes, dtype=np.float64).reshape(-1, 4)
+    if boxes.shape[0] == 0:
+        return None
+    if boxes.shape[0] == 1:
+        return 0
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    if rule == "center":
+        height, width = image_shape[0], image_shape[1]
+        dx = (boxes[:, 0] + boxes[:, 2]) / 2 - width / 2
+        dy = (boxes[:, 1] + boxes[:, 3]) / 2 - height / 2
+        return int(np.argmax(area - 2.0 * (dx * dx + dy * dy)))
+    if rule == "largest":
+        return int(np.argmax(area))
+    if rule == "probable":
+        return int(np.argmax(np.asarray(detections.probs, dtype=np.float64)))
+    raise ValueError(f"unknown face rule {rule!r}; choose from {', '.join(FACE_RULES)}")
+
+
+def crop_box(box: Sequence[float], margin: float, image_shape: Sequence[int]) -> tuple[int, int, int, int]:
+    """The integer crop window ``(x0, y0, x1, y1)`` (end-exclusive) for a face box.
+
+    davidsandberg's arithmetic: each side moves out by ``margin / 2`` source pixels, is
+    clipped to the image, and is truncated to an integer.
+    """
+    height, width = image_shape[0], image_shape[1]
+    x0 = int(max(box[0] - margin / 2, 0))
+    y0 = int(max(box[1] - margin / 2, 0))
+    x1 = int(min(box[2] + margin / 2, width))
+    y1 = int(min(box[3] + margin / 2, height))
+    return x0, y0, x1, y1
+
+
+def _resize(region: np.ndarray, size: int) -> np.ndarray:
+    import cv2
+
+    h, w = region.shape[:2]
+    shrink = h > size or w > size
+    return cv2.resize(region, (size, size),
+                      interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+def crop_face(image: np.ndarray, box: Sequence[float], margin: float, size: int) -> np.ndarray:
+    """Crop ``box`` +- ``margin / 2`` (source pixels, clipped) and resize to ``size`` x ``size``.
+
+    Returns a new uint8 array with the image's channels. A box entirely outside the image
+    raises ``ValueError``.
+    """
+    x0, y0, x1, y1 = crop_box(box, margin, image.shape)
+    if x1 <= x0 or y1 <= y0:
+        raise ValueError(f"face box {list(box)} lies outside the {image.shape[1]}x{image.shape[0]} image")
+    return _resize(image[y0:y1, x0:x1], size)
+
+
+def center_crop(image: np.ndarray, size: int, side: Optional[float] = None) -> np.ndarray:
+    """The central ``side`` x ``side`` square (default: the shorter image side), clipped to
+    the image and resized to ``size`` x ``size``: the fallback for an image without a face.
+    """
+    height, width = image.shape[:2]
+    side = min(height, width) if side is None else min(float(side), height, width)
+    side = max(1, int(round(side)))
+    y0 = (height - side) // 2
+    x0 = (width - side) // 2
+    return _resize(image[y0:y0 + side, x0:x0 + side], size)
+
+
+def fallback_side(image_shape: Sequence[int], margin: float) -> float:
+    """Side of the centre crop used when no face is found.
+
+    Half the shorter side (about the face box MTCNN finds on LFW's and CASIA-WebFace's
+    250x250 images: median 93x123 px on LFW) plus the margin, so a fallback crop is
+    framed roughly like the aligned faces around it.
+    """
+    return min(image_shape[0], image_shape[1]) / 2 + margin
+
+
+# --- Reading images --------------------------------------------------------------------
+
+_SIGNATURES = (
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"GIF87a", "gif"),
+    (b"GIF89a", "gif"),
+    (b"BM", "bmp"),
+    (b"II*\x00", "tiff"),
+    (b"MM\x00*", "tiff"),
+    (b"\x00\x00\x00\x0cjP  ", "jp2"),
+    (b"\xffO\xffQ", "jp2"),
+)
+
+
+def sniff_image(data: bytes) -> Optional[str]:
+    """The image format named by the file's first bytes, or ``None``."""
+    for magic, kind in _SIGNATURES:
+        if data.startswith(magic):
+            return kind
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    if len(data) > 2 and data[0:1] == b"P" and data[1:2] in b"123456" and data[2:3].isspace():
+        return "pnm"
+    return None
+
+
+def _jpeg_complete(data: bytes) -> bool:
+    """True when an end-of-image marker follows the last start-of-scan marker.
+
+    libjpeg decodes a truncated file without error (grey fill and a warning); a cut file
+    lacks the EOI after its last scan. Entropy-coded data byte-stuffs 0xFF, so
+    FF DA / FF D9 only occur as markers.
+    """
+    sos = data.rfind(b"\xff\xda")
+    return sos >= 0 and data.rfind(b"\xff\xd9") > sos
+
+
+def read_image(path: str | os.PathLike) -> tuple[Optional[np.ndarray], Optional[str]]:
+    """Decode an image file to RGB uint8 ``(H, W, 3)``.
+
+    Grayscale becomes three equal channels, an alpha channel is dropped (as
+    davidsandberg's ``img[:, :, 0:3]``), 16-bit samples are reduced to 8 bits.
+    Returns ``(image, None)`` or ``(None, reason)`` with reason :data:`NOT_IMAGE` or
+    :data:`CORRUPT`.
+    """
+    import cv2
+
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return None, CORRUPT
+    kind = sniff_image(data)
+    if kind is None:
+        return None, NOT_IMAGE
+    if kind == "jpeg" and not _jpeg_complete(data):
+        return None, CORRUPT
+    try:
+        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error:
+        bgr = None
+    if bgr is None or bgr.ndim != 3 or bgr.shape[0] == 0 or bgr.shape[1] == 0:
+        return None, CORRUPT
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), None
+
+
+def write_png_atomic(path: Path, rgb: np.ndarray) -> None:
+    """Write ``rgb`` as a PNG at ``path`` via a temporary file and a rename, so that a
+    killed job leaves either the whole image or none (plus, at worst, a ``.tmp`` file)."""
+    import cv2
+
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise OSError(f"PNG encoding failed for {path}")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}{TMP_SUFFIX}")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(encoded.tobytes())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise
+
+
+# --- The prepare job: options ----------------------------------------------------------
+
+def _default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got '{text}'") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+DEFAULTS: dict[str, Any] = {
+    "casia": None,
+    "lfw": None,
+    "lfw_pairs": None,
+    "workers": None,          # None: the CPUs this process may use
+    "device": "auto",
+    "mtcnn_weights": None,
+    "face_rule": "center",
+    "casia_size": 182,
+    "casia_margin": 44,
+    "lfw_size": 160,
+    "lfw_margin": 32,
+    "center_crop_failures": False,
+    "batch_size": None,       # None: 32 images per detector call on CPU, 256 on CUDA
+    "limit": None,
+}
+
+
+def add_prepare_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``modelzoo prepare facenet`` (the core adds ``--data-root``)."""
+    g = parser.add_argument_group("raw inputs")
+    g.add_argument("--casia", metavar="RAW_DIR",
+                   help="raw CASIA-WebFace: one folder per identity holding its images")
+    g.add_argument("--lfw", metavar="RAW_DIR",
+                   help="raw LFW: one folder per person (or a folder holding that, such as "
+                        "lfw/ with images_deepfunneled/ and pairs.txt)")
+    g.add_argument("--lfw-pairs", metavar="FILE",
+                   help="LFW pairs.txt, copied to <data-root>/lfw_data/pairs.txt "
+                        "(default: pairs.txt in RAW_DIR or its parent)")
+    g = parser.add_argument_group("alignment")
+    g.add_argument("--face-rule", choices=FACE_RULES, default=DEFAULTS["face_rule"],
+                   help="which face to keep when MTCNN finds several: center (davidsandberg: "
+                        "big and near the centre), largest, probable (default: center)")
+    g.add_argument("--casia-size", type=_positive_int, default=DEFAULTS["casia_size"],
+                   help="output size of the CASIA crops (default: 182)")
+    g.add_argument("--casia-margin", type=_non_negative_int, default=DEFAULTS["casia_margin"],
+                   help="margin around the CASIA face box, source pixels (default: 44)")
+    g.add_argument("--lfw-size", type=_positive_int, default=DEFAULTS["lfw_size"],
+                   help="output size of the LFW crops (default: 160)")
+    g.add_argument("--lfw-margin", type=_non_negative_int, default=DEFAULTS["lfw_margin"],
+                   help="margin around the LFW face box, source pixels (default: 32)")
+    g.add_argument("--center-crop-failures", action="store_true",
+                   help="write a centre crop for an image without a face instead of skipping "
+                        "it (it is still listed in failures.txt)")
+    g = parser.add_argument_group("execution")
+    g.add_argument("--workers", type=_positive_int, default=None,
+                   help="worker processes on CPU, or decode/encode threads on CUDA "
+                        "(default: the number of CPUs)")
+    g.add_argument("--device", choices=("auto", "cpu", "cuda"), default=DEFAULTS["device"],
+                   help="where MTCNN runs: cuda when a card is visible, else cpu (default: auto)")
+    g.add_argument("--mtcnn-weights", metavar="DIR",
+                   help="folder holding pnet.pt, rnet.pt, onet.pt (default: those of the "
+                        "installed facenet-pytorch package)")
+    g.add_argument("--batch-size", type=_positive_int, default=None,
+                   help="images per MTCNN call (default: 32 on CPU, 256 on CUDA)")
+    g.add_argument("--limit", type=_positive_int, default=None,
+                   help="only the first N images of each set (sorted by path), for a quick try")
+
+
+# --- The prepare job: inventory ---------------------------------------------------------
+
+@dataclass
+class _Set:
+    name: str                 # "casia" or "lfw"
+    raw: Path                 # folder of identity folders
+    out: Path                 # output folder of identity folders
+    size: int
+    margin: int
+    items: list[tuple[str, str]] = field(default_factory=list)   # (identity, file name)
+    duplicates: list[str] = field(default_factory=list)          # relative paths
+
+
+def _has_identity_images(folder: Path) -> bool:
+    try:
+        with os.scandir(folder) as it:
+            for entry in it:
+                if entry.is_dir() and not entry.name.startswith("."):
+                    with os.scandir(entry.path) as inner:
+                        if any(e.is_file() and not e.name.startswith(".") for e in inner):
+                            return True
+    except OSError:
+        return False
+    return False
+
+
+def _image_root(raw: Path, what: str, option: str) -> Path:
+    """The folder of identity folders: ``raw`` itself, or its only sub-folder that is one
+    (LFW archives unpack to lfw/<person>/..., lfw_funneled/..., images_deepfunneled/...)."""
+    if not raw.exists():
+        raise UserError(f"{what} folder not found: {raw}; pass {option} the folder holding "
+                        "one sub-folder per identity")
+    if not raw.is_dir():
+        raise UserError(f"{what} path is not a folder: {raw}; pass {option} the folder holding "
+                        "one sub-folder per identity")
+    subdirs = sorted(p for p in raw.iterdir() if p.is_dir() and not p.name.startswith("."))
+    # A top-level folder holding only folders-of-folders (no images one level down).
+    if not _has_identity_images(raw):
+        nested = [d for d in subdirs if _has_identity_images(d)]
+        if len(nested) == 1:
+            return nested[0]
+        raise UserError(f"{what} folder {raw} has no images in identity sub-folders "
+                        f"(expected {raw}/<identity>/<image>); pass {option} the right folder")
+    return raw
+
+
+def _inventory(job: _Set, limit: Optional[int]) -> None:
+    """List ``job.raw/<identity>/<file>`` sorted; the first ``limit`` files when given.
+
+    Every visible file counts (a foreign file becomes a "not an image" failure). A second
+    file with the same stem in a folder would overwrite the first one's PNG: it is listed
+    as a duplicate instead.
+    """
+    entries: list[tuple[str, str, bool]] = []
+    for ident in sorted(os.listdir(job.raw)):
+        folder = job.raw / ident
+        if ident.startswith(".") or not folder.is_dir():
+            continue
+        seen: set[str] = set()
+        for name in sorted(os.listdir(folder)):
+            if name.startswith(".") or not (folder / name).is_file():
+                continue
+            stem = os.path.splitext(name)[0]
+            entries.append((ident, name, stem in seen))
+            seen.add(stem)
+        if limit is not None and len(entries) >= limit:
+            break
+    if limit is not None:
+        entries = entries[:limit]
+    job.items = [(i, n) for i, n, dup in entries if not dup]
+    job.duplicates = [f"{i}/{n}" for i, n, dup in entries if dup]
+
+
+def _existing_outputs(job: _Set) -> set[str]:
+    """Relative paths of finished PNGs; removes temporary files a killed run left."""
+    done: set[str] = set()
+    if not job.out.is_dir():
+        return done
+    for ident in os.listdir(job.out):
+        folder = job.out / ident
+        if not folder.is_dir():
+            continue
+        for name in os.listdir(folder):
+            if name.endswith(TMP_SUFFIX):
+                try:
+                    (folder / name).unlink()
+                except OSError:
+                    pass
+            elif name.endswith(".png"):
+                done.add(f"{ident}/{name}")
+    return done
+
+
+def _output_rel(ident: str, name: str) -> str:
+    return f"{ident}/{os.path.splitext(name)[0]}.png"
+
+
+# --- The prepare job: LFW pairs ----------------------------------------------------------
+
+def _find_pairs(raw_arg: Path, image_root: Path, explicit: Optional[str]) -> Path:
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise UserError(f"LFW pairs file not found: {path}; pass --lfw-pairs the View 2 pairs.txt")
+        return path
+    looked = []
+    for folder in (raw_arg, raw_arg.parent, image_root, image_root.parent):
+        candidate = folder / "pairs.txt"
+        if candidate.is_file():
+            return candidate
+        looked.append(str(candidate))
+    raise UserError(f"LFW pairs.txt not found (looked at {', '.join(dict.fromkeys(looked))}); "
+                    "pass --lfw-pairs FILE")
+
+
+def _pairs_people(pairs: Path) -> tuple[set[str], set[tuple[str, int]]]:
+    """People and (person, image number) named by a View 2 pairs file."""
+    try:
+        lines = pairs.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read LFW pairs file {pairs}: {exc}; pass --lfw-pairs FILE") from None
+    people: set[str] = set()
+    images: set[tuple[str, int]] = set()
+    for number, line in enumerate(lines[1:], start=2):
+        parts = line.split()
+        try:
+            if len(parts) == 3:
+                refs = [(parts[0], int(parts[1])), (parts[0], int(parts[2]))]
+            elif len(parts) == 4:
+                refs = [(parts[0], int(parts[1])), (parts[2], int(parts[3]))]
+            elif not parts:
+                continue
+            else:
+                raise ValueError
+        except ValueError:
+            raise UserError(f"{pairs} line {number} is not an LFW pair ('name i j' or "
+                            f"'name1 i name2 j'): {line.strip()[:60]!r}; pass --lfw-pairs the "
+                            "View 2 pairs.txt") from None
+        for ref in refs:
+            people.add(ref[0])
+            images.add(ref)
+    if not people:
+        raise UserError(f"{pairs} names no pairs; pass --lfw-pairs the View 2 pairs.txt")
+    return people, images
+
+
+def _check_pairs(pairs: Path, job: _Set, log: Callable[[str], None]) -> list[str]:
+    """Compare pairs.txt with the raw folder. All people missing: UserError (wrong file or
+    folder). Some: a warning naming them. Returns the warnings."""
+    people, images = _pairs_people(pairs)
+    present = {d for d in os.listdir(job.raw) if (job.raw / d).is_dir()}
+    missing_people = sorted(people - present)
+    if len(missing_people) == len(people):
+        raise UserError(f"none of the {len(people)} people in {pairs} has a folder in {job.raw}; "
+                        "pass --lfw the LFW image folder and --lfw-pairs its pairs.txt")
+    warnings = []
+    if missing_people:
+        warnings.append(f"warning: {pairs} names {len(missing_people)} people with no folder in "
+                        f"{job.raw} (e.g. {', '.join(missing_people[:3])}); their pairs cannot be "
+                        "evaluated")
+    stems: dict[str, set[str]] = {}
+    for person, _ in images:
+        if person in present and person not in stems:
+            stems[person] = {os.path.splitext(n)[0] for n in os.listdir(job.raw / person)}
+    missing_images = sorted(f"{p}_{i:04d}" for p, i in images
+                            if p in stems and f"{p}_{i:04d}" not in stems[p])
+    if missing_images:
+        warnings.append(f"warning: {pairs} names {len(missing_images)} images missing from "
+                        f"{job.raw} (e.g. {', '.join(missing_images[:3])}); their pairs cannot be "
+                        "evaluated")
+    for w in warnings:
+        log(w)
+    return warnings
+
+
+def _copy_atomic(src: Path, dst: Path) -> None:
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}{TMP_SUFFIX}")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
+# --- The prepare job: work --------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Chunk:
+    raw: str
+    out: str
+    items: tuple[tuple[str, str], ...]
+    size: int
+    margin: int
+    rule: str
+    fallback: bool
+
+
+# Per worker process: the detector built once by the pool initializer.
+_DETECTOR = None
+
+
+def _worker_init(weights_dir: str, device: str, threads: int) -> None:
+    global _DETECTOR
+    import torch
+
+    torch.set_num_threads(threads)
+    from modelzoo_facenet.mtcnn import MTCNN
+
+    _DETECTOR = MTCNN(weights_dir=weights_dir, device=device)
+
+
+def _worker_run(chunk: _Chunk) -> list[tuple[str, str, Optional[str]]]:
+    return _process_chunk(_DETECTOR, chunk, None)
+
+
+def _process_chunk(detector, chunk: _Chunk, pool: Optional[ThreadPoolExecutor]
+                   ) -> list[tuple[str, str, Optional[str]]]:
+    """Align one chunk. Returns (relative source path, status, reason) per image with
+    status "done", "fallback" (centre crop written, reason listed) or "failed"."""
+    raw, out = Path(chunk.raw), Path(chunk.out)
+    mapper = pool.map if pool is not None else map
+    decoded = list(mapper(lambda it: read_image(raw / it[0] / it[1]), chunk.items))
+    results: list[tuple[str, str, Optional[str]]] = []
+    good = [i for i, (img, _) in enumerate(decoded) if img is not None]
+    detections = detector.detect([decoded[i][0] for i in good]) if good else []
+    found = dict(zip(good, detections))
+    writes: list[tuple[Path, np.ndarray]] = []
+    made_dirs: set[str] = set()
+    for i, (ident, name) in enumerate(chunk.items):
+        rel = f"{ident}/{name}"
+        image, reason = decoded[i]
+        if image is None:
+            results.append((rel, "failed", reason))
+            continue
+        det = found[i]
+        pick = select_face(det, image.shape, chunk.rule)
+        crop = None
+        if pick is not None:
+            try:
+                crop = crop_face(image, det.boxes[pick], chunk.margin, chunk.size)
+            except ValueError:
+                crop = None
+        status, why = "done", None
+        if crop is None:
+            if not chunk.fallback:
+                results.append((rel, "failed", NO_FACE))
+                continue
+            crop = center_crop(image, chunk.size, fallback_side(image.shape, chunk.margin))
+            status, why = "fallback", NO_FACE
+        if ident not in made_dirs:
+            (out / ident).mkdir(parents=True, exist_ok=True)
+            made_dirs.add(ident)
+        writes.append((out / _output_rel(ident, name), crop))
+        results.append((rel, status, why))
+    list(mapper(lambda w: write_png_atomic(*w), writes))
+    return results
+
+
+class _Progress:
+    """A live line on a terminal (stderr), periodic log lines otherwise."""
+
+    def __init__(self, label: str, total: int, log: Callable[[str], None],
+                 every_s: float = 30.0) -> None:
+        self.label, self.total, self.log = label, total, log
+        self.done = 0
+        self.start = time.monotonic()
+        self.last = self.start
+        self.every_s = every_s
+        self.tty = sys.stderr.isatty()
+
+    def line(self) -> str:
+        elapsed = max(time.monotonic() - self.start, 1e-9)
+        rate = self.done / elapsed
+        eta = (self.total - self.done) / rate if rate > 0 else float("inf")
+        eta_s = "?" if eta == float("inf") else time.strftime("%H:%M:%S", time.gmtime(eta))
+        return (f"{self.label}: {self.done}/{self.total} images, {rate:.1f} images/s, "
+                f"ETA {eta_s}")
+
+    def update(self, n: int) -> None:
+        self.done += n
+        now = time.monotonic()
+        if self.tty and now - self.last >= 0.2:
+            sys.stderr.write("\r" + self.line() + "\x1b[K")
+            sys.stderr.flush()
+            self.last = now
+        elif not self.tty and now - self.last >= self.every_s:
+            self.log(self.line())
+            self.last = now
+
+    def close(self) -> None:
+        if self.tty:
+            sys.stderr.write("\r" + self.line() + "\x1b[K\n")
+            sys.stderr.flush()
+
+
+def _read_failures(path: Path) -> dict[str, str]:
+    entries: dict[str, str] = {}
+    try:
+        for line in path.read_text().splitlines():
+            rel, sep, reason = line.partition("\t")
+            if sep:
+                entries[rel] = reason
+    except (OSError, UnicodeDecodeError):
+        pass
+    return entries
+
+
+def _write_failures(path: Path, entries: dict[str, str]) -> None:
+    if not entries:
+        if path.exists():
+            path.unlink()
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
+    tmp.write_text("".join(f"{rel}\t{entries[rel]}\n" for rel in sorted(entries)))
+    os.replace(tmp, path)
+
+
+@dataclass
+class _Tally:
+    processed: int = 0
+    skipped: int = 0
+    failed: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+def _run_set(job: _Set, opts: dict, runner: "_Runner", log: Callable[[str], None]) -> _Tally:
+    job.out.mkdir(parents=True, exist_ok=True)
+    done = _existing_outputs(job)
+    todo = [it for it in job.items if _output_rel(*it) not in done]
+    tally = _Tally(skipped=len(job.items) - len(todo))
+    failures_path = job.out / FAILURES_NAME
+    # Entries of earlier runs survive for images not retried now (e.g. centre crops).
+    retried = {f"{i}/{n}" for i, n in todo}
+    failures = {rel: why for rel, why in _read_failures(failures_path).items() if rel not in retried}
+    for rel in job.duplicates:
+        failures[rel] = DUPLICATE
+    tally.failed += len(job.duplicates)
+    tally.reasons[DUPLICATE] = len(job.duplicates)
+    log(f"{job.name}: {len(job.items)} images in {job.raw}, {tally.skipped} already aligned, "
+        f"{len(todo)} to do -> {job.out}")
+    if not todo:
+        _write_failures(failures_path, failures)
+        return tally
+    batch = opts["batch_size"]
+    chunks = [_Chunk(str(job.raw), str(job.out), tuple(todo[i:i + batch]), job.size, job.margin,
+                     opts["face_rule"], bool(opts["center_crop_failures"]))
+              for i in range(0, len(todo), batch)]
+    progress = _Progress(job.name, len(todo), log)
+    # Failures are appended as they come so that a killed run loses none; the file is
+    # rewritten sorted and without duplicates at the end.
+    journal = open(failures_path, "a")
+    try:
+        for results in runner.run(chunks):
+            for rel, status, why in results:
+                if status != "failed":
+                    tally.processed += 1
+                if why is not None:
+                    tally.failed += 1
+                    tally.reasons[why] = tally.reasons.get(why, 0) + 1
+                    failures[rel] = why
+                    journal.write(f"{rel}\t{why}\n")
+            journal.flush()
+            progress.update(len(results))
+    finally:
+        journal.close()
+        progress.close()
+        _write_failures(failures_path, failures)
+    return tally
+
+
+class _Runner:
+    """Runs chunks: a process pool on CPU, or the calling process on CUDA."""
+
+    def __init__(self, weights_dir: Path, device: str, workers: int) -> None:
+        self.weights_dir, self.device, self.workers = str(weights_dir), device, workers
+        self.pool: Optional[ProcessPoolExecutor] = None
+        self.threads: Optional[ThreadPoolExecutor] = None
+        self.detector = None
+
+    def __enter__(self) -> "_Runner":
+        if self.device == "cpu" and self.workers > 1:
+            import multiprocessing
+
+            # spawn: a forked copy of a process that has used torch threads can hang.
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=_worker_init,
+                                            initargs=(self.weights_dir, self.device, 1))
+        else:
+            from modelzoo_facenet.mtcnn import MTCNN
+
+            self.detector = MTCNN(weights_dir=self.weights_dir, device=self.device)
+            if self.device != "cpu":
+                self.threads = ThreadPoolExecutor(self.workers)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=exc[0] is None, cancel_futures=True)
+        if self.threads is not None:
+            self.threads.shutdown(wait=True)
+
+    def run(self, chunks: list[_Chunk]) -> Iterable[list[tuple[str, str, Optional[str]]]]:
+        if self.pool is None:
+            for chunk in chunks:
+                yield _process_chunk(self.detector, chunk, self.threads)
+            return
+        # A bounded number of chunks in flight keeps memory flat on huge sets.
+        pending: set[Future] = set()
+        queue = iter(chunks)
+        for chunk in queue:
+            pending.add(self.pool.submit(_worker_run, chunk))
+            if len(pending) >= 2 * self.workers:
+                break
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                yield fut.result()
+                nxt = next(queue, None)
+                if nxt is not None:
+                    pending.add(self.pool.submit(_worker_run, nxt))
+
+
+def _resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda given but torch sees no CUDA device; use --device cpu or auto")
+    return device
+
+
+def _check_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".modelzoo-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"cannot write to {folder}: {exc.strerror or exc}; choose a writable "
+                        "--data-root") from None
+
+
+def run_prepare(options: dict[str, Any], data_root: str | os.PathLike,
+                log: Callable[[str], None] = print) -> PrepareResult:
+    """Align raw CASIA-WebFace and/or LFW into ``data_root`` (layout in the module doc).
+
+    ``options`` holds the values of :func:`add_prepare_arguments`' options (argparse
+    ``dest`` names: ``casia``, ``lfw``, ``lfw_pairs``, ``workers``, ``device``,
+    ``mtcnn_weights``, ``face_rule``, ``casia_size``, ``casia_margin``, ``lfw_size``,
+    ``lfw_margin``, ``center_crop_failures``, ``batch_size``, ``limit``); missing keys
+    take the defaults. Progress goes to stderr on a terminal, else to ``log`` every 30 s.
+
+    Returns a :class:`PrepareResult`: ``processed`` images written now (centre-crop
+    fallbacks included), ``skipped`` already aligned, ``failed`` images listed in the
+    failures files now (those with a centre crop included); ``failures_file`` names the
+    failures file(s) (" and "-joined when both sets have one).
+    Raises :class:`UserError` for bad input, before any work starts.
+    """
+    opts = dict(DEFAULTS)
+    opts.update({k: v for k, v in options.items() if v is not None or k not in DEFAULTS})
+    if not opts.get("casia") and not opts.get("lfw"):
+        raise UserError("nothing to prepare: give --casia RAW_DIR (CASIA-WebFace) and/or "
+                        "--lfw RAW_DIR (LFW)")
+    if opts["face_rule"] not in FACE_RULES:
+        raise UserError(f"unknown --face-rule {opts['face_rule']!r}; choose from {', '.join(FACE_RULES)}")
+    data_root = Path(data_root).expanduser()
+    start = time.monotonic()
+
+    jobs: list[_Set] = []
+    pairs: Optional[Path] = None
+    if opts.get("casia"):
+        raw = _image_root(Path(opts["casia"]).expanduser(), "CASIA-WebFace", "--casia")
+        size, margin = int(opts["casia_size"]), int(opts["casia_margin"])
+        jobs.append(_Set("casia", raw, data_root / f"webface_{size}_{margin}", size, margin))
+    if opts.get("lfw"):
+        lfw_arg = Path(opts["lfw"]).expanduser()
+        raw = _image_root(lfw_arg, "LFW", "--lfw")
+        size, margin = int(opts["lfw_size"]), int(opts["lfw_margin"])
+        jobs.append(_Set("lfw", raw, data_root / "lfw_data" / f"lfw_{size}", size, margin))
+        pairs = _find_pairs(lfw_arg, raw, opts.get("lfw_pairs"))
+    for job in jobs:
+        _inventory(job, opts.get("limit"))
+        if not job.items and not job.duplicates:
+            raise UserError(f"no files in the identity folders of {job.raw}; pass "
+                            f"--{job.name} the folder holding <identity>/<image> files")
+    _check_writable(data_root)
+    if pairs is not None:
+        _check_pairs(pairs, next(j for j in jobs if j.name == "lfw"), log)
+    from modelzoo_facenet.mtcnn import find_weights_dir
+
+    weights_dir = find_weights_dir(opts.get("mtcnn_weights"))
+    device = _resolve_device(opts["device"])
+    workers = int(opts["workers"] or _default_workers())
+    if not opts.get("batch_size"):
+        opts["batch_size"] = 256 if device != "cpu" else 32
+
+    outputs: dict[str, str] = {}
+    failure_files: list[str] = []
+    total = _Tally()
+    with _Runner(weights_dir, device, workers) as runner:
+        for job in jobs:
+            set_start = time.monotonic()
+            tally = _run_set(job, opts, runner, log)
+            seconds = time.monotonic() - set_start
+            outputs[job.name] = str(job.out)
+            if (job.out / FAILURES_NAME).exists():
+                failure_files.append(str(job.out / FAILURES_NAME))
+            reasons = ", ".join(f"{why}: {n}" for why, n in sorted(tally.reasons.items()) if n)
+            rate = tally.processed / seconds if seconds > 0 else 0.0
+            log(f"{job.name}: aligned {tally.processed} ({rate:.1f} images/s), skipped "
+                f"{tally.skipped}, {tally.failed} failures{' (' + reasons + ')' if reasons else ''} "
+                f"in {seconds:.1f}s")
+            total.processed += tally.processed
+            total.skipped += tally.skipped
+            total.failed += tally.failed
+    if pairs is not None:
+        lfw_data = data_root / "lfw_data"
+        _copy_atomic(pairs, lfw_data / "pairs.txt")
+        outputs["lfw_pairs"] = str(lfw_data / "pairs.txt")
+        people = pairs.with_name("people.txt")
+        if people.is_file():
+            _copy_atomic(people, lfw_data / "people.txt")
+            outputs["lfw_people"] = str(lfw_data / "people.txt")
+    return PrepareResult(outputs=outputs, processed=total.processed, skipped=total.skipped,
+                         failed=total.failed,
+                         failures_file=" and ".join(failure_files) or None,
+                         seconds=time.monotonic() - start)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """``python -m modelzoo_facenet.align --data-root DIR [prepare options]``."""
+    parser = argparse.ArgumentParser(prog="python -m modelzoo_facenet.align",
+                                     description="MTCNN-align CASIA-WebFace / LFW for facenet.")
+    parser.add_argument("--data-root", required=True, help="where the aligned sets go")
+    add_prepare_arguments(parser)
+    options = vars(parser.parse_args(argv))
+    data_root = options.pop("data_root")
+    try:
+        result = run_prepare(options, data_root)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(result.summary())
+    return 0
+
+
+if __name__ == "__main__":
+    # Run through the package module so that worker processes unpickle its functions.
+    from modelzoo_facenet import align as _align
+
+    sys.exit(_align.main())
