@@ -4,7 +4,7 @@
 #   bash init.sh           # runtime: torch (unless one is importable), modelzoo, the facenet plugin
 #   bash init.sh --test    # the same plus the test tools
 #
-# Uses the active virtual environment, else creates ./.venv. A vendor torch (the BI-V100
+# Uses the active virtual environment (linked as ./.venv), else creates ./.venv. A vendor torch (the BI-V100
 # SDK ships its own build in the system Python) is kept: the venv then sees the system
 # site-packages and pip is never asked to install torch over it.
 set -euo pipefail
@@ -31,6 +31,8 @@ if [ -z "${VIRTUAL_ENV:-}" ]; then
   fi
   # shellcheck disable=SC1091
   . .venv/bin/activate
+elif [ ! -e .venv ]; then
+  ln -s "$VIRTUAL_ENV" .venv  # so that .venv/bin/modelzoo works the same either way
 fi
 pip() { python -m pip --disable-pip-version-check "$@"; }
 
