@@ -785,7 +785,7 @@ def run_prepare(options: dict[str, Any], data_root: str | os.PathLike,
     opts = dict(DEFAULTS)
     opts.update({k: v for k, v in options.items() if v is not None or k not in DEFAULTS})
     if not opts.get("casia") and not opts.get("lfw"):
-        raise UserError("nothing to prepare: give --casia RAW_DIR (CASIA-WebFace) and/or "
+        raise UserError("nothing to prepare; give --casia RAW_DIR (CASIA-WebFace) and/or "
                         "--lfw RAW_DIR (LFW)")
     if opts["face_rule"] not in FACE_RULES:
         raise UserError(f"unknown --face-rule {opts['face_rule']!r}; choose from {', '.join(FACE_RULES)}")
