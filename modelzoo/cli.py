@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=_positive_int, help="stop after this many steps (quick checks)")
     p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run from its last checkpoint")
     p.add_argument("--dry-run", action="store_true", help="resolve the config and check the data, then stop")
+    p.add_argument("--sweep", metavar="KEY=A..B", help="one run per value (KEY=1..10 or KEY=a,b), then a "
+                   "summary record with each metric's mean+-std over the runs")
 
     p = verbs.add_parser("eval", help="evaluate a weights file on the model's benchmark")
     _common(p)
@@ -220,6 +222,45 @@ def _check_data(registry: Registry, context: RunContext) -> None:
 
 
 def cmd_run(args) -> int:
+    if args.sweep:
+        return _run_sweep(args)
+    record = _run(args)
+    return 0 if record is None else _finish_message(record)
+
+
+def _run_sweep(args) -> int:
+    import copy
+
+    from modelzoo import sweep
+
+    key, values = sweep.parse_sweep(args.sweep)
+    if args.resume:
+        raise UserError("--sweep and --resume do not combine; resume the interrupted member run by its id")
+    if os.environ.get("WORLD_SIZE"):
+        raise UserError("--sweep is not available under an outer launcher; start one job per value")
+    from modelzoo.zoo import default_profile
+
+    profile = args.profile or default_profile(_registry().model(args.model), _zoo(args))
+    sweep_id = records.new_run_id(args.model, profile, args.cards) + "-sweep"
+    members = []
+    for value in values:
+        member_args = copy.copy(args)
+        member_args.sets = list(args.sets) + [f"{key}={value}"]
+        record = _run(member_args, sweep_id=None if args.dry_run else sweep_id)
+        if record is None:  # --dry-run
+            continue
+        _finish_message(record)
+        members.append(record)
+    if not members:
+        return 0
+    summary = sweep.summarize(sweep_id, key, values, members)
+    records.save(summary, Path(args.runs_dir))
+    print(f"sweep {sweep_id} over {key} = {', '.join(values)}:", file=sys.stderr)
+    return _finish_message(summary)
+
+
+def _run(args, sweep_id: Optional[str] = None) -> Optional[dict]:
+    """One run; returns rank 0's final record, or None (--dry-run, or not rank 0)."""
     registry = _registry()
     zoo = _zoo(args)
     runs_dir = Path(args.runs_dir)
@@ -254,7 +295,7 @@ def cmd_run(args) -> int:
         print(f"# modelzoo run {args.model}: profile {profile}, {args.cards} card(s) on {device}")
         print(yaml.safe_dump(config, sort_keys=False), end="")
         print("# data found; nothing was run (--dry-run)")
-        return 0
+        return None
 
     cards = outer or args.cards
     rank = 0
@@ -277,6 +318,7 @@ def cmd_run(args) -> int:
                 overrides=overrides, cards=cards, world_size=cards, device=device,
                 seed=config["train"].get("seed", 0), metric_columns=_columns(spec),
                 log=str(runs_dir / run_id / "train.log"))
+            record["sweep_id"] = sweep_id
         records.save(record, runs_dir)
         print(f"run {run_id}: {args.model} ({profile}) on {cards} {'card' if device == 'cuda' else 'CPU worker'}"
               f"{'s' if cards > 1 else ''}; record in {runs_dir / run_id}", file=sys.stderr)
@@ -284,9 +326,7 @@ def cmd_run(args) -> int:
                      data_root=str(args.data_root), cache_dir=str(_cache_dir()), runs_dir=str(runs_dir),
                      device=device, seed=config["train"].get("seed", 0), resume=bool(resumed))
     record = launch.launch(job, cards)
-    if rank != 0:
-        return 0
-    return _finish_message(record)
+    return record if rank == 0 else None
 
 
 def _finish_message(record: dict) -> int:

@@ -246,6 +246,9 @@ def build_report(records: Iterable[dict], references: Optional[dict] = None,
     are shown even when no comparable run exists yet.
     """
     records = sorted(records, key=_start_key)
+    # A sweep's summary record stands for its member runs (listed in its details).
+    swept = {m["run_id"] for r in records if r.get("kind") == "sweep" for m in r.get("members") or []}
+    records = [r for r in records if r.get("run_id") not in swept]
     references = references or {}
     by_model: dict[str, list[dict]] = {}
     for record in records:
@@ -656,6 +659,10 @@ def _run_view(record: dict) -> dict:
         "data": [(k, _value(v)) for k, v in data.items()],
         "env": [(k, _value(v)) for k, v in env.items()],
         "overrides": [(k, _value(v)) for k, v in _flatten(record.get("overrides") or {})],
+        "members": [(f"{(record.get('sweep') or {}).get('key', 'value')}={m.get('value')}",
+                     f"{m.get('run_id')} ({m.get('status')}): "
+                     + ", ".join(f"{k} {_value(v)}" for k, v in (m.get("metrics") or {}).items()))
+                    for m in record.get("members") or []],
         "config": [(k, _value(v)) for k, v in _flatten(record.get("config") or {})],
         "charts": _run_charts(record),
     }

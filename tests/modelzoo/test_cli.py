@@ -166,3 +166,22 @@ def test_diverged_loss_stops_the_run(toy, capsys):
     assert record["status"] == "diverged"
     assert "NaN or inf" in record["error"]
     assert record["metrics"]["steps"] <= 8  # caught at the next health check (log_every 4)
+
+
+def test_sweep_runs_each_value_and_summarizes_mean_and_std(toy, capsys, monkeypatch):
+    from modelzoo.report.render import build_report
+
+    assert main(["run", "toy", "--device", "cpu", "--profile", "fast", "--sweep", "train.seed=1..2"]) == 0
+    found = records.load_all(toy / "runs")
+    members = [r for r in found if r["kind"] == "train"]
+    (summary,) = [r for r in found if r["kind"] == "sweep"]
+    assert sorted(r["config"]["train"]["seed"] for r in members) == [1, 2]
+    assert all(r["sweep_id"] == summary["run_id"] for r in members)
+    accuracies = [r["metrics"]["accuracy"] for r in members]
+    assert summary["metrics"]["accuracy"] == pytest.approx(sum(accuracies) / 2)
+    assert summary["sweep"] == {"key": "train.seed", "values": ["1", "2"]}
+    assert summary["data"]["protocol"] == "sweep, mean over train.seed=1,2"
+    # the report shows the summary in place of its members
+    assert [r["run_id"] for r in build_report(found).records] == [summary["run_id"]]
+    assert main(["run", "toy", "--sweep", "train.seed=3..1"]) == 2
+    assert "the range is empty" in _error_line(capsys)
