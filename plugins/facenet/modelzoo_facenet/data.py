@@ -1,0 +1,491 @@
+"""The training input pipeline: identity folders, a pre-decoded uint8 cache, on-device augmentation.
+
+The data set is a folder per identity (``root/<identity>/<image>.png``), as
+``modelzoo prepare facenet`` writes it (MTCNN-aligned, e.g. 182x182) and as the demo
+generator writes it. The pipeline keeps the host side cheap: workers only decode images
+to uint8 CHW tensors (or read them from a pre-decoded memmap), and everything
+per-pixel in floating point (random crop, flip, standardization, optional jitter) runs
+after the host-to-device copy in :class:`DeviceAugment`, on the card.
+
+Public API::
+
+    scan_identity_folders(root, exts=(".png", ".jpg", ".jpeg"), people=None, min_images=1) -> IdentityIndex
+    split_validation(index, fraction=0.05, seed=0, by="image") -> (train_index, val_index)
+    IdentityFolderDataset(index, resize_to=None)          # item: (uint8 CHW RGB tensor, int label)
+    DecodedCache.open(index, cache_dir, resize_to=None, workers=None, log=None) -> DecodedCache
+    DecodedCache.dataset() -> CachedDataset                # same items as IdentityFolderDataset
+    DeviceAugment(crop, train=True, flip=True, output_size=None, brightness=0.0, contrast=0.0)
+    make_train_loader(dataset, batch_size, ...) -> DataLoader
+    worker_init(worker_id)                                  # DataLoader worker_init_fn
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Optional, Sequence
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from modelzoo.api import UserError
+
+DEFAULT_EXTS = (".png", ".jpg", ".jpeg")
+CACHE_FORMAT = 1  # bump when the cache layout changes: old caches then miss and rebuild
+
+
+# --- The index ------------------------------------------------------------------------
+
+@dataclass
+class IdentityIndex:
+    """Image paths with integer labels; ``class_names[label]`` is the identity's folder name.
+
+    Labels follow the sorted folder names, so the same folders always give the same labels
+    (a checkpoint's classifier rows stay meaningful across machines).
+    """
+
+    paths: list[str]
+    labels: list[int]
+    class_names: list[str]
+    root: str = ""
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def counts(self) -> np.ndarray:
+        """Images per class, indexed by label."""
+        return np.bincount(np.asarray(self.labels, dtype=np.int64), minlength=self.num_classes)
+
+
+def _identity_dirs(root: Path) -> list[Path]:
+    return sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                  key=lambda p: p.name)
+
+
+def scan_identity_folders(root: str | os.PathLike, exts: Sequence[str] = DEFAULT_EXTS,
+                          people: Optional[set[str]] = None, min_images: int = 1) -> IdentityIndex:
+    """Index ``root/<identity>/*.<ext>``.
+
+    ``people`` restricts the scan to those folder names; identities with fewer than
+    ``min_images`` images are left out (davidsandberg's ``min_nrof_images_per_class``).
+    Files within a folder are sorted by name. Raises :class:`UserError` when ``root`` is
+    missing or yields no image.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise UserError(f"data not found: {root} is not a directory; "
+                        "run 'modelzoo prepare facenet' or use --profile demo")
+    wanted = tuple(e.lower() for e in exts)
+    paths: list[str] = []
+    labels: list[int] = []
+    names: list[str] = []
+    for folder in _identity_dirs(root):
+        if people is not None and folder.name not in people:
+            continue
+        files = sorted(f.name for f in os.scandir(folder)
+                       if f.is_file() and f.name.lower().endswith(wanted))
+        if len(files) < max(1, min_images):
+            continue
+        label = len(names)
+        names.append(folder.name)
+        paths.extend(str(folder / f) for f in files)
+        labels.extend([label] * len(files))
+    if not paths:
+        what = f" for the {len(people)} requested people" if people is not None else ""
+        raise UserError(f"no images ({', '.join(wanted)}) in identity folders under {root}{what} "
+                        f"with at least {min_images} images each; "
+                        "check the path or run 'modelzoo prepare facenet'")
+    return IdentityIndex(paths=paths, labels=labels, class_names=names, root=str(root))
+
+
+def _subset(index: IdentityIndex, rows: Iterable[int], relabel: bool) -> IdentityIndex:
+    rows = list(rows)
+    paths = [index.paths[i] for i in rows]
+    labels = [index.labels[i] for i in rows]
+    if not relabel:
+        return IdentityIndex(paths, labels, list(index.class_names), index.root)
+    kept = sorted(set(labels))
+    remap = {old: new for new, old in enumerate(kept)}
+    return IdentityIndex(paths, [remap[l] for l in labels],
+                         [index.class_names[l] for l in kept], index.root)
+
+
+def split_validation(index: IdentityIndex, fraction: float = 0.05, seed: int = 0,
+                     by: str = "image") -> tuple[IdentityIndex, IdentityIndex]:
+    """Hold out ``fraction`` of the data for validation, deterministically from ``seed``.
+
+    ``by="image"`` (default) is davidsandberg's ``SPLIT_IMAGES`` mode, used by
+    train_softmax.py's ``validation_set_split_ratio``: within every identity,
+    ``ceil(n * fraction)`` randomly chosen images go to validation (his
+    ``n - floor(n * (1 - fraction))``), so validation measures the classifier on unseen
+    images of the trained identities; both halves keep the full ``class_names`` and labels.
+    Unlike his code, an identity always keeps at least one training image (his puts a
+    single-image identity's only image into validation, leaving a class with nothing to
+    learn from). Each identity's draw depends only on ``seed`` and its name, so adding
+    folders does not reshuffle the others.
+
+    ``by="identity"`` holds out ``round(fraction * num_classes)`` whole identities (at least
+    one when ``fraction > 0``): a verification-style check on unseen people. Both halves
+    are relabelled 0..k-1 over their own sorted ``class_names``.
+    """
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"validation fraction must be in [0, 1), got {fraction}")
+    labels = np.asarray(index.labels, dtype=np.int64)
+    if by == "image":
+        train_rows: list[int] = []
+        val_rows: list[int] = []
+        order = np.argsort(labels, kind="stable")
+        bounds = np.searchsorted(labels[order], np.arange(index.num_classes + 1))
+        for label, name in enumerate(index.class_names):
+            rows = order[bounds[label]:bounds[label + 1]]
+            n = len(rows)
+            n_val = min(math.ceil(n * fraction - 1e-9), n - 1) if n > 1 else 0
+            rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+            perm = rows[rng.permutation(n)]
+            val_rows.extend(sorted(perm[:n_val].tolist()))
+            train_rows.extend(sorted(perm[n_val:].tolist()))
+        return (_subset(index, sorted(train_rows), relabel=False),
+                _subset(index, sorted(val_rows), relabel=False))
+    if by == "identity":
+        k = index.num_classes
+        n_val = min(max(1, round(fraction * k)), k - 1) if fraction > 0 and k > 1 else 0
+        held = set(np.random.default_rng(seed).permutation(k)[:n_val].tolist())
+        is_val = np.isin(labels, list(held)) if held else np.zeros(len(labels), bool)
+        return (_subset(index, np.flatnonzero(~is_val), relabel=True),
+                _subset(index, np.flatnonzero(is_val), relabel=True))
+    raise ValueError(f"split_validation: by must be 'image' or 'identity', got {by!r}")
+
+
+# --- Decoding -------------------------------------------------------------------------
+
+_CV2_CONFIGURED_PID: Optional[int] = None
+
+
+def worker_init(worker_id: int = 0) -> None:
+    """DataLoader ``worker_init_fn``: no OpenCV thread pool inside a worker process.
+
+    N workers x cv2's own threads oversubscribe the cores; the parallelism is the workers.
+    """
+    global _CV2_CONFIGURED_PID
+    cv2.setNumThreads(0)
+    _CV2_CONFIGURED_PID = os.getpid()
+
+
+def decode_image(path: str, resize_to: Optional[int | tuple[int, int]] = None) -> np.ndarray:
+    """Read an image as a uint8 HxWx3 RGB array (grayscale expanded, alpha dropped)."""
+    data = np.fromfile(path, dtype=np.uint8)  # np.fromfile + imdecode also handles non-ASCII paths
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise UserError(f"cannot decode image {path}; delete or replace the file "
+                        "(or re-run 'modelzoo prepare facenet')")
+    if resize_to is not None:
+        h, w = (resize_to, resize_to) if isinstance(resize_to, int) else resize_to
+        if image.shape[:2] != (h, w):
+            shrink = h < image.shape[0] or w < image.shape[1]
+            image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+class IdentityFolderDataset(Dataset):
+    """Items ``(uint8 tensor 3xHxW RGB, int label)`` decoded from an :class:`IdentityIndex`.
+
+    Images are returned at their stored size (e.g. 182x182) unless ``resize_to`` (an int
+    or ``(h, w)``) is given, e.g. to train at 96 px from 182 px sources. All images of a
+    batch must have one size: aligned sets do; use ``resize_to`` for mixed sources.
+    Cropping, flipping and standardization happen later, on the device (:class:`DeviceAugment`).
+    """
+
+    def __init__(self, index: IdentityIndex, resize_to: Optional[int | tuple[int, int]] = None):
+        self.index = index
+        self.resize_to = resize_to
+        self.labels = index.labels
+        self.num_classes = index.num_classes
+
+    def __len__(self) -> int:
+        return len(self.index.paths)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        if _CV2_CONFIGURED_PID != os.getpid() and torch.utils.data.get_worker_info() is not None:
+            worker_init()  # the DataLoader was built without our worker_init_fn
+        image = decode_image(self.index.paths[i], self.resize_to)
+        return torch.from_numpy(image).permute(2, 0, 1), self.index.labels[i]
+
+
+# --- The pre-decoded cache ------------------------------------------------------------
+
+def _cache_key(index: IdentityIndex, resize_to) -> str:
+    """Hash of everything the cache content depends on: files (path, size, mtime), labels, size."""
+    h = hashlib.sha256()
+    h.update(json.dumps({"format": CACHE_FORMAT, "resize_to": resize_to,
+                         "classes": index.class_names}).encode())
+    for path, label in zip(index.paths, index.labels):
+        st = os.stat(path)
+        h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\0{label}\n".encode())
+    return h.hexdigest()
+
+
+class DecodedCache:
+    """The whole (aligned) data set decoded once into a uint8 memmap ``(N, H, W, 3)`` RGB.
+
+    Decoding PNG/JPEG is usually the host's first limit; repeated benchmark runs instead
+    read the memmap (page cache, no decode). The cache lives in
+    ``cache_dir/decoded-<key>/`` where the key hashes the file list with each file's size
+    and mtime, the labels and ``resize_to``: any change to the files gives a new key and a
+    rebuild. It is built in a temporary folder and renamed into place, so a killed build
+    never leaves a cache that looks complete. Size: N x H x W x 3 bytes (CASIA-WebFace at
+    182 px: about 49 GB; at ``resize_to=96``: about 14 GB).
+
+    Use :meth:`open` (build or reuse), then :meth:`dataset`.
+    """
+
+    def __init__(self, path: Path, images: np.ndarray, labels: np.ndarray,
+                 class_names: list[str], built: bool):
+        self.path = path
+        self.images = images
+        self.labels = labels
+        self.class_names = class_names
+        self.built = built  # True when this open() decoded the set, False when it reused one
+
+    @classmethod
+    def open(cls, index: IdentityIndex, cache_dir: str | os.PathLike,
+             resize_to: Optional[int | tuple[int, int]] = None, workers: Optional[int] = None,
+             log: Optional[Callable[[str], None]] = None) -> "DecodedCache":
+        """Reuse the cache for ``index`` under ``cache_dir``, building it first if needed.
+
+        ``workers`` decoding threads (cv2 releases the GIL; default: the CPU count).
+        Safe against concurrent builders: the first complete rename wins, the others'
+        copies are discarded.
+        """
+        if isinstance(resize_to, tuple):
+            resize_to = tuple(int(v) for v in resize_to)
+        key = _cache_key(index, list(resize_to) if isinstance(resize_to, tuple) else resize_to)
+        cache_dir = Path(cache_dir)
+        final = cache_dir / f"decoded-{key[:24]}"
+        built = False
+        if not (final / "meta.json").is_file():
+            cls._build(index, cache_dir, final, resize_to, workers, log)
+            built = True
+        meta = json.loads((final / "meta.json").read_text())
+        images = np.load(final / "images.npy", mmap_mode="r")
+        labels = np.load(final / "labels.npy")
+        if images.shape[0] != len(index) or meta.get("key") != key:
+            raise UserError(f"decoded cache {final} is inconsistent; delete that folder and rerun")
+        return cls(final, images, labels, list(meta["class_names"]), built)
+
+    @staticmethod
+    def _build(index: IdentityIndex, cache_dir: Path, final: Path, resize_to, workers, log) -> None:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = cache_dir / f".{final.name}.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        try:
+            first = decode_image(index.paths[0], resize_to)
+            h, w = first.shape[:2]
+            if log:
+                log(f"building decoded cache: {len(index)} images {h}x{w} "
+                    f"({len(index) * h * w * 3 / 2**30:.2f} GiB) in {final}")
+            images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8,
+                                               shape=(len(index), h, w, 3))
+
+            def fill(i: int) -> None:
+                image = decode_image(index.paths[i], resize_to)
+                if image.shape[:2] != (h, w):
+                    raise UserError(f"image {index.paths[i]} is {image.shape[1]}x{image.shape[0]}, "
+                                    f"not {w}x{h} like the others; pass resize_to to the cache")
+                images[i] = image
+
+            threads = workers or os.cpu_count() or 1
+            with ThreadPoolExecutor(max_workers=threads) as pool:
+                for _ in pool.map(fill, range(len(index)), chunksize=256):
+                    pass
+            images.flush()
+            del images
+            np.save(tmp / "labels.npy", np.asarray(index.labels, dtype=np.int64))
+            key = _cache_key(index, list(resize_to) if isinstance(resize_to, tuple) else resize_to)
+            (tmp / "meta.json").write_text(json.dumps({
+                "key": key, "format": CACHE_FORMAT, "count": len(index), "height": h, "width": w,
+                "resize_to": resize_to, "root": index.root, "class_names": index.class_names,
+            }))
+            try:
+                os.rename(tmp, final)
+            except OSError:
+                if not (final / "meta.json").is_file():  # not a lost race: a stale partial folder
+                    shutil.rmtree(final, ignore_errors=True)
+                    os.rename(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def dataset(self) -> "CachedDataset":
+        return CachedDataset(self.images, self.labels, len(self.class_names))
+
+
+class CachedDataset(Dataset):
+    """Items ``(uint8 tensor 3xHxW RGB, int label)`` read from a :class:`DecodedCache` memmap.
+
+    Identical to :class:`IdentityFolderDataset` over the same index. ``__getitems__``
+    (used by the DataLoader's batched fetch) reads a whole batch in one memmap gather.
+    """
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, num_classes: int):
+        self.images = images
+        self.labels = labels.tolist()
+        self.num_classes = num_classes
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return torch.from_numpy(np.array(self.images[i])).permute(2, 0, 1), self.labels[i]
+
+    def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, int]]:
+        idx = np.asarray(indices, dtype=np.int64)
+        order = np.argsort(idx, kind="stable")  # sorted reads are sequential in the file
+        block = np.empty((len(idx),) + self.images.shape[1:], dtype=np.uint8)
+        block[order] = self.images[idx[order]]
+        batch = torch.from_numpy(block).permute(0, 3, 1, 2)
+        return [(batch[j], self.labels[i]) for j, i in enumerate(indices)]
+
+
+# --- On-device augmentation -----------------------------------------------------------
+
+def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
+    return (int(v), int(v)) if isinstance(v, (int, np.integer)) else (int(v[0]), int(v[1]))
+
+
+class DeviceAugment(nn.Module):
+    """uint8 NCHW batch -> standardized float NCHW batch, on the batch's device.
+
+    Training mode (``train=True`` or ``.train()``): a random ``crop`` window per sample
+    (offsets uniform over all valid positions, as ``tf.random_crop``) and a random
+    horizontal flip per sample, both done in one gather (no per-sample Python loop);
+    optional per-sample brightness (additive, ``+-brightness x 255``) and contrast
+    (``x1 +- contrast`` about the image mean) jitter, off by default, for small data sets.
+    Evaluation mode (``train=False`` or ``.eval()``): the centre crop, no flip, no jitter.
+    Then fixed standardization ``(x - 127.5) / 128`` and, if ``output_size`` is given, a
+    bilinear (antialiased when shrinking) resize.
+
+    ``generator``: an optional ``torch.Generator`` for reproducible draws (on any device;
+    the small random tensors are moved to the batch's device). ``channels_last`` returns
+    the batch in that memory format (often faster convolutions on GPUs with AMP).
+    """
+
+    def __init__(self, crop: int | tuple[int, int], *, train: bool = True, flip: bool = True,
+                 output_size: Optional[int | tuple[int, int]] = None, brightness: float = 0.0,
+                 contrast: float = 0.0, mean: float = 127.5, std: float = 128.0,
+                 generator: Optional[torch.Generator] = None, channels_last: bool = False):
+        super().__init__()
+        self.crop = _pair(crop)
+        self.flip = flip
+        self.output_size = _pair(output_size) if output_size is not None else None
+        self.brightness = float(brightness)
+        self.contrast = float(contrast)
+        self.mean = float(mean)
+        self.std = float(std)
+        self.generator = generator
+        self.channels_last = channels_last
+        self.train(train)
+
+    def extra_repr(self) -> str:
+        return (f"crop={self.crop}, flip={self.flip}, output_size={self.output_size}, "
+                f"brightness={self.brightness}, contrast={self.contrast}, training={self.training}")
+
+    def _rand(self, n: int, device: torch.device) -> torch.Tensor:
+        """n uniform [0, 1) draws on ``device``."""
+        if self.generator is None:
+            return torch.rand(n, device=device)
+        return torch.rand(n, generator=self.generator, device=self.generator.device).to(device)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(f"DeviceAugment expects an N x 3 x H x W batch, got {tuple(x.shape)}")
+        n, _, h, w = x.shape
+        ch, cw = self.crop
+        if ch > h or cw > w:
+            raise ValueError(f"crop {ch}x{cw} is larger than the images ({h}x{w})")
+        if self.training:
+            x = self._random_crop_flip(x, ch, cw)
+        else:
+            top, left = (h - ch) // 2, (w - cw) // 2
+            x = x[:, :, top:top + ch, left:left + cw]
+        # always a new tensor, so the in-place ops below never write into the caller's batch
+        x = x.float() if x.dtype != torch.float32 else x.clone()
+        if self.training and (self.brightness > 0 or self.contrast > 0):
+            x = self._jitter(x)
+        x = x.sub_(self.mean).mul_(1.0 / self.std)
+        if self.output_size is not None and tuple(x.shape[-2:]) != self.output_size:
+            shrink = self.output_size[0] < x.shape[-2] or self.output_size[1] < x.shape[-1]
+            x = F.interpolate(x, size=self.output_size, mode="bilinear", align_corners=False,
+                              antialias=shrink)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def _random_crop_flip(self, x: torch.Tensor, ch: int, cw: int) -> torch.Tensor:
+        n, c, h, w = x.shape
+        dev = x.device
+        u = self._rand(3 * n, dev).view(3, n)
+        top = (u[0] * (h - ch + 1)).long().clamp_(max=h - ch)
+        left = (u[1] * (w - cw + 1)).long().clamp_(max=w - cw)
+        rows = top[:, None] + torch.arange(ch, device=dev)                    # (n, ch)
+        cols = torch.arange(cw, device=dev).expand(n, cw)
+        if self.flip:
+            cols = torch.where((u[2] < 0.5)[:, None], cw - 1 - cols, cols)   # mirror = read right to left
+        cols = left[:, None] + cols                                           # (n, cw)
+        # one gather over each image's flattened pixels: crop and flip in a single pass,
+        # the same kernel for every sample (no per-sample launches on a GPU)
+        flat = (rows[:, :, None] * w + cols[:, None, :]).view(n, 1, ch * cw).expand(n, c, ch * cw)
+        return x.reshape(n, c, h * w).gather(2, flat).view(n, c, ch, cw)
+
+    def _jitter(self, x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[0]
+        u = self._rand(2 * n, x.device).view(2, n, 1, 1, 1)
+        if self.contrast > 0:
+            factor = 1.0 + (2 * u[0] - 1) * self.contrast
+            mean = x.mean(dim=(1, 2, 3), keepdim=True)
+            x = (x - mean) * factor + mean
+        if self.brightness > 0:
+            x = x + (2 * u[1] - 1) * (self.brightness * 255.0)
+        return x.clamp(0.0, 255.0)
+
+
+# --- Loader helper (benchmarks) -------------------------------------------------------
+
+def make_train_loader(dataset: Dataset, batch_size: int, *, sampler=None, batch_sampler=None,
+                      shuffle: Optional[bool] = None, num_workers: int = 0, pin_memory: bool = False,
+                      persistent_workers: bool = False, prefetch_factor: Optional[int] = None,
+                      drop_last: bool = True, generator: Optional[torch.Generator] = None) -> DataLoader:
+    """A DataLoader wired for this pipeline (cv2-safe workers, batched fetch, uint8 batches).
+
+    The core's trainer builds its own loader; this helper serves the benchmark and scripts.
+    """
+    kwargs: dict = {"num_workers": num_workers, "pin_memory": pin_memory,
+                    "worker_init_fn": worker_init if num_workers > 0 else None}
+    if num_workers > 0:
+        kwargs["persistent_workers"] = persistent_workers
+        if prefetch_factor is not None:
+            kwargs["prefetch_factor"] = prefetch_factor
+    if batch_sampler is not None:
+        return DataLoader(dataset, batch_sampler=batch_sampler, **kwargs)
+    if shuffle is None:
+        shuffle = sampler is None
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler,
+                      shuffle=shuffle if sampler is None else False, drop_last=drop_last,
+                      generator=generator, **kwargs)
