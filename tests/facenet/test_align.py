@@ -353,3 +353,31 @@ def test_prepare_arguments_defaults():
     assert ns.workers is None and ns.limit is None and ns.batch_size is None
     with pytest.raises(SystemExit):
         parser.parse_args(["--workers", "0"])
+
+
+def test_write_failure_is_a_user_error_and_leaves_no_partial_file(raw_lfw, tmp_path, monkeypatch):
+    import errno
+
+    def full_disk(path, rgb):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(align, "write_png_atomic", full_disk)
+    with pytest.raises(UserError, match="cannot write .*No space left") as err:
+        run_prepare(_options(raw_lfw, limit=2), tmp_path / "data", log=lambda _: None)
+    assert "\n" not in str(err.value)
+    out = tmp_path / "data" / "lfw_data" / "lfw_160"
+    assert not list(out.rglob("*.png"))
+
+
+def test_write_png_atomic_leaves_no_temporary_file(tmp_path, monkeypatch):
+    target = tmp_path / "face.png"
+    align.write_png_atomic(target, np.zeros((8, 8, 3), np.uint8))
+    assert cv2.imread(str(target)).shape == (8, 8, 3)
+
+    def interrupted(src, dst):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        align.write_png_atomic(tmp_path / "other.png", np.zeros((8, 8, 3), np.uint8))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["face.png"]

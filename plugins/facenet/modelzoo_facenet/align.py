@@ -573,12 +573,24 @@ def _process_chunk(detector, chunk: _Chunk, pool: Optional[ThreadPoolExecutor]
             crop = center_crop(image, chunk.size, fallback_side(image.shape, chunk.margin))
             status, why = "fallback", NO_FACE
         if ident not in made_dirs:
-            (out / ident).mkdir(parents=True, exist_ok=True)
+            try:
+                (out / ident).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise UserError(f"cannot create {out / ident}: {exc.strerror or exc}; check the "
+                                "permissions of --data-root") from None
             made_dirs.add(ident)
         writes.append((out / _output_rel(ident, name), crop))
         results.append((rel, status, why))
-    list(mapper(lambda w: write_png_atomic(*w), writes))
+    list(mapper(lambda w: _write_output(*w), writes))
     return results
+
+
+def _write_output(path: Path, rgb: np.ndarray) -> None:
+    try:
+        write_png_atomic(path, rgb)
+    except OSError as exc:  # disk full, permissions changed under us
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}; check the free space and "
+                        "permissions of --data-root, then run again (finished images are kept)") from None
 
 
 class _Progress:

@@ -1,0 +1,183 @@
+"""MTCNN speed and agreement: ours (batched) against facenet-pytorch's, in one run.
+
+    python bench/mtcnn_bench.py --lfw /work/shared/data/lfw -n 500
+    python bench/mtcnn_bench.py --lfw /work/shared/data/lfw --prepare /tmp/modelzoo-data
+
+The first form times, on the same N LFW images (a fixed random sample) and the same torch
+thread count: facenet-pytorch one image at a time, facenet-pytorch in batches of 32
+(a batch it crashes on, numpy 2 and a face-less image, is redone one at a time and
+counted), and ours in one batched call per block. The methods take turns on blocks of
+100 images so that a load change on a shared machine hits them alike. It reports images/s
+and the agreement with the one-at-a-time reference: the fraction of images whose boxes
+all match one of ours with IoU >= 0.95 (same count), and the largest probability gap.
+
+The second form times the whole prepare job (``run_prepare``) over all of LFW into
+DATA_ROOT (worker processes, one torch thread each) and reports its failures.
+facenet-pytorch is imported here as the reference only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+for extra in (ROOT, ROOT / "plugins" / "facenet"):
+    if str(extra) not in sys.path:
+        sys.path.insert(0, str(extra))
+
+from modelzoo_facenet.mtcnn import MTCNN  # noqa: E402
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a.astype(np.float64)
+    b = b.astype(np.float64)
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / (area_a[:, None] + area_b[None, :] - inter)
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (f"{cpu}, {cores} cores available, torch {torch.__version__}, "
+            f"{torch.get_num_threads()} torch threads")
+
+
+def bench_detect(lfw: Path, n: int, block: int, seed: int) -> dict:
+    from facenet_pytorch import MTCNN as Reference
+
+    files = sorted((lfw / "images_deepfunneled").glob("*/*.jpg"))
+    random.Random(seed).shuffle(files)
+    files = files[:n]
+    images = [cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in files]
+    ref = Reference(keep_all=True, min_face_size=20, thresholds=[0.6, 0.7, 0.7], factor=0.709,
+                    device="cpu")
+    ours = MTCNN(device="cpu")
+    # Warm-up outside the clock (first-call allocations, oneDNN primitive creation).
+    ref.detect(images[0])
+    ref.detect(images[:2])
+    ours.detect(images[:8])
+
+    seconds = {"reference_single": 0.0, "reference_batch32": 0.0, "ours_batched": 0.0}
+    crashed_batches = 0
+    ref_results: list = []
+    our_results: list = []
+    for start in range(0, n, block):
+        part = images[start:start + block]
+        t = time.perf_counter()
+        for image in part:
+            ref_results.append(ref.detect(image, landmarks=True))
+        seconds["reference_single"] += time.perf_counter() - t
+
+        t = time.perf_counter()
+        for b in range(0, len(part), 32):
+            batch = part[b:b + 32]
+            try:
+                ref.detect(batch)
+            except Exception:  # numpy 2 + a face-less image in the batch
+                crashed_batches += 1
+                for image in batch:
+                    ref.detect(image)
+        seconds["reference_batch32"] += time.perf_counter() - t
+
+        t = time.perf_counter()
+        our_results.extend(ours.detect(part))
+        seconds["ours_batched"] += time.perf_counter() - t
+
+    agree = 0
+    prob_gap = 0.0
+    disagreements = []
+    for f, (boxes, probs, _), det in zip(files, ref_results, our_results):
+        if boxes is None:
+            ok = len(det) == 0
+        elif len(det) != len(boxes):
+            ok = False
+        else:
+            iou = _iou(np.asarray(boxes, np.float32), det.boxes)
+            match = iou.argmax(1)
+            ok = bool(iou.max(1).min() >= 0.95) and len(set(match.tolist())) == len(match)
+            if ok:
+                gap = np.abs(det.probs[match] - np.asarray(probs, np.float32)).max()
+                prob_gap = max(prob_gap, float(gap))
+        agree += ok
+        if not ok:
+            disagreements.append(f"{f.parent.name}/{f.name}")
+    rates = {k: n / v for k, v in seconds.items()}
+    return {
+        "images": n,
+        "images_per_s": {k: round(v, 1) for k, v in rates.items()},
+        "speedup_vs_reference_single": round(rates["ours_batched"] / rates["reference_single"], 2),
+        "speedup_vs_reference_batch32": round(rates["ours_batched"] / rates["reference_batch32"], 2),
+        "reference_batch32_crashed_batches": crashed_batches,
+        "agreement_fraction": agree / n,
+        "max_prob_gap": prob_gap,
+        "disagreements": disagreements,
+    }
+
+
+def bench_prepare(lfw: Path, data_root: Path, workers: int | None, limit: int | None) -> dict:
+    from modelzoo_facenet.align import run_prepare
+
+    options = {"lfw": str(lfw), "workers": workers, "device": "cpu",
+               "center_crop_failures": True, "limit": limit}
+    result = run_prepare(options, data_root, log=lambda line: print(line, file=sys.stderr))
+    out = {"processed": result.processed, "skipped": result.skipped, "failed": result.failed,
+           "seconds": round(result.seconds, 1),
+           "images_per_s": round((result.processed) / result.seconds, 1) if result.seconds else None,
+           "outputs": result.outputs, "failures_file": result.failures_file}
+    if result.failures_file:
+        out["failures"] = Path(result.failures_file.split(" and ")[0]).read_text().splitlines()
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    default_lfw = Path(os.environ.get("MODELZOO_TEST_DATA", "/work/shared/data")) / "lfw"
+    parser.add_argument("--lfw", type=Path, default=default_lfw,
+                        help="LFW folder holding images_deepfunneled/ (default: $MODELZOO_TEST_DATA/lfw)")
+    parser.add_argument("-n", "--images", type=int, default=500, help="LFW images to time (default 500)")
+    parser.add_argument("--block", type=int, default=100, help="images per turn (default 100)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--prepare", type=Path, metavar="DATA_ROOT",
+                        help="instead: time run_prepare over all of LFW into DATA_ROOT")
+    parser.add_argument("--workers", type=int, default=None, help="prepare worker processes")
+    parser.add_argument("--limit", type=int, default=None, help="prepare only the first N images")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    report = {"machine": machine(), "load_average_before": os.getloadavg()}
+    if args.prepare:
+        report["prepare"] = bench_prepare(args.lfw, args.prepare, args.workers, args.limit)
+    else:
+        report["detect"] = bench_detect(args.lfw, args.images, args.block, args.seed)
+    report["load_average_after"] = os.getloadavg()
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
