@@ -1,0 +1,191 @@
+"""The synthetic demo data set: determinism, layout, LFW pairs format, unseen test people, manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+try:
+    import modelzoo_facenet  # noqa: F401
+except ImportError:  # the plugin is not pip-installed in this checkout: import it from the tree
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins" / "facenet"))
+
+from modelzoo.api import UserError
+from modelzoo_facenet import demo
+from modelzoo_facenet.demo import DEMO_DEFAULTS, generate_demo_dataset, make_pairs, read_manifest
+
+SMALL = dict(train_identities=5, images_per_identity=3, test_identities=20, test_images_per_identity=3,
+             image_size=32, pairs_per_fold=3)
+
+
+def _tree(root: Path) -> dict[str, str]:
+    """Relative path -> sha256 of every file under root."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _read_pairs(path: Path) -> tuple[int, int, list[list[tuple]]]:
+    """A small independent reader of LFW View 2 pairs.txt: (folds, n, per-fold pair lists)."""
+    lines = path.read_text().splitlines()
+    folds, n = (int(v) for v in lines[0].split())
+    body = [line.split("\t") for line in lines[1:]]
+    assert len(body) == folds * 2 * n
+    out = []
+    for f in range(folds):
+        chunk = body[f * 2 * n:(f + 1) * 2 * n]
+        same = [(a, int(i), int(j)) for a, i, j in chunk[:n]]           # 3 fields: same person
+        diff = [(a, int(i), b, int(j)) for a, i, b, j in chunk[n:]]     # 4 fields: two people
+        out.append(same + diff)
+    return folds, n, out
+
+
+@pytest.fixture(scope="module")
+def small_set(tmp_path_factory) -> demo.DemoInfo:
+    return generate_demo_dataset(tmp_path_factory.mktemp("demo") / "set", seed=0, workers=1, **SMALL)
+
+
+def test_layout_and_manifest(small_set: demo.DemoInfo):
+    root = small_set.root
+    assert small_set.generated and small_set.image_ext == ".png"
+    assert sorted(p.name for p in root.iterdir()) == ["DONE.json", "lfw", "pairs.txt", "train"]
+    train = sorted(p.name for p in (root / "train").iterdir())
+    assert len(train) == 5 == small_set.train_identities
+    for name in train:
+        files = sorted(p.name for p in (root / "train" / name).iterdir())
+        assert files == ["0.png", "1.png", "2.png"]
+    people = sorted(p.name for p in (root / "lfw").iterdir())
+    assert len(people) == 20 == small_set.test_identities
+    for name in people:
+        files = sorted(p.name for p in (root / "lfw" / name).iterdir())
+        assert files == [f"{name}_{i:04d}.png" for i in (1, 2, 3)]
+    image = cv2.imread(str(root / "lfw" / people[0] / f"{people[0]}_0001.png"), cv2.IMREAD_UNCHANGED)
+    assert image.shape == (32, 32, 3) and image.dtype == np.uint8
+    manifest = read_manifest(root)
+    assert manifest["seed"] == 0 and manifest["version"] == demo.GENERATOR_VERSION
+    assert manifest["params"] == {**DEMO_DEFAULTS, **SMALL}
+    assert manifest["counts"] == {"train_identities": 5, "train_images": 15, "test_identities": 20,
+                                  "test_images": 60, "pairs": 60}
+    assert not list(root.parent.glob(".set.*"))  # no temporary folder left
+
+
+def test_pairs_file_is_valid_lfw_view2(small_set: demo.DemoInfo):
+    folds, n, pairs = _read_pairs(small_set.pairs_path)
+    assert (folds, n) == (10, 3) and small_set.pairs == 60
+    assert small_set.pairs_path.read_text().splitlines()[0] == "10\t3"
+    lfw = small_set.lfw_dir
+    fold_people = []
+    for fold in pairs:
+        same, diff = fold[:n], fold[n:]
+        assert len(set(same)) == n and len(set(diff)) == n  # no repeated pair
+        people = set()
+        for name, i, j in same:
+            assert i != j and 1 <= i <= 3 and 1 <= j <= 3
+            people.add(name)
+        for a, i, b, j in diff:
+            assert a != b
+            people.update((a, b))
+        for pair in same:
+            assert (lfw / pair[0] / f"{pair[0]}_{pair[1]:04d}.png").is_file()
+            assert (lfw / pair[0] / f"{pair[0]}_{pair[2]:04d}.png").is_file()
+        for a, i, b, j in diff:
+            assert (lfw / a / f"{a}_{i:04d}.png").is_file() and (lfw / b / f"{b}_{j:04d}.png").is_file()
+        fold_people.append(people)
+    for k in range(folds):  # as in LFW, no person appears in two folds
+        for m in range(k + 1, folds):
+            assert fold_people[k].isdisjoint(fold_people[m])
+
+
+def test_test_identities_are_unseen(small_set: demo.DemoInfo):
+    train = {p.name for p in small_set.train_dir.iterdir()}
+    test = {p.name for p in small_set.lfw_dir.iterdir()}
+    assert train.isdisjoint(test)
+    # identity k of the test split is a different draw from identity k of the training split
+    for k in range(5):
+        a, b = demo._identity(0, 0, k), demo._identity(0, 1, k)
+        assert a["a"] != b["a"] and not np.array_equal(a["skin"], b["skin"])
+    train_hashes = {h for rel, h in _tree(small_set.train_dir).items()}
+    assert train_hashes.isdisjoint(_tree(small_set.lfw_dir).values())
+
+
+def test_same_seed_same_bytes_any_worker_count(small_set: demo.DemoInfo, tmp_path: Path):
+    logs: list[str] = []
+    again = generate_demo_dataset(tmp_path / "again", seed=0, workers=2, log=logs.append, **SMALL)
+    assert again.generated and not any("failed" in line for line in logs), logs  # really 2 processes
+    assert _tree(again.root) == _tree(small_set.root)
+    other = generate_demo_dataset(tmp_path / "other", seed=1, workers=1, **SMALL)
+    a, b = _tree(small_set.root), _tree(other.root)
+    assert a.keys() == b.keys()
+    differ = [k for k in a if k.endswith(".png") and a[k] != b[k]]
+    assert len(differ) == sum(k.endswith(".png") for k in a)  # every image changes with the seed
+    assert a["pairs.txt"] != b["pairs.txt"]
+
+
+def test_reuse_when_manifest_matches_and_redo_otherwise(tmp_path: Path):
+    root = tmp_path / "d"
+    params = dict(SMALL, train_identities=2, test_images_per_identity=2, pairs_per_fold=1)
+    first = generate_demo_dataset(root, seed=3, workers=1, **params)
+    stamp = (root / "pairs.txt").stat().st_mtime_ns
+    reused = generate_demo_dataset(root, seed=3, workers=1, **params)
+    assert not reused.generated and reused.manifest == first.manifest
+    assert (root / "pairs.txt").stat().st_mtime_ns == stamp
+    # other parameters or another seed: regenerated in place
+    bigger = generate_demo_dataset(root, seed=3, workers=1, **dict(params, train_identities=3))
+    assert bigger.generated and len(list((root / "train").iterdir())) == 3
+    # an interrupted run: files present, no manifest -> redone
+    (root / "DONE.json").unlink()
+    (root / "train" / "id_00000" / "0.png").unlink()
+    redone = generate_demo_dataset(root, seed=3, workers=1, **dict(params, train_identities=3))
+    assert redone.generated and (root / "train" / "id_00000" / "0.png").is_file()
+    # a corrupt manifest is not trusted either
+    (root / "DONE.json").write_text("{trunc")
+    assert generate_demo_dataset(root, seed=3, workers=1, **dict(params, train_identities=3)).generated
+
+
+def test_stale_temporary_folder_is_removed(tmp_path: Path):
+    dead_pid = 2**22 + 12345  # above Linux's pid_max: never a live process
+    stale = tmp_path / f".d.tmp-{dead_pid}"
+    (stale / "train").mkdir(parents=True)
+    generate_demo_dataset(tmp_path / "d", seed=0, workers=1,
+                          **dict(SMALL, train_identities=1, test_images_per_identity=2, pairs_per_fold=1))
+    assert not stale.exists()
+
+
+def test_refuses_to_replace_a_foreign_folder(tmp_path: Path):
+    root = tmp_path / "mine"
+    root.mkdir()
+    (root / "thesis.tex").write_text("precious")
+    with pytest.raises(UserError, match="not a demo data set"):
+        generate_demo_dataset(root, workers=1, **SMALL)
+    assert (root / "thesis.tex").read_text() == "precious"
+
+
+def test_bad_parameters():
+    with pytest.raises(TypeError):
+        generate_demo_dataset("/nonexistent/x", bogus=3)  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="pairs_per_fold"):
+        make_pairs(0, [f"P{i}" for i in range(20)], 2, pairs_per_fold=5)  # 2 people x 1 pair per fold
+    with pytest.raises(ValueError, match="test_identities"):
+        generate_demo_dataset("/nonexistent/x", test_identities=10)
+
+
+def test_defaults_give_a_valid_protocol():
+    names = [f"Person_{k:04d}" for k in range(DEMO_DEFAULTS["test_identities"])]
+    pairs = make_pairs(0, names, DEMO_DEFAULTS["test_images_per_identity"], DEMO_DEFAULTS["pairs_per_fold"])
+    assert len(pairs) == 10 and all(len(f) == 2 * DEMO_DEFAULTS["pairs_per_fold"] for f in pairs)
+    assert DEMO_DEFAULTS["image_size"] >= demo.DEMO_CROP
+
+
+def test_identity_images_vary_but_stay_on_identity():
+    """Images of one identity differ (pose, light...), and the rendering is pure in its inputs."""
+    images = demo.render_identity_images(7, 0, 4, 4, 40)
+    assert all(im.shape == (40, 40, 3) and im.dtype == np.uint8 for im in images)
+    assert len({im.tobytes() for im in images}) == 4
+    again = demo.render_identity_images(7, 0, 4, 4, 40)
+    assert all(np.array_equal(a, b) for a, b in zip(images, again))
