@@ -99,7 +99,7 @@ DEMO = _variant(CASIA, {
     "eval": {"image_size": 64, "batch_size": 200, "folds": "file", "num_workers": 0},
     "train": {"seed": 0, "epochs": 6, "steps_per_epoch": 0, "batch_size": 64, "num_workers": 2,
               "prefetch_factor": 4, "eval_every_epochs": 0, "checkpoint_every": 0, "log_every": 20,
-              "fps_warmup_steps": 10, "compute_fps_steps": 10},
+              "fps_warmup_steps": 10, "compute_fps_steps": 10, "channels_last": True},
     "optimizer": {"name": "adam", "lr": 0.003, "eps": 1e-8, "weight_decay": 5e-4},
     "schedule": {"name": "cosine", "milestones": {}, "warmup_epochs": 0.5, "min_lr": 0.0},
 })
@@ -107,12 +107,12 @@ DEMO = _variant(CASIA, {
 LFW_UNRESTRICTED = _variant(CASIA, {
     "data": {"source": "lfw-unrestricted", "name": "LFW", "image_size": 160, "crop_size": 144,
              "train_size": 96, "validation_fraction": 0.0, "brightness": 0.1, "contrast": 0.1},
-    "model": {"backbone": "mobilenet_v1", "embedding_size": 128, "width": 0.75, "dropout_keep": 1.0,
+    "model": {"backbone": "mobilenet_v1", "embedding_size": 128, "width": 0.5, "dropout_keep": 1.0,
               "bn_momentum": 0.1},
     "loss": {"name": "cosface", "scale": 30.0, "margin": 0.35},
     "eval": {"image_size": 96, "batch_size": 200, "folds": "interleaved", "num_workers": 2},
-    "train": {"seed": 0, "epochs": 40, "steps_per_epoch": 0, "batch_size": 64, "num_workers": 2,
-              "eval_every_epochs": 0, "checkpoint_every": 500, "log_every": 20},
+    "train": {"seed": 0, "epochs": 30, "steps_per_epoch": 0, "batch_size": 64, "num_workers": 2,
+              "eval_every_epochs": 0, "checkpoint_every": 500, "log_every": 20, "channels_last": True},
     "optimizer": {"name": "adam", "lr": 0.002, "eps": 1e-8, "weight_decay": 5e-4},
     "schedule": {"name": "cosine", "milestones": {}, "warmup_epochs": 3.0, "min_lr": 0.0},
 })
