@@ -260,36 +260,42 @@ def _nms_min(boxes: np.ndarray, scores: np.ndarray, groups: np.ndarray,
              threshold: float) -> np.ndarray:
     """Greedy NMS per group where overlap = intersection / smaller area ("Min").
 
-    Areas use MTCNN's inclusive "+1" convention. Boxes are visited by score, highest
-    first; among equal scores the later one first (what facenet-pytorch's argsort-based
-    loop does on its small per-image arrays). Returns kept indices in visiting order.
+    Mirrors facenet-pytorch's per-image numpy loop, float32 arithmetic and MTCNN's
+    inclusive "+1" areas included. Boxes are visited in reverse ``np.argsort`` order of
+    their float32 scores, taken per image over the candidates in their incoming order:
+    ONet often scores two boxes of one face exactly alike (0.99999988), and numpy's sort
+    decides which one survives, so we ask it the same question the reference does.
+    Returns the kept indices.
     """
-    n = boxes.shape[0]
-    if n == 0:
+    if boxes.shape[0] == 0:
         return np.zeros(0, dtype=np.int64)
-    order = np.lexsort((-np.arange(n), -scores.astype(np.float64), groups))
-    b = boxes[order].astype(np.float64)
-    g = groups[order]
-    area = (b[:, 2] - b[:, 0] + 1) * (b[:, 3] - b[:, 1] + 1)
-    keep = np.ones(n, dtype=bool)
-    # Groups are contiguous after the sort: work on each small block.
+    boxes = boxes.astype(np.float32, copy=False)
+    scores = scores.astype(np.float32, copy=False)
+    by_group = np.argsort(groups, kind="stable")
+    g = groups[by_group]
     starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-    ends = np.r_[starts[1:], n]
+    ends = np.r_[starts[1:], g.size]
+    kept: list[np.ndarray] = []
     for s, e in zip(starts, ends):
+        members = by_group[s:e]            # this image's candidates, incoming order
         if e - s == 1:
+            kept.append(members)
             continue
-        bb = b[s:e]
-        iw = np.maximum(0.0, np.minimum(bb[:, None, 2], bb[None, :, 2])
+        bb = boxes[members]
+        visit = np.argsort(scores[members])[::-1]
+        bb = bb[visit]
+        area = (bb[:, 2] - bb[:, 0] + 1) * (bb[:, 3] - bb[:, 1] + 1)
+        iw = np.maximum(np.float32(0), np.minimum(bb[:, None, 2], bb[None, :, 2])
                         - np.maximum(bb[:, None, 0], bb[None, :, 0]) + 1)
-        ih = np.maximum(0.0, np.minimum(bb[:, None, 3], bb[None, :, 3])
+        ih = np.maximum(np.float32(0), np.minimum(bb[:, None, 3], bb[None, :, 3])
                         - np.maximum(bb[:, None, 1], bb[None, :, 1]) + 1)
-        a = area[s:e]
-        overlap = iw * ih / np.minimum(a[:, None], a[None, :])
-        k = keep[s:e]
+        overlap = iw * ih / np.minimum(area[:, None], area[None, :])
+        alive = np.ones(e - s, dtype=bool)
         for i in range(e - s):
-            if k[i]:
-                k[i + 1:] &= overlap[i, i + 1:] <= threshold
-    return order[keep]
+            if alive[i]:
+                alive[i + 1:] &= overlap[i, i + 1:] <= threshold
+        kept.append(members[visit[alive]])
+    return np.concatenate(kept)
 
 
 # --- Crops -----------------------------------------------------------------------------
