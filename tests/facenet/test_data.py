@@ -20,8 +20,8 @@ except ImportError:  # the plugin is not pip-installed in this checkout: import 
 
 from modelzoo.api import UserError
 from modelzoo_facenet.data import (CachedDataset, DecodedCache, DeviceAugment, IdentityFolderDataset,
-                                   decode_image, make_train_loader, scan_identity_folders,
-                                   split_validation)
+                                   crop_flip_copy, crop_flip_gather, decode_image, make_train_loader,
+                                   scan_identity_folders, split_validation)
 
 
 def _write(path: Path, image: np.ndarray) -> None:
@@ -320,3 +320,18 @@ def test_augment_reproducible_with_generator_and_options():
         DeviceAugment(21)(x)
     with pytest.raises(ValueError, match="N x 3"):
         DeviceAugment(4)(x[0])
+
+
+def test_gather_and_copy_crop_paths_agree():
+    """The accelerator path (one gather) and the CPU path (slices) give identical windows."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.randint(0, 256, (50, 3, 13, 17), dtype=torch.uint8, generator=g)
+    top = torch.randint(0, 13 - 9 + 1, (50,), generator=g)
+    left = torch.randint(0, 17 - 11 + 1, (50,), generator=g)
+    flip = torch.rand(50, generator=g) < 0.5
+    a = crop_flip_gather(x, top, left, flip, 9, 11)
+    b = crop_flip_copy(x, top, left, flip, 9, 11)
+    assert torch.equal(a, b)
+    for i in (0, int(flip.nonzero()[0])):
+        window = x[i, :, top[i]:top[i] + 9, left[i]:left[i] + 11]
+        assert torch.equal(a[i], window.flip(2) if flip[i] else window)

@@ -182,10 +182,29 @@ def test_defaults_give_a_valid_protocol():
     assert DEMO_DEFAULTS["image_size"] >= demo.DEMO_CROP
 
 
-def test_identity_images_vary_but_stay_on_identity():
+def test_identity_images_vary_and_rendering_is_pure():
     """Images of one identity differ (pose, light...), and the rendering is pure in its inputs."""
     images = demo.render_identity_images(7, 0, 4, 4, 40)
     assert all(im.shape == (40, 40, 3) and im.dtype == np.uint8 for im in images)
     assert len({im.tobytes() for im in images}) == 4
     again = demo.render_identity_images(7, 0, 4, 4, 40)
     assert all(np.array_equal(a, b) for a, b in zip(images, again))
+
+
+def test_identity_signal_survives_the_nuisance():
+    """Raw pixels of one identity are closer than those of two identities, on average.
+
+    A weak signal by design (pixel-space verification is ~0.6 on the demo pairs: lighting,
+    background, pose and occlusion dominate), but it vanishes if the identity traits stop
+    reaching the images. Measured margin: 0.83 vs 1.01 cosine distance, ~8 standard errors.
+    """
+    ids, per = 30, 4
+    x = np.stack([np.stack(demo.render_identity_images(0, 1, k, per, 32)) for k in range(ids)])
+    v = x.reshape(ids * per, -1).astype(np.float64)
+    v -= v.mean(0)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    dist = 1 - v @ v.T
+    label = np.repeat(np.arange(ids), per)
+    same = (label[:, None] == label[None]) & ~np.eye(ids * per, dtype=bool)
+    diff = label[:, None] != label[None]
+    assert dist[same].mean() < dist[diff].mean() - 0.05

@@ -61,8 +61,8 @@ GENERATOR_VERSION = 1  # bump whenever the drawing changes: existing sets are th
 # identities x 8 images in 10 folds of 15 people give 100 same + 100 different pairs per
 # fold (2000 pairs), so one pair is 0.5 % of a fold's accuracy.
 DEMO_DEFAULTS: dict = {
-    "train_identities": 300,
-    "images_per_identity": 24,
+    "train_identities": 400,
+    "images_per_identity": 20,
     "test_identities": 150,
     "test_images_per_identity": 8,
     "image_size": 72,
@@ -115,11 +115,11 @@ def _identity(seed: int, split: int, k: int) -> dict:
     """Random draw of one identity's fixed traits (all lengths relative to the canvas)."""
     r = _rng(seed, 1000 + split, k)
     u = r.uniform
-    a = u(0.23, 0.31)                                    # face half-width
+    a = u(0.27, 0.35)                                    # face half-width: ~60% of the width, like MTCNN crops
     p = {
         "a": a,
         "b": a * u(1.12, 1.45),                          # face half-height
-        "cy": u(0.50, 0.56),
+        "cy": u(0.50, 0.55),
         "sq": u(1.7, 3.2),                               # superellipse exponent: round .. square
         "chin": u(0.0, 0.4),                             # narrowing of the lower face
         "skin": np.clip(_SKIN_LIGHT + (_SKIN_DARK - _SKIN_LIGHT) * r.beta(1.6, 1.6)
@@ -211,7 +211,7 @@ def _render(p: dict, seed: int, split: int, k: int, n: int, size: int) -> np.nda
             _poly(img, np.array([[x0, y0], [x0 + u(-0.4, 0.4) * S, y0],
                                  [x0 + u(-0.4, 0.4) * S, y0 + u(-0.4, 0.4) * S]]), c)
 
-    yaw = u(-0.3, 0.3)
+    yaw = u(-0.25, 0.25)
     a, b = p["a"] * S, p["b"] * S
     cx, cy = 0.5 * S + yaw * 0.04 * S, p["cy"] * S
 
@@ -326,7 +326,7 @@ def _render(p: dict, seed: int, split: int, k: int, n: int, size: int) -> np.nda
     # eyes (with blink and gaze), brows
     ey0 = cy + p["eye_y"] * b
     ew = p["eye_w"] * a * 2
-    blink = r.random() < 0.07
+    blink = r.random() < 0.05
     gaze = (u(-0.25, 0.25), u(-0.15, 0.15))
     brow_col = hair * 0.7
     for s in (-1, 1):
@@ -362,7 +362,7 @@ def _render(p: dict, seed: int, split: int, k: int, n: int, size: int) -> np.nda
             _ellipse(img, (fx(fxr * 0.6, 0.2), cy + (0.15 + 0.12 * fyr) * b), (0.006 * S, 0.006 * S), 0,
                      skin * 0.7)
     # glasses (worn in most, not all, images)
-    if p["glasses"] and r.random() < 0.9:
+    if p["glasses"] and r.random() < 0.95:
         th = p["glass_th"] * S
         rad = ew * 1.45
         for s in (-1, 1):
@@ -378,30 +378,30 @@ def _render(p: dict, seed: int, split: int, k: int, n: int, size: int) -> np.nda
                              [fx(p["eye_dx"] * 2 - 0.3, 0.3), ey0 - rad * 0.3]]), p["glass_col"],
               closed=False, thickness=th)
     # pose: rotation, scale and shift about the canvas centre
-    M = cv2.getRotationMatrix2D((S / 2, S / 2), u(-12, 12), u(0.88, 1.1))
+    M = cv2.getRotationMatrix2D((S / 2, S / 2), u(-10, 10), u(0.9, 1.1))
     M[:, 2] += r.uniform(-0.05, 0.05, 2) * S
     img = cv2.warpAffine(img, M, (S, S), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
     # occlusion: a random rectangle or a bar across the face
-    if r.random() < 0.2:
+    if r.random() < 0.1:
         c = r.uniform(0, 255, 3)
         if r.random() < 0.5:
             x0, y0 = u(0.1, 0.7) * S, u(0.1, 0.7) * S
-            cv2.rectangle(img, (int(x0), int(y0)), (int(x0 + u(0.15, 0.35) * S), int(y0 + u(0.15, 0.35) * S)),
+            cv2.rectangle(img, (int(x0), int(y0)), (int(x0 + u(0.12, 0.3) * S), int(y0 + u(0.12, 0.3) * S)),
                           _col(c), -1)
         else:
             y0 = u(0.3, 0.8) * S
-            cv2.line(img, (0, int(y0)), (S, int(y0 + u(-0.2, 0.2) * S)), _col(c), int(u(0.05, 0.12) * S))
+            cv2.line(img, (0, int(y0)), (S, int(y0 + u(-0.2, 0.2) * S)), _col(c), int(u(0.04, 0.1) * S))
     img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
 
     # lighting: brightness, colour cast, a directional gradient; then blur and sensor noise
     gx, gy = _grid(size)
     ang = u(0, 2 * math.pi)
-    gain = (u(0.6, 1.3) * r.uniform(0.88, 1.12, 3)).astype(np.float32)
-    light = 1.0 + u(0.0, 0.45) * (math.cos(ang) * gx + math.sin(ang) * gy)
+    gain = (u(0.7, 1.25) * r.uniform(0.9, 1.1, 3)).astype(np.float32)
+    light = 1.0 + u(0.0, 0.35) * (math.cos(ang) * gx + math.sin(ang) * gy)
     out = img.astype(np.float32) * gain * light
     if r.random() < 0.5:
-        out = cv2.GaussianBlur(out, (0, 0), u(0.3, 1.2))
-    noise_sigma = u(0, 8)
+        out = cv2.GaussianBlur(out, (0, 0), u(0.3, 1.0))
+    noise_sigma = u(0, 6)
     out += r.standard_normal(out.shape, dtype=np.float32) * noise_sigma
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
