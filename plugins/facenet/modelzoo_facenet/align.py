@@ -289,10 +289,12 @@ def add_prepare_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``modelzoo prepare facenet`` (the core adds ``--data-root``)."""
     g = parser.add_argument_group("raw inputs")
     g.add_argument("--casia", metavar="RAW_DIR",
-                   help="raw CASIA-WebFace: one folder per identity holding its images")
+                   help="raw CASIA-WebFace: one folder per identity holding its images; "
+                        "aligned into <data-root>/webface_<size>_<margin>")
     g.add_argument("--lfw", metavar="RAW_DIR",
                    help="raw LFW: one folder per person (or a folder holding that, such as "
-                        "lfw/ with images_deepfunneled/ and pairs.txt)")
+                        "lfw/ with images_deepfunneled/ and pairs.txt); aligned into "
+                        "<data-root>/lfw_data/lfw_<size>")
     g.add_argument("--lfw-pairs", metavar="FILE",
                    help="LFW pairs.txt, copied to <data-root>/lfw_data/pairs.txt "
                         "(default: pairs.txt in RAW_DIR or its parent)")
@@ -300,19 +302,19 @@ def add_prepare_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--face-rule", choices=FACE_RULES, default=DEFAULTS["face_rule"],
                    help="which face to keep when MTCNN finds several: center (davidsandberg: "
                         "big and near the centre), largest, probable (default: center)")
-    g.add_argument("--casia-size", type=_positive_int, default=DEFAULTS["casia_size"],
+    g.add_argument("--casia-size", type=_positive_int, default=DEFAULTS["casia_size"], metavar="PX",
                    help="output size of the CASIA crops (default: 182)")
-    g.add_argument("--casia-margin", type=_non_negative_int, default=DEFAULTS["casia_margin"],
+    g.add_argument("--casia-margin", type=_non_negative_int, default=DEFAULTS["casia_margin"], metavar="PX",
                    help="margin around the CASIA face box, source pixels (default: 44)")
-    g.add_argument("--lfw-size", type=_positive_int, default=DEFAULTS["lfw_size"],
+    g.add_argument("--lfw-size", type=_positive_int, default=DEFAULTS["lfw_size"], metavar="PX",
                    help="output size of the LFW crops (default: 160)")
-    g.add_argument("--lfw-margin", type=_non_negative_int, default=DEFAULTS["lfw_margin"],
+    g.add_argument("--lfw-margin", type=_non_negative_int, default=DEFAULTS["lfw_margin"], metavar="PX",
                    help="margin around the LFW face box, source pixels (default: 32)")
     g.add_argument("--center-crop-failures", action="store_true",
                    help="write a centre crop for an image without a face instead of skipping "
                         "it (it is still listed in failures.txt)")
     g = parser.add_argument_group("execution")
-    g.add_argument("--workers", type=_positive_int, default=None,
+    g.add_argument("--workers", type=_positive_int, default=None, metavar="N",
                    help="worker processes on CPU, or decode/encode threads on CUDA "
                         "(default: the number of CPUs)")
     g.add_argument("--device", choices=("auto", "cpu", "cuda"), default=DEFAULTS["device"],
@@ -320,9 +322,9 @@ def add_prepare_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--mtcnn-weights", metavar="DIR",
                    help="folder holding pnet.pt, rnet.pt, onet.pt (default: those of the "
                         "installed facenet-pytorch package)")
-    g.add_argument("--batch-size", type=_positive_int, default=None,
+    g.add_argument("--batch-size", type=_positive_int, default=None, metavar="N",
                    help="images per MTCNN call (default: 32 on CPU, 256 on CUDA)")
-    g.add_argument("--limit", type=_positive_int, default=None,
+    g.add_argument("--limit", type=_positive_int, default=None, metavar="N",
                    help="only the first N images of each set (sorted by path), for a quick try")
 
 
