@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -192,6 +193,11 @@ def test_cache_equals_direct_decode_and_is_reused(folder_set: Path, tmp_path: Pa
     order = [5, 0, 17, 5, 3]
     for (a, la), i in zip(cached.__getitems__(order), order):
         assert torch.equal(a, direct[i][0]) and la == direct[i][1]
+    # pickles light (a spawned worker maps the file itself) and reads the same
+    import pickle
+    blob = pickle.dumps(cached)
+    assert len(blob) < 10_000
+    assert torch.equal(pickle.loads(blob)[7][0], direct[7][0])
     second = DecodedCache.open(index, cache_dir, log=logs.append)
     assert not second.built and second.path == first.path and len(logs) == 1
     assert [p.name for p in cache_dir.iterdir()] == [first.path.name]  # no temp folder left behind
@@ -211,6 +217,19 @@ def test_cache_rebuilds_when_files_change(folder_set: Path, tmp_path: Path):
     # a new resize is a different cache too
     third = DecodedCache.open(index, tmp_path / "cache", resize_to=10)
     assert third.built and third.images.shape == (len(index), 10, 10, 3)
+
+
+def test_cache_build_removes_killed_builds(folder_set: Path, tmp_path: Path):
+    index = scan_identity_folders(folder_set)
+    first = DecodedCache.open(index, tmp_path / "cache")
+    shutil.rmtree(first.path)  # as if never built, but a build was killed half-way:
+    stale = tmp_path / "cache" / f".{first.path.name}.tmp-{2**22 + 7}"  # pid above pid_max: dead
+    (stale / "junk").mkdir(parents=True)
+    live = tmp_path / "cache" / f".{first.path.name}.tmp-1"  # pid 1 is alive: not ours to delete
+    live.mkdir()
+    again = DecodedCache.open(index, tmp_path / "cache")
+    assert again.built and again.path == first.path
+    assert not stale.exists() and live.exists()
 
 
 def test_cache_rejects_mixed_sizes(tmp_path: Path):

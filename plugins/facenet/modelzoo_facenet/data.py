@@ -27,6 +27,7 @@ import json
 import math
 import os
 import shutil
+import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -240,6 +241,20 @@ def _cache_key(index: IdentityIndex, resize_to) -> str:
     return h.hexdigest()
 
 
+def _remove_dead_temps(folder: Path, prefix: str) -> None:
+    """Delete ``<prefix><pid>`` folders whose process is gone (a build that was killed)."""
+    for path in folder.glob(prefix + "*"):
+        pid = path.name[len(prefix):]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except PermissionError:
+            pass  # alive, someone else's
+
+
 class DecodedCache:
     """The whole (aligned) data set decoded once into a uint8 memmap ``(N, H, W, 3)`` RGB.
 
@@ -251,7 +266,8 @@ class DecodedCache:
     never leaves a cache that looks complete. Size: N x H x W x 3 bytes (CASIA-WebFace at
     182 px: about 49 GB; at ``resize_to=96``: about 14 GB).
 
-    Use :meth:`open` (build or reuse), then :meth:`dataset`.
+    Use :meth:`open` (build or reuse), then :meth:`dataset`. Under DDP, open it on rank 0
+    before the barrier that follows the data hook; the other ranks' ``open`` then reuses it.
     """
 
     def __init__(self, path: Path, images: np.ndarray, labels: np.ndarray,
@@ -279,7 +295,7 @@ class DecodedCache:
         final = cache_dir / f"decoded-{key[:24]}"
         built = False
         if not (final / "meta.json").is_file():
-            cls._build(index, cache_dir, final, resize_to, workers, log)
+            cls._build(index, key, cache_dir, final, resize_to, workers, log)
             built = True
         meta = json.loads((final / "meta.json").read_text())
         images = np.load(final / "images.npy", mmap_mode="r")
@@ -289,37 +305,46 @@ class DecodedCache:
         return cls(final, images, labels, list(meta["class_names"]), built)
 
     @staticmethod
-    def _build(index: IdentityIndex, cache_dir: Path, final: Path, resize_to, workers, log) -> None:
+    def _build(index: IdentityIndex, key: str, cache_dir: Path, final: Path, resize_to, workers, log) -> None:
         cache_dir.mkdir(parents=True, exist_ok=True)
+        _remove_dead_temps(cache_dir, f".{final.name}.tmp-")
         tmp = cache_dir / f".{final.name}.tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         try:
             first = decode_image(index.paths[0], resize_to)
             h, w = first.shape[:2]
+            n = len(index)
             if log:
-                log(f"building decoded cache: {len(index)} images {h}x{w} "
-                    f"({len(index) * h * w * 3 / 2**30:.2f} GiB) in {final}")
+                log(f"building decoded cache: {n} images {h}x{w} "
+                    f"({n * h * w * 3 / 2**30:.2f} GiB) in {final}")
             images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8,
-                                               shape=(len(index), h, w, 3))
+                                               shape=(n, h, w, 3))
+            chunk = 1024
 
-            def fill(i: int) -> None:
-                image = decode_image(index.paths[i], resize_to)
-                if image.shape[:2] != (h, w):
-                    raise UserError(f"image {index.paths[i]} is {image.shape[1]}x{image.shape[0]}, "
-                                    f"not {w}x{h} like the others; pass resize_to to the cache")
-                images[i] = image
+            def fill(start: int) -> int:
+                for i in range(start, min(start + chunk, n)):
+                    image = decode_image(index.paths[i], resize_to)
+                    if image.shape[:2] != (h, w):
+                        raise UserError(f"image {index.paths[i]} is {image.shape[1]}x{image.shape[0]}, "
+                                        f"not {w}x{h} like the others; pass resize_to to the cache")
+                    images[i] = image
+                return min(start + chunk, n) - start
 
             threads = workers or os.cpu_count() or 1
-            with ThreadPoolExecutor(max_workers=threads) as pool:
-                for _ in pool.map(fill, range(len(index)), chunksize=256):
-                    pass
+            done, next_report, started = 0, n / 10, time.perf_counter()
+            with ThreadPoolExecutor(max_workers=threads) as pool:  # cv2 decodes without the GIL
+                for count in pool.map(fill, range(0, n, chunk)):
+                    done += count
+                    if log and done >= next_report and done < n:
+                        next_report += n / 10
+                        log(f"decoded cache: {done}/{n} images, "
+                            f"{done / (time.perf_counter() - started):.0f} images/s")
             images.flush()
             del images
             np.save(tmp / "labels.npy", np.asarray(index.labels, dtype=np.int64))
-            key = _cache_key(index, list(resize_to) if isinstance(resize_to, tuple) else resize_to)
             (tmp / "meta.json").write_text(json.dumps({
-                "key": key, "format": CACHE_FORMAT, "count": len(index), "height": h, "width": w,
+                "key": key, "format": CACHE_FORMAT, "count": n, "height": h, "width": w,
                 "resize_to": resize_to, "root": index.root, "class_names": index.class_names,
             }))
             try:
@@ -335,7 +360,7 @@ class DecodedCache:
         return self.images.shape[0]
 
     def dataset(self) -> "CachedDataset":
-        return CachedDataset(self.images, self.labels, len(self.class_names))
+        return CachedDataset(self.path / "images.npy", self.labels.tolist(), len(self.class_names))
 
 
 class CachedDataset(Dataset):
@@ -343,15 +368,27 @@ class CachedDataset(Dataset):
 
     Identical to :class:`IdentityFolderDataset` over the same index. ``__getitems__``
     (used by the DataLoader's batched fetch) reads a whole batch in one memmap gather.
+    Pickles as the file path (a spawned worker maps the file itself instead of receiving
+    a copy of the whole array).
     """
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray, num_classes: int):
-        self.images = images
-        self.labels = labels.tolist()
+    def __init__(self, images_path: str | os.PathLike, labels: Sequence[int], num_classes: int):
+        self.images_path = str(images_path)
+        self.labels = [int(v) for v in labels]
         self.num_classes = num_classes
+        self._images: Optional[np.ndarray] = None
+
+    @property
+    def images(self) -> np.ndarray:
+        if self._images is None:
+            self._images = np.load(self.images_path, mmap_mode="r")
+        return self._images
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_images": None}
 
     def __len__(self) -> int:
-        return self.images.shape[0]
+        return len(self.labels)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         return torch.from_numpy(np.array(self.images[i])).permute(2, 0, 1), self.labels[i]
