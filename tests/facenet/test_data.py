@@ -6,7 +6,6 @@ import math
 import os
 import shutil
 import sys
-import time
 from pathlib import Path
 
 import cv2
