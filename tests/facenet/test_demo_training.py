@@ -1,0 +1,57 @@
+"""The demo end to end: a short CPU training must beat the untrained network by far,
+and its checkpoint must evaluate and export through the CLI."""
+
+from __future__ import annotations
+
+import pytest
+
+from modelzoo import records
+from modelzoo.cli import main
+
+# A smaller synthetic set than the profile's, so the test takes well under a minute.
+SMALL = ["--set", "data.demo_train_identities=100", "--set", "data.demo_images_per_identity=12",
+         "--set", "data.demo_test_identities=60", "--set", "data.demo_seed=5"]
+
+
+@pytest.fixture(scope="module")
+def demo_runs(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("demo")
+    env = {"MODELZOO_DISABLE_PLUGIN_AUTOLOAD": "1", "MODELZOO_PLUGINS": "modelzoo_facenet.plugin",
+           "MODELZOO_RUNS": str(tmp / "runs"), "MODELZOO_CACHE": str(tmp / "cache")}
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        patch.delenv("MODELZOO_ZOO", raising=False)
+        patch.chdir(tmp)
+        untrained = _run(["--max-steps", "1"])
+        trained = _run(["--max-steps", "400"])
+        yield tmp, untrained, trained, patch
+
+
+def _run(extra):
+    before = {r["run_id"] for r in records.load_all("runs")}
+    assert main(["run", "facenet", "--profile", "demo", "--device", "cpu", *SMALL, *extra]) == 0
+    (record,) = [r for r in records.load_all("runs") if r["run_id"] not in before]
+    return record
+
+
+def test_short_training_beats_the_untrained_network(demo_runs):
+    _, untrained, trained, _ = demo_runs
+    before, after = untrained["metrics"]["lfw_accuracy"], trained["metrics"]["lfw_accuracy"]
+    assert after > 0.75 and after > before + 0.2, (before, after)
+    assert trained["data"]["kind"] == "synthetic"
+    assert trained["data"]["evaluation"]["kind"] == "synthetic"
+    assert len(trained["curves"]["roc"]["fpr"]) == len(trained["curves"]["roc"]["tpr"]) > 100
+
+
+def test_checkpoint_evaluates_and_exports(demo_runs, capsys):
+    tmp, _, trained, _ = demo_runs
+    checkpoint = trained["checkpoint"]
+    assert main(["eval", "facenet", "--profile", "demo", "--device", "cpu", "--weights", checkpoint, *SMALL]) == 0
+    (evaluated,) = [r for r in records.load_all("runs") if r["kind"] == "eval"]
+    assert evaluated["metrics"]["lfw_accuracy"] == pytest.approx(trained["metrics"]["lfw_accuracy"])
+    assert evaluated["data"]["kind"] == "synthetic"
+    output = tmp / "demo.ts"
+    assert main(["export", "facenet", "--profile", "demo", "--device", "cpu", "--weights", checkpoint,
+                 "--format", "torchscript", "--output", str(output), *SMALL]) == 0
+    assert "max abs diff" in capsys.readouterr().out and output.is_file()
