@@ -64,7 +64,8 @@ def modelzoo_prepare(model, options, data_root):
 
 
 def _demo_root(context: RunContext) -> Path:
-    return context.cache_dir / "facenet" / f"demo-seed{context.config['data']['demo_seed']}"
+    data = context.config["data"]
+    return context.cache_dir / "facenet" / f"demo-seed{data['demo_seed']}-{data['image_size']}px"
 
 
 def _paths(context: RunContext) -> dict[str, Path]:
