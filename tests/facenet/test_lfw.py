@@ -492,3 +492,18 @@ def test_unrestricted_split_detects_leaks_and_bad_folds():
         lfw.unrestricted_split(people, pairs, 3)
     with pytest.raises(UserError, match="people.txt has 3 sets"):
         lfw.unrestricted_split(people + [[("E", 1)]], pairs, 1)
+
+
+def test_real_view2_pairs_agree_with_brute_force(real_pairs):
+    """The official 6000 pairs (fold layout, same/different order), embeddings made per person."""
+    rng = np.random.default_rng(7)
+    people = sorted({p.name1 for p in real_pairs} | {p.name2 for p in real_pairs})
+    identity = {name: rng.normal(size=16) for name in people}
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
+    noisy = lambda names: unit(np.stack([identity[n] for n in names]) + 1.2 * rng.normal(size=(len(names), 16)))  # noqa: E731
+    e1, e2 = noisy([p.name1 for p in real_pairs]), noisy([p.name2 for p in real_pairs])
+    issame = np.array([p.issame for p in real_pairs])
+    for distance in ("euclidean", "cosine"):
+        result = lfw.evaluate(e1, e2, issame, distance=distance, subtract_mean=True)
+        _assert_matches(result, _brute(e1, e2, issame, _kfold_splits(6000, 10), distance, True))
+        assert 0.6 < result.accuracy < 0.99

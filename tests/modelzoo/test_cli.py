@@ -82,6 +82,12 @@ def test_unwritable_runs_dir(toy, capsys):
     assert main(["run", "toy", "--device", "cpu", "--runs-dir", str(blocker / "runs")]) == 2
     assert "cannot write to the runs directory" in _error_line(capsys)
     assert main(["report", "--output", str(blocker / "out"), "--runs-dir", str(toy)]) == 0  # no runs: friendly
+    record = records.new_record(run_id="r1", kind="train", model="toy", model_title="Toy", plugin={},
+                                profile="p", config={}, overrides={}, cards=1, world_size=1, device="cpu",
+                                seed=0, metric_columns=[], log="")
+    records.save(record, toy / "runs")
+    assert main(["report", "--output", str(blocker / "out")]) == 2
+    assert "cannot write to the report directory" in _error_line(capsys)
 
 
 def test_broken_zoo_file_is_reported(toy, capsys):
