@@ -120,8 +120,10 @@ LFW_UNRESTRICTED = _variant(CASIA, {
     # cache makes loading in the main process nearly free.
     "train": {"seed": 0, "epochs": 50, "steps_per_epoch": 0, "batch_size": 64, "num_workers": 0,
               "eval_every_epochs": 0, "checkpoint_every": 1000, "log_every": 50, "channels_last": False},
-    "optimizer": {"name": "adamw", "lr": 0.002, "eps": 1e-8, "weight_decay": 5e-4},
-    "schedule": {"name": "cosine", "milestones": {}, "warmup_epochs": 5.0, "min_lr": 0.0},
+    # Probed on fold 10 after 500 steps at a constant rate: CosFace lr 0.01 0.693, lr 0.03
+    # 0.675, lr 0.002 (2000 steps) 0.533; softmax lr 0.002 0.592; untrained 0.662.
+    "optimizer": {"name": "adamw", "lr": 0.01, "eps": 1e-8, "weight_decay": 5e-4},
+    "schedule": {"name": "cosine", "milestones": {}, "warmup_epochs": 2.0, "min_lr": 0.0},
 })
 
 PROFILES = {"casia": CASIA, "demo": DEMO, "lfw-unrestricted": LFW_UNRESTRICTED}
