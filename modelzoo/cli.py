@@ -374,9 +374,8 @@ def cmd_eval(args) -> int:
         run_id=run_id, kind="eval", model=args.model, model_title=spec.title,
         plugin=_plugin_info(registry, args.model), profile=profile, config=config, overrides=overrides,
         cards=1, world_size=1, device=device, seed=config["train"].get("seed", 0),
-        metric_columns=_columns(spec), log=str(run_dir / "train.log"))
+        metric_columns=_columns(spec), log=None)
     record["weights"] = str(Path(args.weights).resolve())
-    context = _context(args, registry, profile, config, device, run_dir)
     started = time.time()
     try:
         from modelzoo import env as envinfo
@@ -387,12 +386,9 @@ def cmd_eval(args) -> int:
             result = registry.hook.modelzoo_evaluate(context=context, network=network)
         if result is None:
             raise UserError(f"no plugin answered modelzoo_evaluate for '{args.model}'")
-        extra = {}
-        for facts in registry.hook.modelzoo_environment():
-            extra.update(facts or {})
         record.update(status="success", metrics=result.metrics, curves=result.curves,
                       data=result.identity.as_dict() if result.identity else None,
-                      env=envinfo.capture(device, extra=extra))
+                      env=envinfo.capture(device, extra=registry.environment_facts()))
     except BaseException as exc:
         record.update(status="failed", error=str(exc) if isinstance(exc, UserError)
                       else f"{type(exc).__name__}: {exc}")

@@ -45,6 +45,14 @@ class Registry:
     def hook(self):
         return self.manager.hook
 
+    def environment_facts(self) -> dict:
+        """What the plugins add to a record's ``env`` (merged; the first plugin wins a key)."""
+        facts: dict = {}
+        for answer in self.manager.hook.modelzoo_environment():
+            for key, value in (answer or {}).items():
+                facts.setdefault(key, value)
+        return facts
+
     def model(self, name: str) -> ModelSpec:
         if name not in self.models:
             known = ", ".join(sorted(self.models)) or "none (is a model plugin installed?)"

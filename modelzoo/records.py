@@ -36,7 +36,7 @@ def new_run_id(model: str, profile: str, cards: int, kind: str = "train") -> str
 
 def new_record(*, run_id: str, kind: str, model: str, model_title: str, plugin: dict,
                profile: str, config: dict, overrides: dict, cards: int, world_size: int,
-               device: str, seed: int, metric_columns: list[dict], log: str) -> dict:
+               device: str, seed: int, metric_columns: list[dict], log: Optional[str]) -> dict:
     """A record for a run that is starting; fields filled in later stay ``None``."""
     return {
         "schema_version": SCHEMA_VERSION,

@@ -21,7 +21,7 @@ import signal
 import sys
 import time
 import traceback
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -56,7 +56,6 @@ class Job:
     device: str  # "cuda" or "cpu"
     seed: int
     resume: bool = False
-    extra_env: dict = field(default_factory=dict)
 
     @property
     def run_dir(self) -> Path:
@@ -381,10 +380,7 @@ def _train(job: Job, rank: int, local_rank: int, world_size: int, signals: _Sign
                          run_dir=job.run_dir, device=str(device), rank=rank, local_rank=local_rank,
                          world_size=world_size, seed=job.seed, log=log.info, barrier=_barrier)
     _seed_everything(job.seed)
-    extra_env = {}
-    for facts in hook.modelzoo_environment():
-        extra_env.update(facts or {})
-    env = envinfo.capture(job.device, extra=extra_env) if rank == 0 else None
+    env = envinfo.capture(job.device, extra=registry.environment_facts()) if rank == 0 else None
     if rank == 0:
         log.info("run %s: model %s, profile %s, %d worker(s) on %s", job.run_id, job.model,
                  job.profile, world_size, env.get("gpu") or env["cpu"])

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from modelzoo import records
 from modelzoo.api import RunContext, UserError
 from modelzoo.cli import main
 from modelzoo.plugins import load_registry

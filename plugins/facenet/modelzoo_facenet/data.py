@@ -341,7 +341,7 @@ class DecodedCache:
                         log(f"decoded cache: {done}/{n} images, "
                             f"{done / (time.perf_counter() - started):.0f} images/s")
             images.flush()
-            del images
+            images = None  # drop the memmap (closing the file) before the rename
             np.save(tmp / "labels.npy", np.asarray(index.labels, dtype=np.int64))
             (tmp / "meta.json").write_text(json.dumps({
                 "key": key, "format": CACHE_FORMAT, "count": n, "height": h, "width": w,

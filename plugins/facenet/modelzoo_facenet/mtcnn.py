@@ -43,7 +43,6 @@ from typing import Iterable, Optional, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import batched_nms
 
