@@ -1,7 +1,7 @@
 """Write a profile's freshly initialized (untrained) facenet network as a weights file.
 
-    python bench/untrained_weights.py --profile lfw-unrestricted --output /tmp/untrained.pt
-    modelzoo eval facenet --profile lfw-unrestricted --weights /tmp/untrained.pt --data-root DATA
+    python bench/untrained_weights.py --profile lfw-unrestricted [--set k=v ...] --output /tmp/untrained.pt
+    modelzoo eval facenet --profile lfw-unrestricted [--set k=v ...] --weights /tmp/untrained.pt --data-root DATA
 
 The score of random weights, measured exactly like a trained model's, is the baseline
 that a trained model's accuracy is read against.
@@ -14,7 +14,7 @@ import argparse
 import torch
 
 from modelzoo.plugins import PluginInfo, load_registry
-from modelzoo.zoo import find_zoo_file, load_zoo, resolve_profile
+from modelzoo.zoo import apply_sets, find_zoo_file, load_zoo, resolve_profile
 from modelzoo_facenet import plugin
 
 
@@ -22,10 +22,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="lfw-unrestricted")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                        help="the same overrides the trained run used, e.g. --set model.width=0.75")
     parser.add_argument("--output", required=True)
     args = parser.parse_args()
     registry = load_registry(extra_plugins=[(plugin, PluginInfo("modelzoo-facenet", "bench"))], autoload=False)
     _, config = resolve_profile(registry.model("facenet"), load_zoo(find_zoo_file()), args.profile)
+    apply_sets(config, args.sets)
     torch.manual_seed(args.seed)
     network = plugin.build_network(config)
     torch.save({"model": network.state_dict()}, args.output)
