@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from modelzoo import __version__, records
-from modelzoo.api import RunContext, UserError
+from modelzoo.api import RunContext, UserError, int_at_least
 from modelzoo.plugins import Registry, load_registry
 from modelzoo.zoo import Zoo, apply_sets, find_zoo_file, load_zoo, profile_names, resolve_profile
 
@@ -50,14 +50,7 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="random seed (default: the profile's train.seed)")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+_positive_int = int_at_least(1)
 
 
 def build_parser() -> argparse.ArgumentParser:
