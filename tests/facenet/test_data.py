@@ -340,6 +340,45 @@ def test_augment_reproducible_with_generator_and_options():
         DeviceAugment(4)(x[0])
 
 
+def test_augment_affine_identity_draw_is_the_centre_crop():
+    """Scale/rotate on, but a draw of zoom 1, angle 0, no shift, no flip: the centre crop."""
+    x = torch.randint(0, 256, (6, 3, 20, 20), dtype=torch.uint8)
+    aug = DeviceAugment(12, scale=0.2, rotate=15)
+    aug._rand = lambda n, device: torch.full((n,), 0.5)  # midpoints: zoom 1, angle 0, centred; 0.5 -> no flip
+    expected = (x[:, :, 4:16, 4:16].float() - 127.5) / 128
+    torch.testing.assert_close(aug(x), expected, atol=1e-5, rtol=0)
+
+
+def test_augment_affine_turns_scales_and_mirrors():
+    # One bright pixel right of the centre: where it lands shows the transform.
+    x = torch.zeros(1, 3, 21, 21, dtype=torch.uint8)
+    x[0, :, 10, 14] = 255
+    aug = DeviceAugment(21, scale=0.5, rotate=90)
+
+    def landing(u: list[float]) -> tuple[int, int]:
+        aug._rand = lambda n, device: torch.tensor(u)
+        out = aug(x)[0, 0]
+        return divmod(int(out.argmax()), out.shape[1])
+
+    assert landing([0.5, 0.5, 0.5, 0.5, 0.9]) == (10, 14)  # identity
+    assert landing([0.5, 0.5, 0.5, 0.5, 0.1]) == (10, 6)   # mirrored
+    row, col = landing([0.5, 1.0, 0.5, 0.5, 0.9])           # turned by the full 90 degrees
+    assert col == 10 and row in (6, 14)
+    row, col = landing([0.0, 0.5, 0.5, 0.5, 0.9])           # window zoomed to 0.5: content twice as far
+    assert row == 10 and col in (17, 18)
+    out = DeviceAugment(12, output_size=6, scale=0.1, rotate=5, channels_last=True)(
+        torch.randint(0, 256, (3, 3, 16, 16), dtype=torch.uint8))
+    assert out.shape == (3, 3, 6, 6) and out.is_contiguous(memory_format=torch.channels_last)
+    with pytest.raises(ValueError, match="scale"):
+        DeviceAugment(12, scale=1.5)
+
+
+def test_augment_affine_is_off_in_eval_mode():
+    x = torch.randint(0, 256, (4, 3, 10, 10), dtype=torch.uint8)
+    aug = DeviceAugment(6, scale=0.3, rotate=30, train=False)
+    assert torch.equal(aug(x), (x[:, :, 2:8, 2:8].float() - 127.5) / 128)
+
+
 def test_gather_and_copy_crop_paths_agree():
     """The accelerator path (one gather) and the CPU path (slices) give identical windows."""
     g = torch.Generator().manual_seed(3)

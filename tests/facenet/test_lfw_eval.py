@@ -191,6 +191,14 @@ def test_load_image_color_order_gray_alpha_and_resize(tmp_path):
     assert alpha.shape == (3, 12, 12) and alpha[2].eq(90).all() and alpha[:2].eq(0).all()
     assert load_image(tmp_path / "gray.png", image_size=30).shape == (3, 30, 30)
 
+    ramp = np.arange(20 * 20, dtype=np.uint8).reshape(20, 20) % 200
+    cv2.imwrite(str(tmp_path / "ramp.png"), ramp)
+    centre = load_image(tmp_path / "ramp.png", crop_size=10)
+    assert centre.shape == (3, 10, 10) and torch.equal(centre[0], torch.from_numpy(ramp[5:15, 5:15]))
+    assert load_image(tmp_path / "ramp.png", image_size=4, crop_size=10).shape == (3, 4, 4)
+    with pytest.raises(UserError, match="crop_size 30 is larger"):
+        load_image(tmp_path / "ramp.png", crop_size=30)
+
     (tmp_path / "broken.jpg").write_bytes(b"not an image")
     with pytest.raises(UserError, match="cannot read image"):
         load_image(tmp_path / "broken.jpg")

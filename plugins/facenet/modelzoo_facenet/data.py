@@ -452,6 +452,12 @@ class DeviceAugment(nn.Module):
     Then fixed standardization ``(x - 127.5) / 128`` and, if ``output_size`` is given, a
     bilinear (antialiased when shrinking) resize.
 
+    ``scale`` / ``rotate`` (training only, off by default): the crop window is also scaled
+    by a factor uniform in ``1 +- scale`` and turned by an angle uniform in ``+-rotate``
+    degrees about its (randomly placed) centre, all in one bilinear resampling per batch
+    (:meth:`_random_affine`); pixels from outside the image read as mid-grey. For small
+    data sets where a few pixels of shift are too little to stop memorization.
+
     ``generator``: an optional ``torch.Generator`` for reproducible draws (on any device;
     the small random tensors are moved to the batch's device). ``channels_last`` returns
     the batch in that memory format (often faster convolutions on GPUs with AMP).
@@ -459,7 +465,8 @@ class DeviceAugment(nn.Module):
 
     def __init__(self, crop: int | tuple[int, int], *, train: bool = True, flip: bool = True,
                  output_size: Optional[int | tuple[int, int]] = None, brightness: float = 0.0,
-                 contrast: float = 0.0, mean: float = 127.5, std: float = 128.0,
+                 contrast: float = 0.0, scale: float = 0.0, rotate: float = 0.0,
+                 mean: float = 127.5, std: float = 128.0,
                  generator: Optional[torch.Generator] = None, channels_last: bool = False):
         super().__init__()
         self.crop = _pair(crop)
@@ -467,6 +474,10 @@ class DeviceAugment(nn.Module):
         self.output_size = _pair(output_size) if output_size is not None else None
         self.brightness = float(brightness)
         self.contrast = float(contrast)
+        if not 0.0 <= scale < 1.0:
+            raise ValueError(f"scale must be in [0, 1), got {scale}")
+        self.scale = float(scale)
+        self.rotate = float(rotate)
         self.mean = float(mean)
         self.std = float(std)
         self.generator = generator
@@ -475,7 +486,8 @@ class DeviceAugment(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"crop={self.crop}, flip={self.flip}, output_size={self.output_size}, "
-                f"brightness={self.brightness}, contrast={self.contrast}, training={self.training}")
+                f"brightness={self.brightness}, contrast={self.contrast}, scale={self.scale}, "
+                f"rotate={self.rotate}, training={self.training}")
 
     def _rand(self, n: int, device: torch.device) -> torch.Tensor:
         """n uniform [0, 1) draws on ``device``."""
@@ -490,6 +502,8 @@ class DeviceAugment(nn.Module):
         ch, cw = self.crop
         if ch > h or cw > w:
             raise ValueError(f"crop {ch}x{cw} is larger than the images ({h}x{w})")
+        if self.training and (self.scale > 0 or self.rotate > 0):
+            return self._random_affine(x, ch, cw)
         if self.training:
             x = self._random_crop_flip(x, ch, cw)
         else:
@@ -517,6 +531,37 @@ class DeviceAugment(nn.Module):
         if x.device.type == "cpu":
             return crop_flip_copy(x, top, left, flip, ch, cw)
         return crop_flip_gather(x, top, left, flip, ch, cw)
+
+    def _random_affine(self, x: torch.Tensor, ch: int, cw: int) -> torch.Tensor:
+        """Crop window shifted, scaled, turned and mirrored per sample, resampled once."""
+        n, _, h, w = x.shape
+        out_h, out_w = self.output_size or (ch, cw)
+        x = x.float()
+        if self.brightness > 0 or self.contrast > 0:
+            x = self._jitter(x)
+        x = (x - self.mean) * (1.0 / self.std)
+        shrink = min(out_h / ch, out_w / cw)
+        if shrink < 1.0:
+            # Antialiased shrink first: bilinear sampling alone would alias a 1.6x reduction.
+            x = F.interpolate(x, size=(max(1, round(h * shrink)), max(1, round(w * shrink))),
+                              mode="bilinear", align_corners=False, antialias=True)
+        u = self._rand(5 * n, x.device).view(5, n)
+        zoom = 1.0 + (2 * u[0] - 1) * self.scale
+        angle = (2 * u[1] - 1) * math.radians(self.rotate)
+        mirror = torch.where(u[4] < 0.5, -1.0, 1.0) if self.flip else torch.ones_like(u[4])
+        cos, sin = torch.cos(angle), torch.sin(angle)
+        # affine_grid maps output to input coordinates, both normalized to [-1, 1]; in pixels
+        # the window's half-extent (cw/2, ch/2), zoomed, rotated, then put back in [-1, 1].
+        half_w, half_h = zoom * cw / w, zoom * ch / h
+        theta = torch.stack([
+            torch.stack([cos * half_w * mirror, -sin * half_h * h / w, (2 * u[2] - 1) * (w - cw) / w], 1),
+            torch.stack([sin * half_w * mirror * w / h, cos * half_h, (2 * u[3] - 1) * (h - ch) / h], 1),
+        ], 1)
+        grid = F.affine_grid(theta, [n, 3, out_h, out_w], align_corners=False)
+        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
 
     def _jitter(self, x: torch.Tensor) -> torch.Tensor:
         n = x.shape[0]

@@ -41,14 +41,24 @@ def fixed_standardization(x: torch.Tensor) -> torch.Tensor:
     return (x - 127.5) / 128.0
 
 
-def load_image(path: str | Path, image_size: Optional[int] = None) -> torch.Tensor:
-    """Read an image as a uint8 RGB ``(3, H, W)`` tensor; with ``image_size``, resized to
-    ``image_size x image_size`` when it differs (area interpolation to shrink, bilinear
-    to enlarge; a non-square image is stretched, LFW and aligned crops are square).
+def load_image(path: str | Path, image_size: Optional[int] = None,
+               crop_size: Optional[int] = None) -> torch.Tensor:
+    """Read an image as a uint8 RGB ``(3, H, W)`` tensor; with ``crop_size``, its centre
+    ``crop_size`` square first (the window a training crop of that size sees on average);
+    with ``image_size``, resized to ``image_size x image_size`` when it differs (area
+    interpolation to shrink, bilinear to enlarge; a non-square image is stretched, LFW and
+    aligned crops are square).
     IMREAD_COLOR turns grayscale into 3 equal channels and drops an alpha channel."""
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         raise UserError(f"cannot read image {path}; the file is missing or not an image")
+    if crop_size:
+        height, width = image.shape[:2]
+        if crop_size > min(height, width):
+            raise UserError(f"eval.crop_size {crop_size} is larger than {path} ({width}x{height}); "
+                            "lower eval.crop_size or set it to 0")
+        top, left = (height - crop_size) // 2, (width - crop_size) // 2
+        image = image[top:top + crop_size, left:left + crop_size]
     if image_size is not None and image.shape[:2] != (image_size, image_size):
         shrink = image.shape[0] > image_size or image.shape[1] > image_size
         image = cv2.resize(image, (image_size, image_size),
@@ -65,7 +75,7 @@ class LfwPairsDataset(Dataset):
     """
 
     def __init__(self, paths1: Sequence[str], paths2: Sequence[str],
-                 image_size: Optional[int] = None):
+                 image_size: Optional[int] = None, crop_size: Optional[int] = None):
         if len(paths1) != len(paths2):
             raise ValueError(f"{len(paths1)} first images for {len(paths2)} second images")
         position: dict[str, int] = {}
@@ -75,12 +85,13 @@ class LfwPairsDataset(Dataset):
         self.index1 = np.array([position[str(p)] for p in paths1], dtype=np.int64)
         self.index2 = np.array([position[str(p)] for p in paths2], dtype=np.int64)
         self.image_size = image_size
+        self.crop_size = crop_size
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, i: int) -> torch.Tensor:
-        return load_image(self.paths[i], self.image_size)
+        return load_image(self.paths[i], self.image_size, self.crop_size)
 
 
 def embed_images(
@@ -123,6 +134,7 @@ def evaluate_lfw(
     *,
     image_size: Optional[int],
     batch_size: int,
+    crop_size: Optional[int] = None,
     device: str | torch.device,
     flip: bool,
     distance: str,
@@ -164,7 +176,7 @@ def evaluate_lfw(
     if len(issame) == 0:
         raise UserError(f"no LFW pair has both images under {image_dir}; "
                         "check the image folder")
-    dataset = LfwPairsDataset(paths1, paths2, image_size)
+    dataset = LfwPairsDataset(paths1, paths2, image_size, crop_size)
     log.info("embedding %d distinct LFW images of %d pairs", len(dataset), len(issame))
     embeddings = embed_images(embed_fn, dataset, batch_size, device, flip,
                               num_workers=num_workers)

@@ -154,7 +154,8 @@ def modelzoo_train_data(context: RunContext) -> Optional[TrainData]:
         dataset = facedata.IdentityFolderDataset(index, resize_to=resize)
     augment = facedata.DeviceAugment(
         data["crop_size"], train=True, flip=data["flip"], output_size=data["train_size"] or None,
-        brightness=data["brightness"], contrast=data["contrast"],
+        brightness=data["brightness"], contrast=data["contrast"], scale=data["scale_jitter"],
+        rotate=data["rotate_degrees"],
         channels_last=context.config["train"]["channels_last"])
     batch_sampler = None
     loss = context.config["loss"]
@@ -242,7 +243,7 @@ def modelzoo_evaluate(context: RunContext, network) -> Optional[EvalResult]:
     paths = _paths(context)
     test_fold = data["test_fold"] if data["source"] == "lfw-unrestricted" else None
     result = evaluate_lfw(network.embed, paths["pairs"], paths["lfw"], image_size=settings["image_size"],
-                          batch_size=settings["batch_size"], device=context.device, flip=settings["flip"],
+                          crop_size=settings["crop_size"] or None, batch_size=settings["batch_size"], device=context.device, flip=settings["flip"],
                           distance=settings["distance"], subtract_mean=settings["subtract_mean"],
                           allow_missing=settings["allow_missing"], folds=settings["folds"],
                           test_fold=test_fold, num_workers=settings["num_workers"])
@@ -318,4 +319,5 @@ def _example_faces(context: RunContext, size: int):
     files = sorted(p for p in lfw_dir.glob("*/*") if p.suffix.lower() in (".png", ".jpg", ".jpeg"))[:4]
     if not files:
         return None
-    return fixed_standardization(torch.stack([load_image(p, size) for p in files]).float())
+    crop = context.config["eval"]["crop_size"] or None
+    return fixed_standardization(torch.stack([load_image(p, size, crop) for p in files]).float())

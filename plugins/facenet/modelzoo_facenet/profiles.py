@@ -29,6 +29,8 @@ CASIA = with_core_defaults({
         "flip": True,
         "brightness": 0.0,
         "contrast": 0.0,
+        "scale_jitter": 0.0,               # crop window scaled by 1 +- this (0: off)
+        "rotate_degrees": 0.0,             # and turned by up to +- this many degrees
         "validation_fraction": 0.05,       # 5% of each identity's images held out
         "min_images_per_identity": 1,
         "decoded_cache": False,            # decode the aligned set once into a uint8 memmap
@@ -57,6 +59,7 @@ CASIA = with_core_defaults({
     },
     "eval": {
         "image_size": 160,
+        "crop_size": 0,                     # 0: the whole aligned image; else its centre square first
         "batch_size": 100,
         "flip": True,                       # embed image and mirror, concatenate
         "distance": "cosine",               # cosine | euclidean
