@@ -1,32 +1,392 @@
 #!/usr/bin/env bash
-# Everything that needs a card, in one call on a lent GPU machine (see docs/BENCHMARKS.md):
-#   run(command="bash bench/gpu.sh", timeout_s=540)
-# Uses the machine's own python3/torch (nothing is installed there); results land in $OUT:
-# the log, the rendered reports and a tarball of the run records.
+# Every benchmark of this repository in one call, on a machine with one CUDA card (or on the
+# CPU at a small size), with nothing but the repository and the machine's own PyTorch.
+#
+#   bash bench/gpu.sh                 # a CUDA card if torch sees one, else the CPU sizes
+#   bash bench/gpu.sh --cpu           # the CPU sizes (a check of the whole path, minutes)
+#   bash bench/gpu.sh --cpu --smoke   # every step at its tiniest (seconds; what the test runs)
+#   bash bench/gpu.sh --only recipe_fp32,report      # rerun some steps (names below)
+#
+# On a lent card machine (see bench/README.md):
+#   bash bench/wheels.sh              # here, once: fills the git-ignored bench/wheels/
+#   run(command="bash bench/gpu.sh", carry=["bench/wheels"], timeout_s=540)
+#
+# Steps, in this order (each under `timeout`, never stopping the script when it fails):
+#   data          the demo generator's synthetic faces at 182 px (the recipe runs reuse them)
+#   ceilings      bench/ceilings.py: matmul TFLOP/s, device copy GB/s, the FPS ceiling
+#   train_bench   bench/train_bench.py: ours vs the plain port, end to end and compute-only
+#   recipe_fp32   modelzoo run facenet, Inception-ResNet-v1 160 of 182, batch 90, fp32
+#   recipe_bf16   the same with bf16 autocast and channels_last
+#   pipeline      bench/pipeline_bench.py: the input pipeline alone, ours vs torchvision's
+#   mtcnn         bench/mtcnn_bench.py: ours vs facenet-pytorch (real faces only: the LFW
+#                 sample in bench/wheels/lfw or $MODELZOO_TEST_DATA/lfw; else skipped)
+#   lfw_protocol  bench/lfw_protocol_bench.py
+#   cli_startup   bench/cli_startup.py
+#   demo          modelzoo run facenet --profile demo (train + evaluate)
+#   recipe_fast   modelzoo run facenet --profile casia-fast (bf16, channels_last, decoded cache)
+#   report        modelzoo report --output $OUT
+# A global time budget (--budget, default 420 s on a card) shortens the last steps' limits
+# and skips what no longer fits, so that the table always comes out.
+#
+# $OUT (default /tmp/modelzoo-gpu-out) receives at most 8 files: gpu.log, summary.md (the
+# table, also printed last), bench.json (every step's status and figures), bench.tgz (each
+# step's JSON and log, the run records without checkpoints), and the report's results.md,
+# index.html, results.json, results.csv.
+#
+# Environment: PYTHON (a python with torch; default: the first of python3,
+# /opt/torch/.venv/bin/python3, python that imports torch), OUT, MODELZOO_BENCH_WORK (scratch,
+# default /tmp/modelzoo-bench-gpu), MODELZOO_BENCH_FAIL=step1,step2 (those steps are replaced by
+# a command that fails: the test of the failure path).
 set -uo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO" || exit 1
+
+MODE=auto
+SMOKE=0
+BUDGET=
+ONLY=
+SKIP=
 OUT=${OUT:-/tmp/modelzoo-gpu-out}
-mkdir -p "$OUT"
-export PYTHONPATH="$PWD:$PWD/plugins/facenet" MODELZOO_DISABLE_PLUGIN_AUTOLOAD=1 \
-       MODELZOO_PLUGINS=modelzoo_facenet.plugin MODELZOO_RUNS=/tmp/modelzoo-gpu/runs \
-       MODELZOO_CACHE=/tmp/modelzoo-gpu/cache
-exec > >(tee "$OUT/gpu.log") 2>&1
-mz() { echo "+ modelzoo $*"; python3 -m modelzoo "$@"; echo "exit $?"; }
+WORK=${MODELZOO_BENCH_WORK:-/tmp/modelzoo-bench-gpu}
+FORCE_FAIL=${MODELZOO_BENCH_FAIL:-}
+ALL_STEPS="data ceilings train_bench recipe_fp32 recipe_bf16 pipeline mtcnn lfw_protocol cli_startup demo recipe_fast report"
 
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
-python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0))"
+usage() { sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; }
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --cpu) MODE=cpu; shift ;;
+        --cuda) MODE=cuda; shift ;;
+        --smoke) SMOKE=1; shift ;;
+        --budget) BUDGET=$2; shift 2 ;;
+        --out) OUT=$2; shift 2 ;;
+        --work) WORK=$2; shift 2 ;;
+        --only) ONLY=$2; shift 2 ;;
+        --skip) SKIP=$2; shift 2 ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "gpu.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+    esac
+done
+for list in "$ONLY" "$SKIP" "$FORCE_FAIL"; do
+    for name in ${list//,/ }; do
+        case " $ALL_STEPS " in *" $name "*) ;; *) echo "gpu.sh: unknown step '$name'; steps: $ALL_STEPS" >&2; exit 2 ;; esac
+    done
+done
+case "$BUDGET" in ''|*[!0-9]*) [ -z "$BUDGET" ] || { echo "gpu.sh: --budget takes whole seconds" >&2; exit 2; } ;; esac
 
-# 1. The demo profile end to end on the card (synthetic data).
-mz run facenet --profile demo --device cuda --set train.num_workers=4
+mkdir -p "$OUT" "$WORK" || exit 1
+OUT=$(cd "$OUT" && pwd)
+WORK=$(cd "$WORK" && pwd)
+RESULTS=$WORK/results
+LOGS=$RESULTS/logs
+rm -rf "$RESULTS" "$WORK/runs"    # this call's results only (the generated images are kept)
+mkdir -p "$LOGS" "$WORK/runs" "$WORK/cache"
+rm -f "$OUT/gpu.log" "$OUT/summary.md" "$OUT/bench.json" "$OUT/bench.tgz"
 
-# 2. The recipe's training step (Inception-ResNet-v1, batch 90, crop 160 of 182) on synthetic
-#    182 px faces: FPS with the input pipeline, compute-only FPS, fp32 then bf16 + channels_last.
-recipe=(--profile casia --device cuda --set data.source=demo --set data.image_size=182
-        --set data.demo_images_per_identity=30 --set data.validation_fraction=0
-        --set train.steps_per_epoch=0 --set train.num_workers=12 --set train.eval_every_epochs=0
-        --set train.fps_warmup_steps=30 --set train.compute_fps_steps=60 --max-steps 400)
-mz run facenet "${recipe[@]}"
-mz run facenet "${recipe[@]}" --set train.amp=bf16 --set train.channels_last=true
-mz run facenet "${recipe[@]}" --set train.amp=bf16 --set train.channels_last=true --set data.decoded_cache=true
+exec > >(tee -a "$OUT/gpu.log") 2>&1
+TEE_PID=$!
+START=$SECONDS
+log() { printf '[gpu.sh +%4ds] %s\n' "$((SECONDS - START))" "$*"; }
 
-mz report --output "$OUT"
-tar -C /tmp/modelzoo-gpu -czf "$OUT/runs.tgz" runs
+# --- Python, torch and the card -------------------------------------------------------------
+PY=${PYTHON:-}
+CUDA_SEEN=
+if [ -z "$PY" ]; then
+    for candidate in python3 /opt/torch/.venv/bin/python3 python; do
+        if command -v "$candidate" >/dev/null 2>&1; then
+            CUDA_SEEN=$("$candidate" -c 'import torch; print(torch.cuda.is_available())' 2>/dev/null) \
+                && { PY=$(command -v "$candidate"); break; }
+        fi
+    done
+else
+    CUDA_SEEN=$("$PY" -c 'import torch; print(torch.cuda.is_available())' 2>/dev/null) || PY=
+fi
+if [ -z "$PY" ]; then
+    log "no python with torch found (set PYTHON=/path/to/python): nothing can run"
+    exit 1
+fi
+if [ "$MODE" = auto ]; then
+    if [ "$CUDA_SEEN" = True ]; then MODE=cuda; else MODE=cpu; fi
+elif [ "$MODE" = cuda ] && [ "$CUDA_SEEN" != True ]; then
+    log "--cuda given, but torch sees no CUDA card"
+    exit 1
+fi
+DEVICE=$MODE
+export PYTHONUNBUFFERED=1
+if [ "$SMOKE" = 1 ]; then export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}; fi
+log "python $PY; device $DEVICE; smoke $SMOKE; OUT $OUT; scratch $WORK"
+if [ "$DEVICE" = cuda ]; then
+    nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv 2>&1 || log "nvidia-smi not available"
+fi
+
+# --- Sizes ----------------------------------------------------------------------------------
+CORES=$(nproc 2>/dev/null || echo 2)
+if [ "$DEVICE" = cuda ]; then
+    IMG=182; CROP=160; BATCH=90
+    IDS=300; PER=30; TEST_IDS=150              # 9000 training + 1200 test images
+    WORKERS=$(( CORES > 4 ? (CORES - 2 < 12 ? CORES - 2 : 12) : 2 ))
+    TB=(--steps 40 --warmup 10 --compute-steps 30 --repeats 2 --run-timeout 90
+        --variant "fp32:" --variant "bf16+cl:train.amp=bf16,train.channels_last=true"
+        --variant "bf16+cl+cache:train.amp=bf16,train.channels_last=true,data.decoded_cache=true")
+    RECIPE_STEPS=300; RECIPE_WARMUP=30; RECIPE_COMPUTE=50
+    DEMO_SETS=(--set train.num_workers=4)
+    PIPE=(--batches 20 --repeats 2 --workers 4 "$WORKERS")
+    MTCNN=(-n 300 --block 100)
+    LFWB=(--quick); CLI=(--repeat 5)
+    QUICK=()
+    [ -n "$BUDGET" ] || BUDGET=420
+elif [ "$SMOKE" = 0 ]; then
+    IMG=90; CROP=80; BATCH=16                  # Inception-ResNet-v1 needs a crop of 75 px or more
+    IDS=40; PER=20; TEST_IDS=40                # 40: the plugin asks for 100 same pairs per fold
+    WORKERS=$(( CORES > 2 ? 2 : 1 ))
+    TB=(--steps 10 --warmup 3 --repeats 3 --run-timeout 300)
+    RECIPE_STEPS=30; RECIPE_WARMUP=5; RECIPE_COMPUTE=10
+    DEMO_SETS=(--max-steps 300)
+    PIPE=(--quick --repeats 3 --workers 0 "$WORKERS")
+    MTCNN=(-n 100 --block 50)
+    LFWB=(--repeat 3); CLI=(--repeat 3)
+    QUICK=()
+    [ -n "$BUDGET" ] || BUDGET=1500
+else
+    IMG=90; CROP=80; BATCH=4
+    IDS=4; PER=6; TEST_IDS=40
+    WORKERS=0
+    TB=(--steps 2 --warmup 1 --compute-steps 2 --repeats 1 --variant "fp32:")
+    RECIPE_STEPS=3; RECIPE_WARMUP=1; RECIPE_COMPUTE=2
+    DEMO_SETS=(--max-steps 3 --set data.demo_train_identities=10 --set data.demo_images_per_identity=4
+               --set data.demo_test_identities=40 --set train.batch_size=8 --set eval.flip=false)
+    PIPE=(--smoke)
+    MTCNN=(--smoke)
+    LFWB=(--smoke); CLI=(--smoke)
+    QUICK=(--quick)
+    [ -n "$BUDGET" ] || BUDGET=300
+fi
+RESERVE=20                                   # kept back for the report, the table and the tarball
+DEADLINE=$((START + BUDGET))
+log "sizes: images ${IMG}px, crop $CROP, batch $BATCH, $IDS identities x $PER images, loader workers $WORKERS; budget ${BUDGET}s"
+
+# --- Dependencies: import them; install a missing one from bench/wheels (never torch) -------
+SITE=$WORK/site
+export PYTHONPATH="$SITE:$REPO:$REPO/plugins/facenet${PYTHONPATH:+:$PYTHONPATH}"
+export MODELZOO_DISABLE_PLUGIN_AUTOLOAD=1 MODELZOO_PLUGINS=modelzoo_facenet.plugin \
+       MODELZOO_RUNS=$WORK/runs MODELZOO_CACHE=$WORK/cache MODELZOO_ZOO=$REPO/zoo.yaml
+missing_modules() {
+    "$PY" - <<'EOF'
+import importlib
+for module in ("pluggy", "yaml", "jinja2", "markupsafe", "numpy", "psutil", "cv2", "PIL", "torchvision",
+               "facenet_pytorch"):
+    try:
+        importlib.import_module(module)
+    except Exception:
+        print(module)
+EOF
+}
+declare -A DIST=([pluggy]=pluggy [yaml]=PyYAML [jinja2]=Jinja2 [markupsafe]=MarkupSafe [numpy]=numpy
+                 [psutil]=psutil [cv2]=opencv-python-headless [PIL]=pillow [torchvision]=torchvision
+                 [facenet_pytorch]=facenet-pytorch)
+MISSING=$(missing_modules | tr '\n' ' ')
+if [ -n "${MISSING// /}" ]; then
+    log "modules python cannot import: $MISSING"
+    WANT=()
+    for module in $MISSING; do
+        [ "$module" = torchvision ] && { log "torchvision is not carried (it is built against torch)"; continue; }
+        WANT+=("${DIST[$module]}")
+    done
+    if [ ${#WANT[@]} -gt 0 ] && [ -d bench/wheels ]; then
+        mkdir -p "$SITE"
+        log "installing from bench/wheels into $SITE (--no-deps): ${WANT[*]}"
+        if ! "$PY" -m pip install -q --no-index --no-deps --no-compile --disable-pip-version-check \
+                --find-links bench/wheels --target "$SITE" "${WANT[@]}"; then
+            log "pip install failed; unpacking the pure-Python wheels that match instead"
+            for dist in "${WANT[@]}"; do
+                norm=$(echo "$dist" | tr 'A-Z-' 'a-z_')
+                for wheel in bench/wheels/*-py3-none-any.whl; do
+                    [ -e "$wheel" ] || continue
+                    base=$(basename "$wheel" | tr 'A-Z' 'a-z')
+                    case "$base" in "$norm"-*) "$PY" -m zipfile -e "$wheel" "$SITE" && log "unpacked $wheel" ;; esac
+                done
+            done
+        fi
+    elif [ ${#WANT[@]} -gt 0 ]; then
+        log "bench/wheels is absent (run bench/wheels.sh here and carry it): cannot install ${WANT[*]}"
+    fi
+    MISSING=$(missing_modules | tr '\n' ' ')
+    log "still missing after the install: ${MISSING:-none}"
+fi
+has() { case " $MISSING " in *" $1 "*) return 1 ;; *) return 0 ;; esac; }
+
+log "machine facts:"
+if [ -f bench/machine.py ]; then
+    "$PY" bench/machine.py --device "$DEVICE" --json > "$RESULTS/machine.json" 2>"$LOGS/machine.log" \
+        || log "bench/machine.py failed (see logs/machine.log)"
+else
+    "$PY" -c 'import sys, json, modelzoo.env as e; print(json.dumps(e.capture(sys.argv[1]), indent=1))' "$DEVICE" \
+        > "$RESULTS/machine.json" 2>"$LOGS/machine.log" || log "modelzoo.env.capture failed (see logs/machine.log)"
+fi
+cat "$RESULTS/machine.json"
+
+# --- The step runner ------------------------------------------------------------------------
+STEPS_FILE=$RESULTS/steps.tsv          # name, status, exit code, seconds, note
+selected() {
+    if [ -n "$ONLY" ]; then case ",$ONLY," in *",$1,"*) ;; *) return 1 ;; esac; fi
+    case ",$SKIP," in *",$1,"*) return 1 ;; esac
+    return 0
+}
+record() { printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" >> "$STEPS_FILE"; }
+summarize() {  # rewrite $OUT/summary.md and $OUT/bench.json from what is there so far
+    "$PY" "$REPO/bench/gpu_summary.py" --results "$RESULTS" --runs "$WORK/runs" --out "$OUT" \
+        --device "$DEVICE" --smoke "$SMOKE" --elapsed "$((SECONDS - START))" >"$LOGS/summary.log" 2>&1 || log "summary failed (see logs/summary.log)"
+}
+skip_step() {  # NAME REASON
+    selected "$1" || return 0
+    log "[$1] skipped: $2"
+    record "$1" skipped "" 0 "$2"
+    summarize
+}
+# run_step NAME LIMIT_SECONDS COMMAND...: runs COMMAND under `timeout`, logs its output to
+# logs/NAME.log (and here), records the status; a failure never stops the script.
+run_step() {
+    local name=$1 limit=$2 rc status note started elapsed left
+    shift 2
+    selected "$name" || return 0
+    left=$((DEADLINE - RESERVE - SECONDS))
+    if [ "$left" -lt 10 ]; then
+        log "[$name] skipped: the ${BUDGET}s budget is spent"
+        record "$name" skipped "" 0 "no time left in the ${BUDGET}s budget"
+        summarize
+        return 0
+    fi
+    [ "$limit" -le "$left" ] || limit=$left
+    local cmd=("$@")
+    case ",$FORCE_FAIL," in
+        *",$name,"*) cmd=(bash -c 'echo "forced failure (MODELZOO_BENCH_FAIL)" >&2; exit 3') ;;
+    esac
+    log "[$name] start, limit ${limit}s: ${cmd[*]}"
+    started=$SECONDS
+    timeout --kill-after=15 "$limit" "${cmd[@]}" 2>&1 | tee "$LOGS/$name.log"
+    rc=${PIPESTATUS[0]}
+    elapsed=$((SECONDS - started))
+    note=
+    if [ "$rc" = 0 ]; then status=ok
+    elif [ "$rc" = 124 ] || [ "$rc" = 137 ]; then status=timeout; note="stopped at its ${limit}s limit"
+    else status=failed; note="exit $rc: $(grep -v '^\s*$' "$LOGS/$name.log" | tail -n 1 | cut -c1-160)"
+    fi
+    log "[$name] $status (exit $rc) after ${elapsed}s"
+    record "$name" "$status" "$rc" "$elapsed" "$note"
+    summarize
+}
+# run_mz NAME LIMIT MODELZOO-ARGS...: a `modelzoo` command; the ids of the runs it wrote are
+# kept in NAME.runs for the table.
+run_mz() {
+    local name=$1 limit=$2 before
+    shift 2
+    selected "$name" || return 0
+    before=$(ls "$WORK/runs")
+    run_step "$name" "$limit" "$PY" -m modelzoo "$@"
+    comm -13 <(echo "$before") <(ls "$WORK/runs") > "$RESULTS/$name.runs"
+    summarize
+}
+
+# --- The steps ------------------------------------------------------------------------------
+DEMO_ROOT=$WORK/cache/facenet/demo-seed0-${IMG}px   # where the plugin looks for this demo set
+if has cv2; then
+    run_step data 90 "$PY" - "$DEMO_ROOT" "$IDS" "$PER" "$TEST_IDS" "$IMG" "$CORES" <<'EOF'
+import sys, time
+from modelzoo_facenet.demo import generate_demo_dataset
+root, ids, per, test_ids, size, cores = sys.argv[1], *map(int, sys.argv[2:])
+t = time.perf_counter()
+info = generate_demo_dataset(root, seed=0, train_identities=ids, images_per_identity=per,
+                             test_identities=test_ids, image_size=size, workers=cores, log=print)
+print(f"demo set at {info.root}: {info.train_images} training images of {info.train_identities} identities, "
+      f"{info.test_images} test images, {info.pairs} pairs, {size}px, "
+      f"{'generated' if info.generated else 'reused'} in {time.perf_counter() - t:.1f}s")
+EOF
+else
+    skip_step data "cv2 (opencv-python-headless) is missing: the demo generator draws with it"
+fi
+IMAGES=$DEMO_ROOT/train
+have_images() { [ -f "$DEMO_ROOT/DONE.json" ]; }
+NO_IMAGES="no generated images (the data step did not complete)"
+
+if [ -f bench/ceilings.py ]; then
+    run_step ceilings 60 "$PY" bench/ceilings.py --device "$DEVICE" --crop "$CROP" --json "$RESULTS/ceilings.json" "${QUICK[@]}"
+else
+    skip_step ceilings "bench/ceilings.py is not in this checkout"
+fi
+
+if [ ! -f bench/train_bench.py ]; then
+    skip_step train_bench "bench/train_bench.py is not in this checkout"
+elif ! have_images; then
+    skip_step train_bench "$NO_IMAGES"
+else
+    run_step train_bench 200 "$PY" bench/train_bench.py --device "$DEVICE" --image-size "$IMG" --crop "$CROP" \
+        --batch "$BATCH" "${TB[@]}" --workers "$WORKERS" --work "$WORK/train_bench" --images-dir "$IMAGES" \
+        --json "$RESULTS/train_bench.json"
+fi
+
+# The recipe (Inception-ResNet-v1, crop 160 of 182, batch 90) on the generated faces.
+RECIPE=(--device "$DEVICE" --set data.source=demo
+        --set "data.name=synthetic faces (demo generator, ${IMG}px)"
+        --set "data.image_size=$IMG" --set "data.crop_size=$CROP" --set data.validation_fraction=0
+        --set "data.demo_train_identities=$IDS" --set "data.demo_images_per_identity=$PER"
+        --set "data.demo_test_identities=$TEST_IDS"
+        --set "train.batch_size=$BATCH" --set train.steps_per_epoch=0 --set "train.num_workers=$WORKERS"
+        --set train.eval_every_epochs=0 --set train.checkpoint_every=0
+        --set "train.fps_warmup_steps=$RECIPE_WARMUP" --set "train.compute_fps_steps=$RECIPE_COMPUTE"
+        --set "eval.image_size=$CROP" --max-steps "$RECIPE_STEPS")
+[ "$SMOKE" = 1 ] && RECIPE+=(--set eval.flip=false --set eval.num_workers=0)
+if have_images; then
+    run_mz recipe_fp32 90 run facenet --profile casia "${RECIPE[@]}"
+    run_mz recipe_bf16 75 run facenet --profile casia "${RECIPE[@]}" --set train.amp=bf16 --set train.channels_last=true
+    run_step pipeline 60 "$PY" bench/pipeline_bench.py --root "$IMAGES" --work "$WORK/pipeline" \
+        --device "$DEVICE" --batch-size "$BATCH" --crop "$CROP" "${PIPE[@]}" --json "$RESULTS/pipeline.json"
+else
+    skip_step recipe_fp32 "$NO_IMAGES"
+    skip_step recipe_bf16 "$NO_IMAGES"
+    skip_step pipeline "$NO_IMAGES"
+fi
+
+FACES=
+for candidate in "$REPO/bench/wheels/lfw" "${MODELZOO_TEST_DATA:+$MODELZOO_TEST_DATA/lfw}"; do
+    if [ -n "$candidate" ] && [ -d "$candidate/images_deepfunneled" ]; then FACES=$candidate; break; fi
+done
+if ! has facenet_pytorch; then
+    skip_step mtcnn "facenet-pytorch is missing (its MTCNN weights and the reference detector)"
+elif ! has cv2; then
+    skip_step mtcnn "cv2 is missing (image decode)"
+elif [ -z "$FACES" ]; then
+    skip_step mtcnn "no real faces: the demo generator's cartoon faces are mostly not detected by MTCNN; carry bench/wheels with its LFW sample (bench/wheels.sh)"
+else
+    run_step mtcnn 60 "$PY" bench/mtcnn_bench.py --lfw "$FACES" --device "$DEVICE" "${MTCNN[@]}" \
+        --json "$RESULTS/mtcnn.json"
+fi
+
+run_step lfw_protocol 30 "$PY" bench/lfw_protocol_bench.py "${LFWB[@]}" --json "$RESULTS/lfw_protocol.json"
+run_step cli_startup 40 "$PY" bench/cli_startup.py "${CLI[@]}" --json "$RESULTS/cli_startup.json"
+
+if has cv2; then
+    run_mz demo 120 run facenet --profile demo --device "$DEVICE" "${DEMO_SETS[@]}"
+else
+    skip_step demo "cv2 is missing (the demo generator)"
+fi
+if have_images; then
+    run_mz recipe_fast 75 run facenet --profile casia-fast "${RECIPE[@]}"
+else
+    skip_step recipe_fast "$NO_IMAGES"
+fi
+
+# The report: what RESERVE was kept for (5 s stay for the tarball and the table).
+RESERVE=5
+run_mz report 30 report --output "$OUT"
+
+# --- Pack up, and the table last ------------------------------------------------------------
+tar -C "$WORK" --exclude='*.pt' --exclude='*.onnx' -czf "$OUT/bench.tgz" results runs 2>&1 \
+    || log "tar of the results failed"
+summarize
+log "done in $((SECONDS - START))s; files in $OUT: $(ls "$OUT" | tr '\n' ' ')"
+echo
+cat "$OUT/summary.md" 2>/dev/null || echo "(no summary: see $LOGS/summary.log)"
+FAILED=$(awk -F'\t' '$2 == "failed" || $2 == "timeout"' "$STEPS_FILE" | wc -l)
+exec >&- 2>&-
+wait "$TEE_PID" 2>/dev/null
+[ "$FAILED" = 0 ]
