@@ -203,7 +203,10 @@ CORE_DEFAULTS: dict = {
         "prefetch_factor": 2,
         "amp": "none",              # none | bf16 | fp16 (fp16 uses gradient scaling)
         "channels_last": False,
-        "compile": False,
+        "compile": False,           # torch.compile the network + loss step
+        "compile_mode": "default",  # default | reduce-overhead | max-autotune | max-autotune-no-cudagraphs
+        "cudnn_benchmark": True,    # CUDA: cuDNN picks convolution algorithms by timing them
+        "tf32": False,              # CUDA: TF32 math for fp32 matmuls/convolutions (off: fp32 stays fp32)
         "grad_clip": 0.0,           # 0: off
         "checkpoint_every": 0,      # steps; 0: only at the end and on a signal
         "eval_every_epochs": 0,     # 0: only at the end
@@ -220,6 +223,7 @@ CORE_DEFAULTS: dict = {
         "nesterov": False,
         "weight_decay": 0.0,
         "decay_norm_and_bias": False,
+        "fused": None,              # adam/adamw: null = fused kernel where the device has it; true; false
     },
     "schedule": {
         "name": "constant",         # constant | steps | cosine
