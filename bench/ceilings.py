@@ -71,10 +71,10 @@ def _timer(device: torch.device) -> Callable[[Callable[[], None], int], float]:
 def _measure(device: torch.device, work: Callable[[], None], repeats: int, seconds_per_repeat: float) -> list[float]:
     """Seconds per call of ``work``, one value per repeat (each repeat ~``seconds_per_repeat``)."""
     timed = _timer(device)
-    first = timed(work, 1)  # warm-up: kernel selection, allocation, lazy initialization
-    if first > 10 * seconds_per_repeat:
-        return [first]  # a slow fallback path (e.g. fp16 on a CPU): one call says enough
+    work()  # warm-up, untimed: library handles, kernel selection, allocation
     one = timed(work, 1)
+    if one > 10 * seconds_per_repeat:
+        return [one]  # a slow fallback path (e.g. fp16 on a CPU): one call says enough
     inner = max(1, min(1000, math.ceil(seconds_per_repeat / max(one, 1e-9))))
     return [timed(work, inner) / inner for _ in range(repeats)]
 

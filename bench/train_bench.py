@@ -312,8 +312,7 @@ def report(args, machine: dict, data: dict, plain: Variant, variants: list[Varia
 
 
 def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--image-size", type=int, default=182, help="stored image size (default 182)")
     parser.add_argument("--crop", type=int, default=160, help="training crop (default 160)")
@@ -332,7 +331,7 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     parser.add_argument("--ours-set", action="append", default=[], metavar="KEY=VALUE",
                         help="a --set for every run of ours (repeatable)")
     parser.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=V,KEY=V",
-                        help="a configuration of ours (repeatable; default: see above)")
+                        help="a configuration of ours (repeatable; defaults above)")
     parser.add_argument("--run-timeout", type=int, default=1800, help="seconds one measurement may take")
     parser.add_argument("--json", help="write every value (per round too) to this file")
     parser.add_argument("--quick", action="store_true",
