@@ -7,9 +7,9 @@
 #   bash bench/wheels.sh --python 3.12        # one Python version only
 #   bash bench/wheels.sh --lfw DIR            # LFW folder holding images_deepfunneled/
 #   bash bench/wheels.sh --lfw-images 0       # no LFW sample
-#   bash bench/wheels.sh --with-opencv        # also opencv-python-headless (about 50 MB per
-#                                             # Python version: over the 64 MiB carry limit
-#                                             # with more than one version; name one)
+#   bash bench/wheels.sh --with-opencv        # also opencv-python-headless: one abi3 wheel of
+#                                             # 58 MiB (5.0.0.93), at the 64 MiB carry limit
+#                                             # with the rest: add --python 3.X --lfw-images 0
 #
 # Then, on the card:  run(command="bash bench/gpu.sh", carry=["bench/wheels"], timeout_s=540)
 # gpu.sh installs a wheel only for a module the machine's python cannot import, with
