@@ -160,9 +160,15 @@ def prepare_data(args) -> dict:
     identities = sum(1 for p in train_dir.iterdir() if p.is_dir())
     if len(files) < args.batch:
         raise BenchError(f"{train_dir} holds {len(files)} images, fewer than one batch of {args.batch}")
-    read = sum(len(p.read_bytes()) for p in files)  # into the page cache, so no run pays the first read
+    total = sum(p.stat().st_size for p in files)
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else 0
+    preread = total < ram / 4
+    if preread:  # into the page cache, so that the first run does not pay the disk alone
+        for path in files:
+            path.read_bytes()
     return {"train_dir": str(train_dir), "images": len(files), "identities": identities, "image_size": size,
-            "bytes": read, "source": "demo generator (synthetic faces)" if generated else "--images-dir",
+            "bytes": total, "preread_into_page_cache": preread,
+            "source": "demo generator (synthetic faces)" if generated else "--images-dir",
             "lfw_dir": str(evaluation.lfw_dir), "lfw_pairs": str(evaluation.pairs_path)}
 
 
@@ -337,11 +343,9 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help="smoke run in seconds: tiny images and batch, 2 steps, one round")
     args = parser.parse_args(argv)
-    if args.quick:
-        for key, value in QUICK.items():
-            setattr(args, key, value)
-        if "--work" not in (argv if argv is not None else sys.argv[1:]):
-            args.work = os.path.join(tempfile.gettempdir(), "modelzoo-bench", "train-quick")
+    if args.quick:  # the quick sizes become the defaults; options given explicitly still win
+        parser.set_defaults(**QUICK, work=os.path.join(tempfile.gettempdir(), "modelzoo-bench", "train-quick"))
+        args = parser.parse_args(argv)
     if args.compute_steps is None:
         args.compute_steps = args.steps
     for name in ("image_size", "crop", "batch", "steps", "warmup", "repeats", "identities", "images_per_identity"):
