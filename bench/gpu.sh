@@ -199,19 +199,19 @@ if [ -n "${MISSING// /}" ]; then
     done
     if [ ${#WANT[@]} -gt 0 ] && [ -d bench/wheels ]; then
         mkdir -p "$SITE"
-        log "installing from bench/wheels into $SITE (--no-deps): ${WANT[*]}"
-        if ! "$PY" -m pip install -q --no-index --no-deps --no-compile --disable-pip-version-check \
-                --find-links bench/wheels --target "$SITE" "${WANT[@]}"; then
-            log "pip install failed; unpacking the pure-Python wheels that match instead"
-            for dist in "${WANT[@]}"; do
+        for dist in "${WANT[@]}"; do  # one at a time: a wheel that is not there blocks no other
+            log "installing $dist from bench/wheels into $SITE (--no-deps)"
+            if ! "$PY" -m pip install -q --no-index --no-deps --no-compile --disable-pip-version-check \
+                    --find-links bench/wheels --target "$SITE" "$dist"; then
+                # No pip, or no wheel for this python: a pure-Python wheel is a zip to unpack.
                 norm=$(echo "$dist" | tr 'A-Z-' 'a-z_')
                 for wheel in bench/wheels/*-py3-none-any.whl; do
                     [ -e "$wheel" ] || continue
                     base=$(basename "$wheel" | tr 'A-Z' 'a-z')
                     case "$base" in "$norm"-*) "$PY" -m zipfile -e "$wheel" "$SITE" && log "unpacked $wheel" ;; esac
                 done
-            done
-        fi
+            fi
+        done
     elif [ ${#WANT[@]} -gt 0 ]; then
         log "bench/wheels is absent (run bench/wheels.sh here and carry it): cannot install ${WANT[*]}"
     fi
