@@ -7,6 +7,9 @@
 #   bash bench/gpu.sh --cpu --smoke   # every step at its tiniest (seconds; what the test runs)
 #   bash bench/gpu.sh --only recipe_fp32,report      # rerun some steps (names below)
 #
+# Options: --cpu | --cuda (default: cuda when torch sees a card), --smoke, --budget SECONDS,
+# --out DIR, --work DIR (scratch), --only STEP,STEP, --skip STEP,STEP.
+#
 # On a lent card machine (see bench/README.md):
 #   bash bench/wheels.sh              # here, once: fills the git-ignored bench/wheels/
 #   run(command="bash bench/gpu.sh", carry=["bench/wheels"], timeout_s=540)
@@ -52,7 +55,7 @@ WORK=${MODELZOO_BENCH_WORK:-/tmp/modelzoo-bench-gpu}
 FORCE_FAIL=${MODELZOO_BENCH_FAIL:-}
 ALL_STEPS="data ceilings train_bench recipe_fp32 recipe_bf16 pipeline mtcnn demo lfw_protocol cli_startup recipe_fast report"
 
-usage() { sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --cpu) MODE=cpu; shift ;;
