@@ -129,10 +129,9 @@ def build(results: Path, runs: Path, device: str, smoke: bool, elapsed: Optional
     rows: list[dict] = []
     for step in steps:
         name, status = step["name"], step["status"]
-        if status != "ok":
+        if status != "ok":  # then whatever figures it left (train_bench exits 1 when one run failed)
             label = {"failed": "FAILED", "timeout": "TIMEOUT"}.get(status, status)
             rows.append(_row(name, label, "", None, step["note"]))
-            continue
         if name == "ceilings" and "ceilings" in figures:
             new = ceilings_rows(figures["ceilings"])
         elif name == "train_bench" and "train_bench" in figures:
@@ -143,7 +142,7 @@ def build(results: Path, runs: Path, device: str, smoke: bool, elapsed: Optional
             new = run_rows(name, records.get(name, []), plain_fps)
         else:
             new = []
-        if not new and name not in ("data", "report"):
+        if status == "ok" and not new and name not in ("data", "report"):
             new = [_row(name, "ok", "", None, "no figures found (see its log)")]
         rows.extend(new)
     # The best end-to-end training FPS against the card's ceiling.
@@ -167,8 +166,9 @@ def markdown(summary: dict) -> str:
     seconds = sum(s["seconds"] or 0 for s in steps)
     lines = [f"## bench/gpu.sh on {where} ({summary['device']}{', smoke sizes' if summary['smoke'] else ''}), "
              f"{summary['generated']}",
-             f"torch {machine.get('torch')}, CUDA {machine.get('cuda')}, {machine.get('cpu_count')} CPUs "
-             f"({machine.get('cpu')}); steps took {seconds} s"
+             (f"torch {machine.get('torch')}, CUDA {machine.get('cuda')}, {machine.get('cpu_count')} CPUs "
+              f"({machine.get('cpu')})" if machine else "no machine facts (see logs/machine.log)")
+             + f"; steps took {seconds} s"
              + (f", the script {summary['elapsed_s']} s so far" if summary.get("elapsed_s") is not None else ""), "",
              "| measurement | value | unit | vs plain | note |", "|---|---:|---|---:|---|"]
     for r in summary["rows"]:
