@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -183,6 +184,24 @@ def _subprocess_env(work: Path, runs_dir: Path) -> dict:
     return env
 
 
+def _run(command: list[str], env: dict, timeout: int) -> tuple[int, str]:
+    """(exit status, stderr) of ``command``; past ``timeout`` seconds: SIGTERM (modelzoo then
+    records the run as interrupted), and SIGKILL if it has not ended 30 s later."""
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        _, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.terminate()
+        try:
+            process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+        raise
+    return process.returncode, err
+
+
 def _tail(text: str, lines: int = 3) -> str:
     return " | ".join(line.strip() for line in text.strip().splitlines()[-lines:])
 
@@ -207,18 +226,18 @@ def ours_command(args, data: dict, sets: list[str]) -> list[str]:
 def run_ours(args, data: dict, variant: Variant, label: str) -> dict:
     work = Path(args.work)
     runs_dir = work / "runs" / label
-    runs_dir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(runs_dir, ignore_errors=True)  # only this call's record may be read back
+    runs_dir.mkdir(parents=True)
     command = ours_command(args, data, variant.sets)
     started = time.perf_counter()
     try:
-        done = subprocess.run(command, cwd=REPO, env=_subprocess_env(work, runs_dir), capture_output=True,
-                              text=True, timeout=args.run_timeout)
+        returncode, err = _run(command, _subprocess_env(work, runs_dir), args.run_timeout)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {args.run_timeout}s", "command": command}
     wall = time.perf_counter() - started
     records = sorted(runs_dir.glob("*/record.json"))
     if not records:
-        return {"error": f"exit {done.returncode}, no run record: {_tail(done.stderr)}", "command": command}
+        return {"error": f"exit {returncode}, no run record: {_tail(err)}", "command": command}
     record = json.loads(records[-1].read_text())
     metrics = record.get("metrics") or {}
     result = {"fps": metrics.get("fps"), "compute_fps": metrics.get("compute_fps"), "run_id": record.get("run_id"),
@@ -227,8 +246,8 @@ def run_ours(args, data: dict, variant: Variant, label: str) -> dict:
                                                                   ("cudnn_benchmark", "tf32", "optimizer_implementation",
                                                                    "compile")},
               "command": command}
-    if record.get("status") != "success" or done.returncode != 0:
-        result["error"] = f"run {record.get('status')} (exit {done.returncode}): {record.get('error') or _tail(done.stderr)}"
+    if record.get("status") != "success" or returncode != 0:
+        result["error"] = f"run {record.get('status')} (exit {returncode}): {record.get('error') or _tail(err)}"
     return result
 
 
@@ -243,12 +262,11 @@ def run_plain_port(args, data: dict, label: str) -> dict:
                "--workers", str(args.workers), "--json", str(out)]
     started = time.perf_counter()
     try:
-        done = subprocess.run(command, cwd=REPO, env=_subprocess_env(work, work / "runs" / "plain"),
-                              capture_output=True, text=True, timeout=args.run_timeout)
+        returncode, err = _run(command, _subprocess_env(work, work / "runs" / "plain"), args.run_timeout)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {args.run_timeout}s", "command": command}
-    if done.returncode != 0 or not out.is_file():
-        return {"error": f"exit {done.returncode}: {_tail(done.stderr)}", "command": command}
+    if returncode != 0 or not out.is_file():
+        return {"error": f"exit {returncode}: {_tail(err)}", "command": command}
     result = json.loads(out.read_text())
     result.update(wall_s=time.perf_counter() - started, command=command)
     return result
