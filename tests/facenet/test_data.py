@@ -379,6 +379,24 @@ def test_augment_affine_is_off_in_eval_mode():
     assert torch.equal(aug(x), (x[:, :, 2:8, 2:8].float() - 127.5) / 128)
 
 
+def test_augment_random_erase_blanks_one_rectangle_per_chosen_sample():
+    x = torch.full((400, 3, 20, 20), 255, dtype=torch.uint8)
+    out = DeviceAugment(20, erase=1.0, flip=False)(x)
+    blank = out[:, 0] == 0  # erased pixels read mid-grey; the rest stays white
+    assert torch.equal(blank, (out == 0).all(dim=1)) and (out[~(out == 0)] > 0.99).all()
+    for mask in blank[:50]:
+        rows, cols = mask.any(1).nonzero().flatten(), mask.any(0).nonzero().flatten()
+        box = mask[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+        assert box.all() and int(mask.sum()) == box.numel()  # one solid rectangle
+    fraction = blank.float().mean(dim=(1, 2))
+    assert fraction.min() >= 0.0025 and fraction.max() <= 0.3 and 0.08 < fraction.mean() < 0.18
+    half = (DeviceAugment(20, erase=0.5)(x) == 0).any(dim=(1, 2, 3)).float().mean()
+    assert 0.4 < half < 0.6
+    assert not (DeviceAugment(20, erase=1.0, train=False)(x) == 0).any()  # off in evaluation
+    with pytest.raises(ValueError, match="erase"):
+        DeviceAugment(20, erase=2.0)
+
+
 def test_gather_and_copy_crop_paths_agree():
     """The accelerator path (one gather) and the CPU path (slices) give identical windows."""
     g = torch.Generator().manual_seed(3)

@@ -141,3 +141,11 @@ def test_unrestricted_loader_refuses_overlapping_people(tmp_path):
     context = _context({**config, "data": {**config["data"], "test_fold": 2}}, tmp_path)
     with pytest.raises(UserError):
         plugin._train_people(context, plugin._paths(context))
+
+
+def test_environment_facts_survive_a_host_without_opencv(monkeypatch):
+    import cv2
+
+    assert plugin.modelzoo_environment()["opencv"] == cv2.__version__
+    monkeypatch.setitem(__import__("sys").modules, "cv2", None)  # import cv2 -> ImportError
+    assert plugin.modelzoo_environment() == {"opencv": None, "modelzoo_facenet": plugin.__version__}

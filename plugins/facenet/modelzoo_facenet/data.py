@@ -456,7 +456,9 @@ class DeviceAugment(nn.Module):
     by a factor uniform in ``1 +- scale`` and turned by an angle uniform in ``+-rotate``
     degrees about its (randomly placed) centre, all in one bilinear resampling per batch
     (:meth:`_random_affine`); pixels from outside the image read as mid-grey. For small
-    data sets where a few pixels of shift are too little to stop memorization.
+    data sets where a few pixels of shift are too little to stop memorization. ``erase``
+    (training only): the probability of blanking one random rectangle per sample
+    (:meth:`_random_erase`).
 
     ``generator``: an optional ``torch.Generator`` for reproducible draws (on any device;
     the small random tensors are moved to the batch's device). ``channels_last`` returns
@@ -465,7 +467,7 @@ class DeviceAugment(nn.Module):
 
     def __init__(self, crop: int | tuple[int, int], *, train: bool = True, flip: bool = True,
                  output_size: Optional[int | tuple[int, int]] = None, brightness: float = 0.0,
-                 contrast: float = 0.0, scale: float = 0.0, rotate: float = 0.0,
+                 contrast: float = 0.0, scale: float = 0.0, rotate: float = 0.0, erase: float = 0.0,
                  mean: float = 127.5, std: float = 128.0,
                  generator: Optional[torch.Generator] = None, channels_last: bool = False):
         super().__init__()
@@ -478,6 +480,9 @@ class DeviceAugment(nn.Module):
             raise ValueError(f"scale must be in [0, 1), got {scale}")
         self.scale = float(scale)
         self.rotate = float(rotate)
+        if not 0.0 <= erase <= 1.0:
+            raise ValueError(f"erase must be a probability in [0, 1], got {erase}")
+        self.erase = float(erase)
         self.mean = float(mean)
         self.std = float(std)
         self.generator = generator
@@ -487,7 +492,7 @@ class DeviceAugment(nn.Module):
     def extra_repr(self) -> str:
         return (f"crop={self.crop}, flip={self.flip}, output_size={self.output_size}, "
                 f"brightness={self.brightness}, contrast={self.contrast}, scale={self.scale}, "
-                f"rotate={self.rotate}, training={self.training}")
+                f"rotate={self.rotate}, erase={self.erase}, training={self.training}")
 
     def _rand(self, n: int, device: torch.device) -> torch.Tensor:
         """n uniform [0, 1) draws on ``device``."""
@@ -503,7 +508,17 @@ class DeviceAugment(nn.Module):
         if ch > h or cw > w:
             raise ValueError(f"crop {ch}x{cw} is larger than the images ({h}x{w})")
         if self.training and (self.scale > 0 or self.rotate > 0):
-            return self._random_affine(x, ch, cw)
+            x = self._random_affine(x, ch, cw)
+        else:
+            x = self._crop_resize(x, ch, cw)
+        if self.training and self.erase > 0:
+            x = self._random_erase(x)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def _crop_resize(self, x: torch.Tensor, ch: int, cw: int) -> torch.Tensor:
+        h, w = x.shape[-2:]
         if self.training:
             x = self._random_crop_flip(x, ch, cw)
         else:
@@ -518,9 +533,25 @@ class DeviceAugment(nn.Module):
             shrink = self.output_size[0] < x.shape[-2] or self.output_size[1] < x.shape[-1]
             x = F.interpolate(x, size=self.output_size, mode="bilinear", align_corners=False,
                               antialias=shrink)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
         return x
+
+    def _random_erase(self, x: torch.Tensor) -> torch.Tensor:
+        """With probability ``erase`` per sample, one rectangle (2-25% of the image, aspect
+        0.3-3.3) set to mid-grey (0 after standardization), as Zhong et al.'s random erasing."""
+        n, _, h, w = x.shape
+        u = self._rand(5 * n, x.device).view(5, n)
+        area = (0.02 + u[0] * 0.23) * h * w
+        aspect = torch.exp(math.log(0.3) + u[1] * (math.log(3.3) - math.log(0.3)))
+        eh = (area * aspect).sqrt().clamp(1, h).long()
+        ew = (area / aspect).sqrt().clamp(1, w).long()
+        top = (u[2] * (h - eh + 1)).long()
+        left = (u[3] * (w - ew + 1)).long()
+        rows = torch.arange(h, device=x.device)[None, :]
+        cols = torch.arange(w, device=x.device)[None, :]
+        in_rows = (rows >= top[:, None]) & (rows < (top + eh)[:, None])
+        in_cols = (cols >= left[:, None]) & (cols < (left + ew)[:, None])
+        mask = in_rows[:, :, None] & in_cols[:, None, :] & (u[4] < self.erase)[:, None, None]
+        return x.masked_fill(mask[:, None], 0.0)
 
     def _random_crop_flip(self, x: torch.Tensor, ch: int, cw: int) -> torch.Tensor:
         n, _, h, w = x.shape
@@ -558,10 +589,7 @@ class DeviceAugment(nn.Module):
             torch.stack([sin * half_w * mirror * w / h, cos * half_h, (2 * u[3] - 1) * (h - ch) / h], 1),
         ], 1)
         grid = F.affine_grid(theta, [n, 3, out_h, out_w], align_corners=False)
-        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return x
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
     def _jitter(self, x: torch.Tensor) -> torch.Tensor:
         n = x.shape[0]

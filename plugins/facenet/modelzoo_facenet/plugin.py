@@ -37,8 +37,12 @@ def modelzoo_models() -> list[ModelSpec]:
 
 @hookimpl
 def modelzoo_environment() -> dict:
-    import cv2
-
+    # Every run's record merges all plugins' facts: a host without OpenCV must not fail
+    # another model's run here (facenet's own data steps say what is missing).
+    try:
+        import cv2
+    except ImportError:
+        return {"opencv": None, "modelzoo_facenet": __version__}
     return {"opencv": cv2.__version__, "modelzoo_facenet": __version__}
 
 
@@ -155,7 +159,7 @@ def modelzoo_train_data(context: RunContext) -> Optional[TrainData]:
     augment = facedata.DeviceAugment(
         data["crop_size"], train=True, flip=data["flip"], output_size=data["train_size"] or None,
         brightness=data["brightness"], contrast=data["contrast"], scale=data["scale_jitter"],
-        rotate=data["rotate_degrees"],
+        rotate=data["rotate_degrees"], erase=data["erase_probability"],
         channels_last=context.config["train"]["channels_last"])
     batch_sampler = None
     loss = context.config["loss"]

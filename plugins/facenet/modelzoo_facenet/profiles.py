@@ -31,6 +31,7 @@ CASIA = with_core_defaults({
         "contrast": 0.0,
         "scale_jitter": 0.0,               # crop window scaled by 1 +- this (0: off)
         "rotate_degrees": 0.0,             # and turned by up to +- this many degrees
+        "erase_probability": 0.0,          # random erasing: one grey rectangle per sample
         "validation_fraction": 0.05,       # 5% of each identity's images held out
         "min_images_per_identity": 1,
         "decoded_cache": False,            # decode the aligned set once into a uint8 memmap
@@ -110,20 +111,24 @@ DEMO = _variant(CASIA, {
 })
 
 LFW_UNRESTRICTED = _variant(CASIA, {
-    # Sized for 2 CPU cores in under 30 minutes: a MobileNetV1 (width 0.75) at 96 px, about
-    # 270 img/s here, 28 epochs in 20 minutes, with a CosFace margin, which suits 5,140
-    # classes many of which have one image. Fold 10: 0.842 (width 0.5, 50 epochs: 0.828).
-    "data": {"source": "lfw-unrestricted", "name": "LFW", "image_size": 160, "crop_size": 152,
-             "train_size": 96, "validation_fraction": 0.0, "brightness": 0.1, "contrast": 0.1,
-             "decoded_cache": True},
+    # Sized for 2 CPU cores in under 30 minutes: a MobileNetV1 (width 0.75) at 96 px with a
+    # CosFace margin, which suits 5,140 classes many of which have one image. The aligned
+    # 160 px faces are decoded once at 101 px (the scale of a 152 px window shown at 96), so
+    # training crops 96 of 101 and evaluation scores the centre 152 of 160 at 96: the same
+    # geometry. Scale and rotation jitter keep single-image people from being memorized.
+    "data": {"source": "lfw-unrestricted", "name": "LFW", "image_size": 101, "crop_size": 96,
+             "train_size": 0, "validation_fraction": 0.0, "brightness": 0.1, "contrast": 0.1,
+             "scale_jitter": 0.1, "rotate_degrees": 10.0, "decoded_cache": True},
     "model": {"backbone": "mobilenet_v1", "embedding_size": 128, "width": 0.75, "dropout_keep": 1.0,
               "bn_momentum": 0.1},
     "loss": {"name": "cosface", "scale": 30.0, "margin": 0.35},
-    "eval": {"image_size": 96, "batch_size": 200, "folds": "interleaved", "num_workers": 0},
+    "eval": {"image_size": 96, "crop_size": 152, "batch_size": 200, "folds": "interleaved",
+             "num_workers": 0},
     # One process: on 2 cores, loader workers stall the 2 compute threads; the decoded
-    # cache makes loading in the main process nearly free.
-    "train": {"seed": 0, "epochs": 28, "steps_per_epoch": 0, "batch_size": 64, "num_workers": 0,
-              "eval_every_epochs": 0, "checkpoint_every": 1000, "log_every": 50, "channels_last": False},
+    # cache makes loading in the main process nearly free. channels_last: 1.4x on this CPU
+    # for this network (436 vs 305 img/s, fp32; bf16 autocast is slower).
+    "train": {"seed": 0, "epochs": 44, "steps_per_epoch": 0, "batch_size": 64, "num_workers": 0,
+              "eval_every_epochs": 0, "checkpoint_every": 1000, "log_every": 50, "channels_last": True},
     # Probed on fold 10 after 500 steps at a constant rate: CosFace lr 0.01 0.693, lr 0.03
     # 0.675, lr 0.002 (2000 steps) 0.533; softmax lr 0.002 0.592; untrained 0.662.
     "optimizer": {"name": "adamw", "lr": 0.01, "eps": 1e-8, "weight_decay": 5e-4},
