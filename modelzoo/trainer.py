@@ -85,6 +85,8 @@ def _init_process_group(device: str) -> tuple[int, int, int]:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device == "cpu":
+        _share_cpu_threads(int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     if world_size > 1 and not _distributed():
         backend = "nccl" if device == "cuda" else "gloo"
         if device == "cuda":
@@ -92,6 +94,17 @@ def _init_process_group(device: str) -> tuple[int, int, int]:
         dist.init_process_group(backend=backend, device_id=torch.device("cuda", local_rank)
                                 if device == "cuda" else None)
     return rank, local_rank, world_size
+
+
+def _share_cpu_threads(local_workers: int) -> None:
+    """Give each CPU worker of this host its share of the cores.
+
+    Every process would otherwise start one compute thread per core: N workers on N cores
+    run N x N threads, and their barriers stall on each other. OMP_NUM_THREADS, when set,
+    is the user's choice and wins.
+    """
+    if local_workers > 1 and "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_workers))
 
 
 def derive_seed(seed: int, *parts: int) -> int:

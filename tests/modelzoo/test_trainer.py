@@ -85,3 +85,24 @@ def test_resume_after_sigterm_gives_the_same_weights(tmp_path):
     for key in expected:
         assert torch.equal(expected[key], got[key]), key
     assert final["metrics"]["accuracy"] == reference["metrics"]["accuracy"]
+
+
+def test_cpu_workers_share_the_cores(monkeypatch):
+    from modelzoo.trainer import _share_cpu_threads
+
+    before = torch.get_num_threads()
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    try:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        _share_cpu_threads(4)
+        assert torch.get_num_threads() == 2  # 4 workers x 2 threads on 8 cores
+        _share_cpu_threads(16)
+        assert torch.get_num_threads() == 1
+        torch.set_num_threads(3)
+        _share_cpu_threads(1)  # a single worker keeps torch's choice
+        assert torch.get_num_threads() == 3
+        monkeypatch.setenv("OMP_NUM_THREADS", "5")
+        _share_cpu_threads(4)  # the user's setting wins
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
