@@ -65,7 +65,10 @@ def test_every_zoo_profile_resolves():
     spec = load_registry(extra_plugins=[(plugin, _info())], autoload=False).model("facenet")
     zoo = load_zoo(REPO / "zoo.yaml")
     for name in list(PROFILES) + list(zoo.models["facenet"].profiles):
-        resolve_profile(spec, zoo, name)
+        config = resolve_profile(spec, zoo, name)[1]
+        # the training crop fits the stored images, the eval crop the 160 px aligned LFW
+        assert config["data"]["crop_size"] <= config["data"]["image_size"], name
+        assert config["eval"]["crop_size"] <= 160, name
     triplet = resolve_profile(spec, zoo, "casia-triplet")[1]
     assert triplet["loss"]["name"] == "triplet" and triplet["loss"]["margin"] == 0.2
 
