@@ -152,3 +152,22 @@ def test_environment_facts_survive_a_host_without_opencv(monkeypatch):
     assert plugin.modelzoo_environment()["opencv"] == cv2.__version__
     monkeypatch.setitem(__import__("sys").modules, "cv2", None)  # import cv2 -> ImportError
     assert plugin.modelzoo_environment() == {"opencv": None, "modelzoo_facenet": plugin.__version__}
+
+
+def test_evaluation_on_rank_0_never_waits_for_the_other_ranks(tmp_path):
+    """Only rank 0 scores LFW while the others go on to their next collective: a barrier
+    inside the evaluation would pair with that collective and hang a multi-card demo run."""
+    from modelzoo_facenet.profiles import DEMO
+
+    config = {section: dict(values) for section, values in DEMO.items()}
+    config["data"].update(demo_train_identities=5, demo_images_per_identity=2, demo_test_identities=40)
+    config["model"].update(width=0.25)
+
+    def no_barrier():
+        raise AssertionError("barrier called during rank 0's evaluation")
+
+    context = _context(config, tmp_path, profile="demo", rank=0, world_size=2, barrier=no_barrier)
+    network = plugin.build_network(config).eval()
+    with torch.no_grad():
+        result = plugin.modelzoo_evaluate(context=context, network=network)
+    assert 0.0 <= result.metrics["lfw_accuracy"] <= 1.0

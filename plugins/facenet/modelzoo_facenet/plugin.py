@@ -101,7 +101,10 @@ def modelzoo_check_data(context: RunContext) -> Optional[list[str]]:
     return problems
 
 
-def _demo_dataset(context: RunContext):
+def _demo_dataset(context: RunContext, all_ranks: bool = True):
+    """Generate (or reuse) the demo set on rank 0; with ``all_ranks``, every rank calls
+    this and waits for it. Evaluation runs on rank 0 alone: a barrier there would pair
+    with another rank's next collective and hang the job."""
     from modelzoo_facenet import demo
 
     data = context.config["data"]
@@ -115,7 +118,8 @@ def _demo_dataset(context: RunContext):
         context.log(f"demo data: {info.train_identities} train identities, {info.train_images} images, "
                     f"{info.test_identities} unseen test identities, {info.pairs} pairs "
                     f"({'generated in %.1fs' % info.seconds if info.generated else 'reused'}) at {info.root}")
-    context.barrier()
+    if all_ranks:
+        context.barrier()
 
 
 def _train_people(context: RunContext, paths: dict[str, Path]) -> tuple[set, str]:
@@ -243,7 +247,7 @@ def modelzoo_evaluate(context: RunContext, network) -> Optional[EvalResult]:
 
     data, settings = context.config["data"], context.config["eval"]
     if data["source"] == "demo":
-        _demo_dataset(context)  # `modelzoo eval` on the demo profile may come before any run
+        _demo_dataset(context, all_ranks=False)  # `modelzoo eval` on the demo profile may come before any run
     paths = _paths(context)
     test_fold = data["test_fold"] if data["source"] == "lfw-unrestricted" else None
     result = evaluate_lfw(network.embed, paths["pairs"], paths["lfw"], image_size=settings["image_size"],
