@@ -524,16 +524,19 @@ class DeviceAugment(nn.Module):
         else:
             top, left = (h - ch) // 2, (w - cw) // 2
             x = x[:, :, top:top + ch, left:left + cw]
-        # always a new tensor, so the in-place ops below never write into the caller's batch
-        x = x.float() if x.dtype != torch.float32 else x.clone()
-        if self.training and (self.brightness > 0 or self.contrast > 0):
-            x = self._jitter(x)
-        x = x.sub_(self.mean).mul_(1.0 / self.std)
+        x = self._standardized(x)
         if self.output_size is not None and tuple(x.shape[-2:]) != self.output_size:
             shrink = self.output_size[0] < x.shape[-2] or self.output_size[1] < x.shape[-1]
             x = F.interpolate(x, size=self.output_size, mode="bilinear", align_corners=False,
                               antialias=shrink)
         return x
+
+    def _standardized(self, x: torch.Tensor) -> torch.Tensor:
+        """A new float tensor (the caller's batch is never written), jittered in training."""
+        x = x.float() if x.dtype != torch.float32 else x.clone()
+        if self.training and (self.brightness > 0 or self.contrast > 0):
+            x = self._jitter(x)
+        return x.sub_(self.mean).mul_(1.0 / self.std)
 
     def _random_erase(self, x: torch.Tensor) -> torch.Tensor:
         """With probability ``erase`` per sample, one rectangle (2-25% of the image, aspect
@@ -567,10 +570,7 @@ class DeviceAugment(nn.Module):
         """Crop window shifted, scaled, turned and mirrored per sample, resampled once."""
         n, _, h, w = x.shape
         out_h, out_w = self.output_size or (ch, cw)
-        x = x.float()
-        if self.brightness > 0 or self.contrast > 0:
-            x = self._jitter(x)
-        x = (x - self.mean) * (1.0 / self.std)
+        x = self._standardized(x)
         shrink = min(out_h / ch, out_w / cw)
         if shrink < 1.0:
             # Antialiased shrink first: bilinear sampling alone would alias a 1.6x reduction.
