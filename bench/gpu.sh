@@ -298,17 +298,22 @@ run_mz() {
 # --- The steps ------------------------------------------------------------------------------
 DEMO_ROOT=$WORK/cache/facenet/demo-seed0-${IMG}px   # where the plugin looks for this demo set
 if has cv2; then
-    run_step data 90 "$PY" - "$DEMO_ROOT" "$IDS" "$PER" "$TEST_IDS" "$IMG" "$CORES" <<'EOF'
+    # A script file with an import guard, not `python -` : the generator's worker pool spawns,
+    # and spawned workers re-import __main__, which cannot be read back from stdin.
+    cat > "$WORK/generate_data.py" <<'EOF'
 import sys, time
 from modelzoo_facenet.demo import generate_demo_dataset
-root, ids, per, test_ids, size, cores = sys.argv[1], *map(int, sys.argv[2:])
-t = time.perf_counter()
-info = generate_demo_dataset(root, seed=0, train_identities=ids, images_per_identity=per,
-                             test_identities=test_ids, image_size=size, workers=cores, log=print)
-print(f"demo set at {info.root}: {info.train_images} training images of {info.train_identities} identities, "
-      f"{info.test_images} test images, {info.pairs} pairs, {size}px, "
-      f"{'generated' if info.generated else 'reused'} in {time.perf_counter() - t:.1f}s")
+
+if __name__ == "__main__":
+    root, ids, per, test_ids, size, cores = sys.argv[1], *map(int, sys.argv[2:])
+    t = time.perf_counter()
+    info = generate_demo_dataset(root, seed=0, train_identities=ids, images_per_identity=per,
+                                 test_identities=test_ids, image_size=size, workers=cores, log=print)
+    print(f"demo set at {info.root}: {info.train_images} training images of {info.train_identities} identities, "
+          f"{info.test_images} test images, {info.pairs} pairs, {size}px, "
+          f"{'generated' if info.generated else 'reused'} in {time.perf_counter() - t:.1f}s")
 EOF
+    run_step data 90 "$PY" "$WORK/generate_data.py" "$DEMO_ROOT" "$IDS" "$PER" "$TEST_IDS" "$IMG" "$CORES"
 else
     skip_step data "cv2 (opencv-python-headless) is missing: the demo generator draws with it"
 fi
