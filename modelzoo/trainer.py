@@ -303,6 +303,18 @@ def _compiled(module: nn.Module, train_cfg: dict) -> nn.Module:
     return torch.compile(module, mode=None if mode == "default" else mode)
 
 
+def compile_failure(exc: BaseException) -> Optional[UserError]:
+    """A torch.compile failure (no Triton for this card, no C++ compiler on a CPU host...)
+    as a one-line error naming the way round it; None for any other exception."""
+    dynamo = sys.modules.get("torch._dynamo.exc")  # imported by torch.compile's first call
+    if dynamo is None or not isinstance(exc, dynamo.TorchDynamoException):
+        return None
+    lines = str(exc).strip().splitlines()
+    cause = lines[0][:200] if lines else ""
+    return UserError(f"torch.compile failed on this machine ({type(exc).__name__}: {cause}); "
+                     "run without it: --set train.compile=false")
+
+
 class _Signals:
     """SIGTERM/SIGINT set a flag; the loop checkpoints and stops at the next check."""
 
@@ -612,6 +624,11 @@ def _train(job: Job, rank: int, local_rank: int, world_size: int, signals: _Sign
     except StopRun as stop:
         status = stop.status
         metrics["error"] = str(stop)
+    except Exception as exc:
+        failure = compile_failure(exc) if train_cfg.get("compile") else None
+        if failure is None:
+            raise
+        raise failure from exc
     finally:
         progress.finish()
     meter.close()

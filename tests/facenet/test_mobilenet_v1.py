@@ -80,3 +80,21 @@ def test_a_few_steps_fit_a_tiny_fixed_batch():
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_pool_grid_keeps_the_layout_of_the_feature_map():
+    torch.manual_seed(0)
+    net = MobileNetV1(embedding_size=16, width=0.25, pool_grid=3).eval()
+    assert net.last_linear.in_features == net.feature_channels * 9
+    x = torch.randn(2, 3, 96, 96)
+    with torch.no_grad():
+        # A 96 px input leaves a 3x3 map: swapping two of its cells changes a grid-3
+        # embedding, while a global average pool could not tell them apart.
+        features = net.features(x)
+        swapped = features.clone()
+        swapped[..., 0, 0], swapped[..., 2, 2] = features[..., 2, 2], features[..., 0, 0]
+        head = lambda f: net.last_bn(net.last_linear(net.avgpool(f).flatten(1)))  # noqa: E731
+        assert torch.allclose(head(features), net(x), atol=1e-5)
+        assert not torch.allclose(head(features), head(swapped), atol=1e-3)
+    with pytest.raises(ValueError, match="pool_grid"):
+        MobileNetV1(pool_grid=0)

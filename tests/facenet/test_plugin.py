@@ -171,3 +171,11 @@ def test_evaluation_on_rank_0_never_waits_for_the_other_ranks(tmp_path):
     with torch.no_grad():
         result = plugin.modelzoo_evaluate(context=context, network=network)
     assert 0.0 <= result.metrics["lfw_accuracy"] <= 1.0
+
+
+def test_pool_grid_is_refused_for_the_inception_network():
+    config = {"model": {**PROFILES["casia"]["model"], "pool_grid": 3}}
+    with pytest.raises(UserError, match="pool_grid applies to mobilenet_v1 only"):
+        plugin.build_network(config)
+    mobile = plugin.build_network({"model": {**PROFILES["lfw-unrestricted"]["model"], "pool_grid": 3}})
+    assert mobile.pool_grid == 3

@@ -106,3 +106,16 @@ def test_cpu_workers_share_the_cores(monkeypatch):
         assert torch.get_num_threads() == 3
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_compile_failure_becomes_a_one_line_error_with_the_fix():
+    from torch._dynamo.exc import TorchDynamoException
+
+    from modelzoo.api import UserError
+    from modelzoo.trainer import compile_failure
+
+    error = compile_failure(TorchDynamoException("backend='inductor' raised:\nlong details"))
+    assert isinstance(error, UserError)
+    assert "torch.compile failed" in str(error) and "--set train.compile=false" in str(error)
+    assert "\n" not in str(error) and "long details" not in str(error)
+    assert compile_failure(RuntimeError("CUDA out of memory")) is None

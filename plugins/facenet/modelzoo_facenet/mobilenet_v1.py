@@ -7,6 +7,11 @@ multiplier (TF-slim's rule: ``max(int(c * width), 8)``). Then the same head as
 :class:`~modelzoo_facenet.inception_resnet_v1.InceptionResnetV1`: global average pool,
 dropout, ``last_linear`` (no bias) and ``last_bn``, and an optional ``logits``.
 
+``pool_grid`` > 1 pools to a grid of that many cells a side instead of one, and
+``last_linear`` reads the flattened grid: where the eyes, nose and mouth sit is kept
+(face networks' flatten / global-depthwise heads do the same; at 96 px the map is 3x3,
+so a grid of 3 keeps it whole).
+
 The zoo's PyTorch FaceNet port used this backbone (128-d embedding); here it also
 serves the demo (64 px synthetic faces, width 0.25 to 0.5) and quick CPU runs.
 
@@ -65,16 +70,20 @@ class MobileNetV1(nn.Module):
         bn_momentum, bn_eps: batch-norm settings for every batch norm (PyTorch
             momentum; 0.005 is TF decay 0.995).
         num_classes: when given, adds ``logits`` and ``classify``.
+        pool_grid: cells a side of the pooled feature map (1: global average pool).
     """
 
     def __init__(self, embedding_size: int = 128, width: float = 1.0,
                  dropout_keep: float = 0.8, bn_momentum: float = DEFAULT_BN_MOMENTUM,
-                 bn_eps: float = DEFAULT_BN_EPS, num_classes: Optional[int] = None) -> None:
+                 bn_eps: float = DEFAULT_BN_EPS, num_classes: Optional[int] = None,
+                 pool_grid: int = 1) -> None:
         super().__init__()
         if width <= 0:
             raise ValueError(f"width must be positive, got {width}")
         if not 0.0 < dropout_keep <= 1.0:
             raise ValueError(f"dropout_keep must be in (0, 1], got {dropout_keep}")
+        if pool_grid < 1:
+            raise ValueError(f"pool_grid must be 1 or more, got {pool_grid}")
         self.embedding_size = embedding_size
         self.width = width
         self.num_classes = num_classes
@@ -88,9 +97,10 @@ class MobileNetV1(nn.Module):
             channels = out
         self.features = nn.Sequential(*layers)
         self.feature_channels = channels
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.pool_grid = pool_grid
+        self.avgpool = nn.AdaptiveAvgPool2d(pool_grid)
         self.dropout = nn.Dropout(1.0 - dropout_keep)
-        self.last_linear = nn.Linear(channels, embedding_size, bias=False)
+        self.last_linear = nn.Linear(channels * pool_grid * pool_grid, embedding_size, bias=False)
         self.last_bn = nn.BatchNorm1d(embedding_size, eps=bn_eps, momentum=bn_momentum)
         self.logits = nn.Linear(embedding_size, num_classes) if num_classes else None
         self._init_weights()

@@ -196,11 +196,14 @@ def build_network(config: dict, num_classes: Optional[int] = None):
     if settings["backbone"] == "inception_resnet_v1":
         from modelzoo_facenet.inception_resnet_v1 import InceptionResnetV1
 
+        if settings["pool_grid"] != 1:
+            raise UserError("model.pool_grid applies to mobilenet_v1 only; "
+                            "drop it or pass --set model.pool_grid=1")
         return InceptionResnetV1(**common)
     if settings["backbone"] == "mobilenet_v1":
         from modelzoo_facenet.mobilenet_v1 import MobileNetV1
 
-        return MobileNetV1(width=settings["width"], **common)
+        return MobileNetV1(width=settings["width"], pool_grid=settings["pool_grid"], **common)
     raise UserError(f"model.backbone '{settings['backbone']}' is not known; "
                     "use inception_resnet_v1 or mobilenet_v1")
 

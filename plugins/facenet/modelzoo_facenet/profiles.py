@@ -44,6 +44,7 @@ CASIA = with_core_defaults({
         "backbone": "inception_resnet_v1",  # inception_resnet_v1 | mobilenet_v1
         "embedding_size": 512,
         "width": 1.0,                       # mobilenet_v1 width multiplier
+        "pool_grid": 1,                     # mobilenet_v1: pool to N x N cells (1: global average)
         "dropout_keep": 0.8,
         "bn_momentum": 0.005,               # TF decay 0.995
         "bn_eps": 0.001,
