@@ -27,7 +27,7 @@
 #   lfw_protocol  bench/lfw_protocol_bench.py (numpy, on the host CPU)
 #   cli_startup   bench/cli_startup.py (on the host CPU)
 #   recipe_fast   modelzoo run facenet --profile casia-fast (bf16, channels_last, decoded cache,
-#                 torch.compile reduce-overhead: about 80 s of compiling on the H200; not on the CPU)
+#                 torch.compile reduce-overhead: one to two minutes of compiling on the H200; not on the CPU)
 #   report        modelzoo report --output $OUT
 # A global time budget (--budget, default 420 s on a card) shortens the last steps' limits
 # and skips what no longer fits, so that the table always comes out.
