@@ -39,7 +39,7 @@ def test_default_profile_is_davidsandbergs_softmax_recipe():
     name, config = resolve_profile(spec, load_zoo(find_zoo_file(str(REPO / "zoo.yaml"))), None)
     assert name == "casia"
     assert config["model"] == {"backbone": "inception_resnet_v1", "embedding_size": 512, "width": 1.0,
-                               "dropout_keep": 0.8, "bn_momentum": 0.005, "bn_eps": 0.001}
+                               "pool_grid": 1, "dropout_keep": 0.8, "bn_momentum": 0.005, "bn_eps": 0.001}
     assert config["optimizer"]["name"] == "adam" and config["optimizer"]["eps"] == 0.1
     assert config["optimizer"]["weight_decay"] == 5e-4
     assert config["schedule"]["name"] == "steps"
