@@ -54,7 +54,7 @@ def facts(device: str = "cpu") -> dict:
     return out
 
 
-_ORDER = ("cpu", "cpu_count", "ram_gb", "load_average", "gpu", "gpu_count", "gpu_mem_gb", "gpu_capability",
+_ORDER = ("cpu", "cpu_capability", "cpu_count", "ram_gb", "load_average", "gpu", "gpu_count", "gpu_mem_gb", "gpu_capability",
           "driver", "sdk", "python", "torch", "torchvision", "cuda", "cudnn", "torch_threads",
           "git_commit", "git_dirty", "host", "platform", "note")
 

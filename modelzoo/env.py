@@ -74,6 +74,9 @@ def capture(device: str = "cpu", extra: Optional[dict] = None, repo: Optional[Pa
         "platform": platform.platform(),
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
+        # the vector ISA torch dispatches to (AVX512, AVX2, ...): two VMs sold under one
+        # CPU name trained 2.9x apart on this alone
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "python": platform.python_version(),
         "torch": torch.__version__,

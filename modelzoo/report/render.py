@@ -384,6 +384,8 @@ def _env_cells(row: Row) -> tuple[list[str], list[str]]:
     gpu = f"{row.gpu} (reference)" if row.reference else row.gpu
     if row.gpu.lower() == "cpu":  # first: a CPU run on a BI-V100 host still ran on the CPU
         cpu = env.get("cpu") or "CPU"
+        if env.get("cpu_capability"):
+            cpu = f"{cpu} ({env['cpu_capability']})"
         return (["CPU", "torch", "Python"],
                 [f"{cpu} (reference)" if row.reference else str(cpu), _text(env.get("torch")),
                  _text(env.get("python"))])

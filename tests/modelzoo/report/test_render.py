@@ -459,6 +459,13 @@ def test_cpu_runs_get_the_cpu_environment_table_even_on_an_sdk_host(make_record,
     assert "IXUCA SDK |" not in md
 
 
+def test_the_cpu_cell_names_the_vector_isa_that_ran(make_record, envs):
+    # one CPU name covers VMs whose torch kernels ran AVX-512 or AVX2 (2.9x apart here)
+    env = dict(envs["cpu"], cpu_capability="AVX2")
+    md = _markdown([make_record("run-avx2", env=env, device="cpu", fps=152.0)])
+    assert "| AMD Ryzen 7 7840U (AVX2) | 2.14.1 | 3.11.2 |" in md
+
+
 def test_reference_note_is_shown_in_the_html(make_record, envs, references):
     references["facenet"][0]["note"] = "MobileNetV1 port <b>"
     html = render_module.render_html(build_report([make_record("run-a", env=envs["bi_v100"])],
