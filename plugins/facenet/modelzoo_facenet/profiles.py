@@ -117,7 +117,8 @@ LFW_UNRESTRICTED = _variant(CASIA, {
     # 160 px faces are decoded once at 101 px (the scale of a 152 px window shown at 96), so
     # training crops 96 of 101 and evaluation scores the centre 152 of 160 at 96: the same
     # geometry. Scale and rotation jitter slow the memorizing of single-image people.
-    # Fold 10 on 2 cores: 0.837-0.848 in 21.6 min (docs/BENCHMARKS.md); untrained 0.647.
+    # Fold 10 on 2 cores: 0.837-0.848 in 21.6 min on an AVX-512 EPYC (436 img/s); an
+    # AVX2-only one trains at 152 img/s, about 55 min (docs/BENCHMARKS.md); untrained 0.647.
     "data": {"source": "lfw-unrestricted", "name": "LFW", "image_size": 101, "crop_size": 96,
              "train_size": 0, "validation_fraction": 0.0, "brightness": 0.2, "contrast": 0.2,
              "scale_jitter": 0.15, "rotate_degrees": 15.0, "decoded_cache": True},
