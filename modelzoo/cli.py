@@ -43,8 +43,8 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", help="profile from zoo.yaml or the plugin (default: the model's default)")
     parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto",
                         help="cuda when a card is visible, else cpu (default: auto)")
-    parser.add_argument("--data-root", default=os.environ.get(DATA_ROOT_ENV, "data"),
-                        help="root of the data sets (default: $MODELZOO_DATA_ROOT or ./data)")
+    parser.add_argument("--data-root", help="root of the data sets (default: $MODELZOO_DATA_ROOT or "
+                        "./data; with --resume, the interrupted run's)")
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                         help="override a profile value, e.g. --set train.batch_size=64 (repeatable)")
     parser.add_argument("--seed", type=int, help="random seed (default: the profile's train.seed)")
@@ -270,6 +270,8 @@ def _run(args, sweep_id: Optional[str] = None) -> Optional[dict]:
                             f"--cards {resumed['cards']}")
         profile, config, overrides = resumed["profile"], resumed["config"], resumed["overrides"]
         registry.model(args.model)
+        if args.data_root is None:  # records older than data_root fall back to the default
+            args.data_root = resumed.get("data_root") or os.environ.get(DATA_ROOT_ENV, "data")
     else:
         profile, config, overrides = _resolve(args, registry, zoo)
     spec = registry.model(args.model)
@@ -310,7 +312,7 @@ def _run(args, sweep_id: Optional[str] = None) -> Optional[dict]:
                 plugin=_plugin_info(registry, args.model), profile=profile, config=config,
                 overrides=overrides, cards=cards, world_size=cards, device=device,
                 seed=config["train"].get("seed", 0), metric_columns=_columns(spec),
-                log=str(runs_dir / run_id / "train.log"))
+                log=str(runs_dir / run_id / "train.log"), data_root=str(Path(args.data_root).resolve()))
             record["sweep_id"] = sweep_id
         records.save(record, runs_dir)
         print(f"run {run_id}: {args.model} ({profile}) on {cards} {'card' if device == 'cuda' else 'CPU worker'}"
@@ -470,6 +472,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "data_root", "") is None and not getattr(args, "resume", None):
+        args.data_root = os.environ.get(DATA_ROOT_ENV, "data")  # a resumed run keeps its own
     debug = getattr(args, "debug", False) or "--debug" in argv
     try:
         if args.verb == "prepare":

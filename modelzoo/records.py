@@ -36,7 +36,8 @@ def new_run_id(model: str, profile: str, cards: int, kind: str = "train") -> str
 
 def new_record(*, run_id: str, kind: str, model: str, model_title: str, plugin: dict,
                profile: str, config: dict, overrides: dict, cards: int, world_size: int,
-               device: str, seed: int, metric_columns: list[dict], log: Optional[str]) -> dict:
+               device: str, seed: int, metric_columns: list[dict], log: Optional[str],
+               data_root: Optional[str] = None) -> dict:
     """A record for a run that is starting; fields filled in later stay ``None``."""
     return {
         "schema_version": SCHEMA_VERSION,
@@ -54,6 +55,7 @@ def new_record(*, run_id: str, kind: str, model: str, model_title: str, plugin: 
         "world_size": world_size,
         "device": device,                  # "cuda" or "cpu"
         "seed": seed,
+        "data_root": data_root,            # --data-root, absolute: --resume finds the data again
         "data": None,                      # DataIdentity.as_dict()
         "env": None,                       # modelzoo.env.capture()
         "metrics": {},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -190,3 +191,28 @@ def test_sweep_runs_each_value_and_summarizes_mean_and_std(toy, capsys, monkeypa
     assert [r["run_id"] for r in build_report(found).records] == [summary["run_id"]]
     assert main(["run", "toy", "--sweep", "train.seed=3..1"]) == 2
     assert "the range is empty" in _error_line(capsys)
+
+
+def _interrupted_toy_record(toy, data_root):
+    record = records.new_record(run_id="r-cut", kind="train", model="toy", model_title="Toy", plugin={},
+                                profile="default", config={"train": {"seed": 3}}, overrides={}, cards=1,
+                                world_size=1, device="cpu", seed=3, metric_columns=[], log="",
+                                data_root=data_root)
+    record["status"] = "interrupted"
+    records.save(record, toy / "runs")
+
+
+@pytest.mark.parametrize("given, expected", [
+    ([], "recorded"),                              # the resume hint names no --data-root
+    (["--data-root", "elsewhere"], "elsewhere"),   # an explicit one still wins
+])
+def test_resume_uses_the_interrupted_runs_data_root(toy, monkeypatch, given, expected):
+    from modelzoo import launch
+
+    monkeypatch.delenv("MODELZOO_DATA_ROOT", raising=False)
+    _interrupted_toy_record(toy, str(toy / "recorded"))
+    jobs = []
+    monkeypatch.setattr(launch, "launch", lambda job, cards: jobs.append(job) or
+                        {"status": "success", "run_id": "r-cut", "metrics": {}, "metric_columns": []})
+    assert main(["run", "toy", "--resume", "r-cut", *given]) == 0
+    assert Path(jobs[0].data_root).name == expected
