@@ -53,6 +53,10 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
 _positive_int = int_at_least(1)
 
 
+def _default_data_root() -> str:
+    return os.environ.get(DATA_ROOT_ENV, "data")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="modelzoo", description="Train, evaluate, time and report zoo models on GPU cards.")
@@ -271,7 +275,7 @@ def _run(args, sweep_id: Optional[str] = None) -> Optional[dict]:
         profile, config, overrides = resumed["profile"], resumed["config"], resumed["overrides"]
         registry.model(args.model)
         if args.data_root is None:  # records older than data_root fall back to the default
-            args.data_root = resumed.get("data_root") or os.environ.get(DATA_ROOT_ENV, "data")
+            args.data_root = resumed.get("data_root") or _default_data_root()
     else:
         profile, config, overrides = _resolve(args, registry, zoo)
     spec = registry.model(args.model)
@@ -420,7 +424,7 @@ def cmd_prepare(args, debug: bool) -> int:
     registry.model(args.model)
     parser = argparse.ArgumentParser(prog=f"modelzoo prepare {args.model}",
                                      description=f"Build the data sets of {args.model}.")
-    parser.add_argument("--data-root", default=os.environ.get(DATA_ROOT_ENV, "data"),
+    parser.add_argument("--data-root", default=_default_data_root(),
                         help="where the prepared sets go (default: $MODELZOO_DATA_ROOT or ./data)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     if not registry.hook.modelzoo_prepare_arguments(model=args.model, parser=parser):
@@ -472,8 +476,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "data_root", "") is None and not getattr(args, "resume", None):
-        args.data_root = os.environ.get(DATA_ROOT_ENV, "data")  # a resumed run keeps its own
+    if hasattr(args, "data_root") and args.data_root is None and not getattr(args, "resume", None):
+        args.data_root = _default_data_root()  # a resumed run keeps its own (see _run)
     debug = getattr(args, "debug", False) or "--debug" in argv
     try:
         if args.verb == "prepare":
