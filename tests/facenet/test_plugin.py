@@ -132,6 +132,12 @@ def test_unrestricted_profile_trains_on_nine_sets_and_tests_the_held_out_fold(lf
         assert not people & test_people
         if fold == 10:
             assert len(people) == 5140 and len(test_people) == 451
+            # what the run trains on: the people of sets 1-9 with enough images each
+            from modelzoo_facenet.data import scan_identity_folders
+            index = scan_identity_folders(lfw_dir / "images_deepfunneled", people=people,
+                                          min_images=config["data"]["min_images_per_identity"])
+            assert config["data"]["min_images_per_identity"] == 2
+            assert len(set(index.labels)) == 1499 and len(index.paths) == 7809
 
 
 def test_unrestricted_loader_refuses_overlapping_people(tmp_path):

@@ -119,3 +119,17 @@ def test_a_compile_failure_becomes_a_one_line_error_with_the_fix():
     assert "torch.compile failed" in str(error) and "--set train.compile=false" in str(error)
     assert "\n" not in str(error) and "long details" not in str(error)
     assert compile_failure(RuntimeError("CUDA out of memory")) is None
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_half_autocast_on_a_cpu_without_it_is_flagged(monkeypatch, native):
+    from modelzoo.trainer import emulated_cpu_amp
+
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: native, raising=False)
+    warning = emulated_cpu_amp("cpu", "bf16")
+    if native:
+        assert warning is None
+    else:
+        assert "train.amp=bf16" in warning and "--set train.amp=none" in warning
+    assert emulated_cpu_amp("cpu", "none") is None
+    assert emulated_cpu_amp("cuda", "bf16") is None
