@@ -118,7 +118,7 @@ LFW_UNRESTRICTED = _variant(CASIA, {
     # The aligned 160 px faces are decoded once at 76 px (the scale of a 152 px window shown
     # at 72), so training crops 72 of 76 and evaluation scores the centre 152 of 160 at 72:
     # the same geometry. Scale and rotation jitter and weight decay 0.05 slow memorizing.
-    # Fold 10, 2 threads on an AVX2 EPYC: 0.860 in 24.7 min at 194 img/s (96 px trains at
+    # Fold 10, 2 threads on an AVX2 EPYC: 0.860 in 25.6 min at 186 img/s (96 px trains at
     # 130 img/s there and reached 0.827 in the same time); untrained 0.658. docs/BENCHMARKS.md.
     "data": {"source": "lfw-unrestricted", "name": "LFW", "image_size": 76, "crop_size": 72,
              "train_size": 0, "validation_fraction": 0.0, "min_images_per_identity": 2,
