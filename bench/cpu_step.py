@@ -1,0 +1,114 @@
+"""Training-step throughput of a facenet profile's network on the CPU, by input size and width.
+
+Random input, no data loading and no evaluation: the step alone (forward, loss, backward,
+optimizer), built from the profile the way ``modelzoo run`` builds it (the plugin's
+network and loss, the trainer's TrainStep and optimizer). It answers "what does a smaller
+face or a narrower network buy on this CPU" in a minute, before a half-hour run.
+
+    python bench/cpu_step.py --profile lfw-unrestricted --sizes 96,80,72,64 --widths 0.75,0.5
+    python bench/cpu_step.py --sizes 96 --nchw              # channels_last off
+    python bench/cpu_step.py --sizes 96 --compile           # torch.compile the step
+    python bench/cpu_step.py --sizes 96 --ops               # torch.profiler table of one run
+
+Each row is one measurement (steps after warm-up, wall clock); a shared machine moves
+them by 10-15 %, so read differences below that as noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+REPO = Path(__file__).resolve().parents[1]
+for _path in (REPO, REPO / "plugins" / "facenet"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+import torch  # noqa: E402
+
+from modelzoo.plugins import PluginInfo, load_registry  # noqa: E402
+from modelzoo.trainer import TrainStep, build_optimizer  # noqa: E402
+from modelzoo.zoo import apply_sets, find_zoo_file, load_zoo, resolve_profile  # noqa: E402
+from modelzoo_facenet import plugin  # noqa: E402
+
+
+def _floats(text: str) -> list[float]:
+    return [float(v) for v in text.split(",") if v]
+
+
+def step_throughput(config: dict, size: int, classes: int, steps: int, warmup: int,
+                    channels_last: bool, compile_step: bool, ops: bool) -> float:
+    """Images per second of ``steps`` training steps on one random batch of ``size`` px."""
+    torch.manual_seed(0)
+    network = plugin.build_network(config)
+    loss = plugin.modelzoo_build_loss(context=SimpleNamespace(model=plugin.MODEL, config=config),
+                                      num_classes=classes)
+    module = TrainStep(network, loss)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    module = module.to(memory_format=layout)
+    optimizer = build_optimizer(config["optimizer"], module, torch.device("cpu"))
+    step_module = torch.compile(module) if compile_step else module
+    batch = config["train"]["batch_size"]
+    inputs = torch.randn(batch, 3, size, size).contiguous(memory_format=layout)
+    targets = torch.randint(0, classes, (batch,))
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        step_module(inputs, targets).backward()
+        optimizer.step()
+
+    for _ in range(warmup):
+        step()
+    if ops:
+        from torch.profiler import ProfilerActivity, profile
+        with profile(activities=[ProfilerActivity.CPU]) as profiler:
+            start = time.perf_counter()
+            for _ in range(steps):
+                step()
+            seconds = time.perf_counter() - start
+        print(profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
+    else:
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        seconds = time.perf_counter() - start
+    return steps * batch / seconds
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="lfw-unrestricted")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--sizes", type=_floats, default=[96, 80, 72, 64], help="input px, comma-separated")
+    parser.add_argument("--widths", type=_floats, default=None,
+                        help="model.width values (default: the profile's)")
+    parser.add_argument("--classes", type=int, default=1499, help="classes of the loss (default 1499)")
+    parser.add_argument("--steps", type=int, default=15)
+    parser.add_argument("--warmup", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--nchw", action="store_true", help="channels_last off")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the step")
+    parser.add_argument("--ops", action="store_true", help="print a torch.profiler table per row")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    registry = load_registry(extra_plugins=[(plugin, PluginInfo("modelzoo-facenet", "bench"))], autoload=False)
+    _, config = resolve_profile(registry.model("facenet"), load_zoo(find_zoo_file()), args.profile)
+    apply_sets(config, args.sets)
+    widths = args.widths or [config["model"]["width"]]
+    print(f"profile {args.profile}, {config['model']['backbone']}, batch {config['train']['batch_size']}, "
+          f"{torch.get_num_threads()} threads, {torch.backends.cpu.get_cpu_capability()}, "
+          f"{'NCHW' if args.nchw else 'channels_last'}{', compiled' if args.compile else ''}")
+    for width in widths:
+        config["model"]["width"] = width
+        for size in args.sizes:
+            rate = step_throughput(config, int(size), args.classes, args.steps, args.warmup,
+                                   not args.nchw, args.compile, args.ops)
+            print(f"width {width:g} at {int(size)} px: {rate:.0f} img/s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
