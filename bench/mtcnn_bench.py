@@ -173,7 +173,7 @@ def bench_detect(lfw: Path, n: int, block: int, seed: int, device: str = "cpu") 
 
 
 def bench_prepare(lfw: Path, data_root: Path, workers: int | None, limit: int | None) -> dict:
-    from modelzoo_facenet.align import run_prepare
+    from modelzoo_facenet.prepare import run_prepare
 
     options = {"lfw": str(lfw), "workers": workers, "device": "cpu",
                "center_crop_failures": True, "limit": limit}

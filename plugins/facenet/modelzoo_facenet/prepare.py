@@ -1,22 +1,7 @@
-"""Face choice, face crops, and the ``modelzoo prepare facenet`` job.
+"""The ``modelzoo prepare facenet`` job: align raw face data sets with MTCNN.
 
-Face choice and crop follow davidsandberg/facenet's ``align_dataset_mtcnn.py`` (BRIEF
-section 6):
-
-- one face per image: ``select_face(..., rule="center")`` keeps
-  argmax(box area - 2 x squared distance of the box centre from the image centre);
-  ``"largest"`` (facenet-pytorch's default) and ``"probable"`` are the alternatives;
-- crop: the box grown by margin/2 on every side in source pixels, truncated to integers
-  and clipped to the image (not squared: the crop is stretched to the output square, as
-  davidsandberg's is), resized to ``size`` x ``size``. davidsandberg resized with
-  ``scipy.misc.imresize(..., 'bilinear')`` (Pillow, antialiased when shrinking); we use
-  OpenCV ``INTER_LINEAR`` when enlarging (the usual case: LFW/CASIA faces of ~95x125 px
-  plus margin become 160/182 px) and ``INTER_AREA`` when shrinking, which is what
-  antialiased bilinear amounts to in each direction.
-
-The prepare job (:func:`add_prepare_arguments`, :func:`run_prepare`) aligns raw
-CASIA-WebFace and/or LFW folders (``RAW/<identity>/<image>``) into the layout the recipe
-reads::
+Aligns raw CASIA-WebFace and/or LFW folders (``RAW/<identity>/<image>``) into the layout
+the recipe reads, one face per image cropped as :mod:`modelzoo_facenet.crop` does::
 
     <data_root>/webface_182_44/<identity>/<stem>.png     (--casia-size/--casia-margin)
     <data_root>/lfw_data/lfw_160/<person>/<stem>.png      (--lfw-size)
@@ -30,6 +15,9 @@ name and renamed into place, and stray temporary files of a killed run are remov
 An image without a face is listed in ``failures.txt`` and skipped, or, with
 ``--center-crop-failures``, replaced by a centre crop (and still listed). A corrupt or
 foreign file is listed and never stops the job.
+
+Entry points: :func:`add_prepare_arguments` and :func:`run_prepare` (the plugin's
+``prepare`` hook), :func:`main` (``python -m modelzoo_facenet.prepare``).
 """
 
 from __future__ import annotations
@@ -38,7 +26,6 @@ import argparse
 import os
 import shutil
 import sys
-import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -48,197 +35,18 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 import numpy as np
 
 from modelzoo.api import PrepareResult, UserError, int_at_least
+from modelzoo.runtime import DEVICES, ProgressLine, choose_device, writable_dir
+from modelzoo_facenet.crop import (FACE_RULES, TMP_SUFFIX, center_crop, crop_face, fallback_side,
+                                   read_image, select_face, write_png_atomic)
 
-FACE_RULES = ("center", "largest", "probable")
-
-# Failure reasons written to failures.txt.
+# Failure reasons of the job, written to failures.txt beside those of read_image.
 NO_FACE = "no face found"
-CORRUPT = "unreadable or corrupt"
-NOT_IMAGE = "not an image"
 DUPLICATE = "duplicate name (another file in the folder has the same stem)"
 
-TMP_SUFFIX = ".tmp"
 FAILURES_NAME = "failures.txt"
 
 
-# --- Face choice and crops -------------------------------------------------------------
-
-def select_face(detections: Any, image_shape: Sequence[int], rule: str = "center") -> Optional[int]:
-    """Index of the one face to keep among ``detections``, or ``None`` when there is none.
-
-    ``detections`` has ``boxes`` (n, 4: x1, y1, x2, y2) and ``probs`` (n,) (e.g.
-    :class:`modelzoo_facenet.mtcnn.Detections`); ``image_shape`` is ``(height, width,
-    ...)``. Rules:
-
-    - ``"center"`` (davidsandberg): argmax(area - 2 * ((cx - W/2)^2 + (cy - H/2)^2)),
-      with cx, cy the box centre: a big face near the centre;
-    - ``"largest"``: the biggest box (facenet-pytorch's default);
-    - ``"probable"``: the highest detection probability.
-    """
-    boxes = np.asarray(detections.boxes, dtype=np.float64).reshape(-1, 4)
-    if boxes.shape[0] == 0:
-        return None
-    if boxes.shape[0] == 1:
-        return 0
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    if rule == "center":
-        height, width = image_shape[0], image_shape[1]
-        dx = (boxes[:, 0] + boxes[:, 2]) / 2 - width / 2
-        dy = (boxes[:, 1] + boxes[:, 3]) / 2 - height / 2
-        return int(np.argmax(area - 2.0 * (dx * dx + dy * dy)))
-    if rule == "largest":
-        return int(np.argmax(area))
-    if rule == "probable":
-        return int(np.argmax(np.asarray(detections.probs, dtype=np.float64)))
-    raise ValueError(f"unknown face rule {rule!r}; choose from {', '.join(FACE_RULES)}")
-
-
-def crop_box(box: Sequence[float], margin: float, image_shape: Sequence[int]) -> tuple[int, int, int, int]:
-    """The integer crop window ``(x0, y0, x1, y1)`` (end-exclusive) for a face box.
-
-    davidsandberg's arithmetic: each side moves out by ``margin / 2`` source pixels, is
-    clipped to the image, and is truncated to an integer.
-    """
-    height, width = image_shape[0], image_shape[1]
-    x0 = int(max(box[0] - margin / 2, 0))
-    y0 = int(max(box[1] - margin / 2, 0))
-    x1 = int(min(box[2] + margin / 2, width))
-    y1 = int(min(box[3] + margin / 2, height))
-    return x0, y0, x1, y1
-
-
-def _resize(region: np.ndarray, size: int) -> np.ndarray:
-    import cv2
-
-    h, w = region.shape[:2]
-    shrink = h > size or w > size
-    return cv2.resize(region, (size, size),
-                      interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-
-
-def crop_face(image: np.ndarray, box: Sequence[float], margin: float, size: int) -> np.ndarray:
-    """Crop ``box`` +- ``margin / 2`` (source pixels, clipped) and resize to ``size`` x ``size``.
-
-    Returns a new uint8 array with the image's channels. A box entirely outside the image
-    raises ``ValueError``.
-    """
-    x0, y0, x1, y1 = crop_box(box, margin, image.shape)
-    if x1 <= x0 or y1 <= y0:
-        raise ValueError(f"face box {list(box)} lies outside the {image.shape[1]}x{image.shape[0]} image")
-    return _resize(image[y0:y1, x0:x1], size)
-
-
-def center_crop(image: np.ndarray, size: int, side: Optional[float] = None) -> np.ndarray:
-    """The central ``side`` x ``side`` square (default: the shorter image side), clipped to
-    the image and resized to ``size`` x ``size``: the fallback for an image without a face.
-    """
-    height, width = image.shape[:2]
-    side = min(height, width) if side is None else min(float(side), height, width)
-    side = max(1, int(round(side)))
-    y0 = (height - side) // 2
-    x0 = (width - side) // 2
-    return _resize(image[y0:y0 + side, x0:x0 + side], size)
-
-
-def fallback_side(image_shape: Sequence[int], margin: float) -> float:
-    """Side of the centre crop used when no face is found.
-
-    Half the shorter side (about the face box MTCNN finds on LFW's and CASIA-WebFace's
-    250x250 images: median 93x123 px on LFW) plus the margin, so a fallback crop is
-    framed roughly like the aligned faces around it.
-    """
-    return min(image_shape[0], image_shape[1]) / 2 + margin
-
-
-# --- Reading images --------------------------------------------------------------------
-
-_SIGNATURES = (
-    (b"\xff\xd8\xff", "jpeg"),
-    (b"\x89PNG\r\n\x1a\n", "png"),
-    (b"GIF87a", "gif"),
-    (b"GIF89a", "gif"),
-    (b"BM", "bmp"),
-    (b"II*\x00", "tiff"),
-    (b"MM\x00*", "tiff"),
-    (b"\x00\x00\x00\x0cjP  ", "jp2"),
-    (b"\xffO\xffQ", "jp2"),
-)
-
-
-def sniff_image(data: bytes) -> Optional[str]:
-    """The image format named by the file's first bytes, or ``None``."""
-    for magic, kind in _SIGNATURES:
-        if data.startswith(magic):
-            return kind
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    if len(data) > 2 and data[0:1] == b"P" and data[1:2] in b"123456" and data[2:3].isspace():
-        return "pnm"
-    return None
-
-
-def _jpeg_complete(data: bytes) -> bool:
-    """True when an end-of-image marker follows the last start-of-scan marker.
-
-    libjpeg decodes a truncated file without error (grey fill and a warning); a cut file
-    lacks the EOI after its last scan. Entropy-coded data byte-stuffs 0xFF, so
-    FF DA / FF D9 only occur as markers.
-    """
-    sos = data.rfind(b"\xff\xda")
-    return sos >= 0 and data.rfind(b"\xff\xd9") > sos
-
-
-def read_image(path: str | os.PathLike) -> tuple[Optional[np.ndarray], Optional[str]]:
-    """Decode an image file to RGB uint8 ``(H, W, 3)``.
-
-    Grayscale becomes three equal channels, an alpha channel is dropped (as
-    davidsandberg's ``img[:, :, 0:3]``), 16-bit samples are reduced to 8 bits.
-    Returns ``(image, None)`` or ``(None, reason)`` with reason :data:`NOT_IMAGE` or
-    :data:`CORRUPT`.
-    """
-    import cv2
-
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError:
-        return None, CORRUPT
-    kind = sniff_image(data)
-    if kind is None:
-        return None, NOT_IMAGE
-    if kind == "jpeg" and not _jpeg_complete(data):
-        return None, CORRUPT
-    try:
-        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    except cv2.error:
-        bgr = None
-    if bgr is None or bgr.ndim != 3 or bgr.shape[0] == 0 or bgr.shape[1] == 0:
-        return None, CORRUPT
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), None
-
-
-def write_png_atomic(path: Path, rgb: np.ndarray) -> None:
-    """Write ``rgb`` as a PNG at ``path`` via a temporary file and a rename, so that a
-    killed job leaves either the whole image or none (plus, at worst, a ``.tmp`` file)."""
-    import cv2
-
-    ok, encoded = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise OSError(f"PNG encoding failed for {path}")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}{TMP_SUFFIX}")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(encoded.tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise
-
-
-# --- The prepare job: options ----------------------------------------------------------
+# --- Options --------------------------------------------------------------------------
 
 def _default_workers() -> int:
     try:
@@ -301,7 +109,7 @@ def add_prepare_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--workers", type=_positive_int, default=None, metavar="N",
                    help="worker processes on CPU, or decode/encode threads on CUDA "
                         "(default: the number of CPUs)")
-    g.add_argument("--device", choices=("auto", "cpu", "cuda"), default=DEFAULTS["device"],
+    g.add_argument("--device", choices=DEVICES, default=DEFAULTS["device"],
                    help="where MTCNN runs: cuda when a card is visible, else cpu (default: auto)")
     g.add_argument("--mtcnn-weights", metavar="DIR",
                    help="folder holding pnet.pt, rnet.pt, onet.pt (default: those of the "
@@ -312,7 +120,7 @@ def add_prepare_arguments(parser: argparse.ArgumentParser) -> None:
                    help="only the first N images of each set (sorted by path), for a quick try")
 
 
-# --- The prepare job: inventory ---------------------------------------------------------
+# --- Inventory ------------------------------------------------------------------------
 
 @dataclass
 class _Set:
@@ -409,7 +217,7 @@ def _output_rel(ident: str, name: str) -> str:
     return f"{ident}/{os.path.splitext(name)[0]}.png"
 
 
-# --- The prepare job: LFW pairs ----------------------------------------------------------
+# --- LFW pairs ------------------------------------------------------------------------
 
 def _find_pairs(raw_arg: Path, image_root: Path, explicit: Optional[str]) -> Path:
     if explicit:
@@ -493,7 +301,7 @@ def _copy_atomic(src: Path, dst: Path) -> None:
     os.replace(tmp, dst)
 
 
-# --- The prepare job: work --------------------------------------------------------------
+# --- Work -----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class _Chunk:
@@ -579,41 +387,10 @@ def _write_output(path: Path, rgb: np.ndarray) -> None:
                         "permissions of --data-root, then run again (finished images are kept)") from None
 
 
-class _Progress:
-    """A live line on a terminal (stderr), periodic log lines otherwise."""
-
-    def __init__(self, label: str, total: int, log: Callable[[str], None],
-                 every_s: float = 30.0) -> None:
-        self.label, self.total, self.log = label, total, log
-        self.done = 0
-        self.start = time.monotonic()
-        self.last = self.start
-        self.every_s = every_s
-        self.tty = sys.stderr.isatty()
-
-    def line(self) -> str:
-        elapsed = max(time.monotonic() - self.start, 1e-9)
-        rate = self.done / elapsed
-        eta = (self.total - self.done) / rate if rate > 0 else float("inf")
-        eta_s = "?" if eta == float("inf") else time.strftime("%H:%M:%S", time.gmtime(eta))
-        return (f"{self.label}: {self.done}/{self.total} images, {rate:.1f} images/s, "
-                f"ETA {eta_s}")
-
-    def update(self, n: int) -> None:
-        self.done += n
-        now = time.monotonic()
-        if self.tty and now - self.last >= 0.2:
-            sys.stderr.write("\r" + self.line() + "\x1b[K")
-            sys.stderr.flush()
-            self.last = now
-        elif not self.tty and now - self.last >= self.every_s:
-            self.log(self.line())
-            self.last = now
-
-    def close(self) -> None:
-        if self.tty:
-            sys.stderr.write("\r" + self.line() + "\x1b[K\n")
-            sys.stderr.flush()
+def _progress_text(name: str, done: int, total: int, elapsed_s: float) -> str:
+    rate = done / max(elapsed_s, 1e-9)
+    eta = time.strftime("%H:%M:%S", time.gmtime((total - done) / rate)) if rate > 0 else "?"
+    return f"{name}: {done}/{total} images, {rate:.1f} images/s, ETA {eta}"
 
 
 def _read_failures(path: Path) -> dict[str, str]:
@@ -668,7 +445,8 @@ def _run_set(job: _Set, opts: dict, runner: "_Runner", log: Callable[[str], None
     chunks = [_Chunk(str(job.raw), str(job.out), tuple(todo[i:i + batch]), job.size, job.margin,
                      opts["face_rule"], bool(opts["center_crop_failures"]))
               for i in range(0, len(todo), batch)]
-    progress = _Progress(job.name, len(todo), log)
+    progress = ProgressLine(log)
+    handled = 0
     # Failures are appended as they come so that a killed run loses none; the file is
     # rewritten sorted and without duplicates at the end.
     journal = open(failures_path, "a")
@@ -683,7 +461,8 @@ def _run_set(job: _Set, opts: dict, runner: "_Runner", log: Callable[[str], None
                     failures[rel] = why
                     journal.write(f"{rel}\t{why}\n")
             journal.flush()
-            progress.update(len(results))
+            handled += len(results)
+            progress.show(_progress_text(job.name, handled, len(todo), progress.elapsed_s))
     finally:
         journal.close()
         progress.close()
@@ -743,27 +522,6 @@ class _Runner:
                     pending.add(self.pool.submit(_worker_run, nxt))
 
 
-def _resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda given but torch sees no CUDA device; use --device cpu or auto")
-    return device
-
-
-def _check_writable(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".modelzoo-write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise UserError(f"cannot write to {folder}: {exc.strerror or exc}; choose a writable "
-                        "--data-root") from None
-
-
 def run_prepare(options: dict[str, Any], data_root: str | os.PathLike,
                 log: Callable[[str], None] = print) -> PrepareResult:
     """Align raw CASIA-WebFace and/or LFW into ``data_root`` (layout in the module doc).
@@ -807,13 +565,13 @@ def run_prepare(options: dict[str, Any], data_root: str | os.PathLike,
         if not job.items and not job.duplicates:
             raise UserError(f"no files in the identity folders of {job.raw}; pass "
                             f"--{job.name} the folder holding <identity>/<image> files")
-    _check_writable(data_root)
+    writable_dir(data_root, "data root", "--data-root")
     if pairs is not None:
         _check_pairs(pairs, next(j for j in jobs if j.name == "lfw"), log)
     from modelzoo_facenet.mtcnn import find_weights_dir
 
     weights_dir = find_weights_dir(opts.get("mtcnn_weights"))
-    device = _resolve_device(opts["device"])
+    device = choose_device(opts["device"])
     workers = int(opts["workers"] or _default_workers())
     if not opts.get("batch_size"):
         opts["batch_size"] = 256 if device != "cpu" else 32
@@ -852,8 +610,8 @@ def run_prepare(options: dict[str, Any], data_root: str | os.PathLike,
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """``python -m modelzoo_facenet.align --data-root DIR [prepare options]``."""
-    parser = argparse.ArgumentParser(prog="python -m modelzoo_facenet.align",
+    """``python -m modelzoo_facenet.prepare --data-root DIR [prepare options]``."""
+    parser = argparse.ArgumentParser(prog="python -m modelzoo_facenet.prepare",
                                      description="MTCNN-align CASIA-WebFace / LFW for facenet.")
     parser.add_argument("--data-root", required=True, help="where the aligned sets go")
     add_prepare_arguments(parser)
@@ -870,6 +628,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 if __name__ == "__main__":
     # Run through the package module so that worker processes unpickle its functions.
-    from modelzoo_facenet import align as _align
+    from modelzoo_facenet import prepare as _prepare
 
-    sys.exit(_align.main())
+    sys.exit(_prepare.main())
