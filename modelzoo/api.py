@@ -7,9 +7,10 @@ appear only in annotations.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 if TYPE_CHECKING:  # pragma: no cover - annotations only
     import torch
@@ -24,13 +25,35 @@ class UserError(Exception):
     """
 
 
+# A metric's format must stay a small number format: a record's format string reaches the
+# report, and ``{:>20000000}`` would write a 20 MB cell.
+_FORMAT = re.compile(r"^\{:[+ ]?,?(\.[0-9])?[fegd%]\}$")
+THROUGHPUT_UNITS = ("images/s", "samples/s", "tokens/s")
+
+
+def check_format(fmt: str) -> str:
+    """``fmt`` if it is a plain number format such as ``{:.5f}``; else UserError."""
+    if not isinstance(fmt, str) or not _FORMAT.match(fmt):
+        raise UserError(f"metric format {fmt!r} is not allowed; use a number format such as '{{:.5f}}' "
+                        "or '{:.2f}'")
+    return fmt
+
+
+def format_mean_std(value: float, std: Optional[float], fmt: str = "{:.5f}") -> str:
+    """``0.98900+-0.00642`` (the zoo's LFW cell), or the value alone without a std."""
+    text = fmt.format(value)
+    return text if std is None else text + "+-" + fmt.format(std)
+
+
 @dataclass(frozen=True)
 class MetricColumn:
     """One column of a model's result table.
 
     ``key`` names the value in a record's ``metrics``; ``std_key`` (optional) names its
     standard deviation, rendered as ``mean+-std`` (``0.98900+-0.00642``).
-    ``higher_is_better`` tells ``modelzoo compare`` which direction is a regression.
+    ``higher_is_better`` tells ``compare``, ``--sweep`` and the release gate which
+    direction is a regression. ``max_drop`` (absolute) or ``max_drop_pct`` (relative)
+    is the model's own tolerance for ``modelzoo compare``; None: compare's default.
     """
 
     key: str
@@ -38,26 +61,92 @@ class MetricColumn:
     format: str = "{:.5f}"
     std_key: Optional[str] = None
     higher_is_better: bool = True
+    max_drop: Optional[float] = None
+    max_drop_pct: Optional[float] = None
 
     def render(self, metrics: dict) -> str:
         value = metrics.get(self.key)
-        if value is None:
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
             return "-"
-        text = self.format.format(value)
-        if self.std_key and metrics.get(self.std_key) is not None:
-            text += "+-" + self.format.format(metrics[self.std_key])
-        return text
+        std = metrics.get(self.std_key) if self.std_key else None
+        return format_mean_std(value, std if isinstance(std, (int, float)) else None, self.format)
+
+    def as_dict(self) -> dict:
+        """The column as a record stores it (reports need no plugin to read it)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "MetricColumn":
+        """A column read back from a record; UserError when it is malformed."""
+        if not isinstance(data, dict) or not isinstance(data.get("key"), str):
+            raise UserError(f"metric column {data!r} is malformed; expected a mapping with a 'key'")
+        known = {f.name for f in fields(cls)}
+        column = cls(**{k: v for k, v in data.items() if k in known})
+        check_format(column.format)
+        return column
+
+
+@dataclass(frozen=True)
+class CurveSpec:
+    """A curve the model's evaluation returns and the report draws.
+
+    ``EvalResult.curves[name]`` holds ``{x: [...], y: [...]}``; ``caption_metric`` names a
+    metric shown in the chart's title (e.g. the AUC beside a ROC curve).
+    """
+
+    name: str
+    x: str
+    y: str
+    title: str
+    x_label: str = ""
+    y_label: str = ""
+    caption_metric: Optional[str] = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ConfigColumn:
+    """One column of a ``configs`` result table: the runs whose config matches.
+
+    ``match`` maps a dotted config key to the accepted values, e.g. AMP+NHWC is
+    ``{"train.amp": ("bf16", "fp16"), "train.channels_last": (True,)}``.
+    """
+
+    title: str
+    match: dict
+
+
+@dataclass(frozen=True)
+class ResultTable:
+    """How the model's zoo README lays out its results.
+
+    - ``metrics`` (default): ``Model | FPS | <one column per metric>`` (the facenet README).
+    - ``configs``: ``Model | GPU | <one column per ConfigColumn>``, each cell
+      ``<first metric title>=..,FPS=..,Time=..,BatchSize=..`` (the ResNet-50 README).
+    """
+
+    layout: str = "metrics"
+    configs: tuple = ()
+
+    def as_dict(self) -> dict:
+        return {"layout": self.layout,
+                "configs": [{"title": c.title, "match": {k: list(v) for k, v in c.match.items()}}
+                            for c in self.configs]}
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     """A model a plugin provides.
 
-    ``profiles`` are the plugin's built-in profiles, each a complete nested config dict
-    (``data``, ``model``, ``loss``, ``train``, ``optimizer``, ``schedule``, ``eval``...).
-    The first-listed profile's keys are the schema: zoo.yaml profiles and ``--set`` may
-    only override keys that exist there, with values of the same type.
-    ``default_profile`` is used when ``--profile`` is not given.
+    ``profiles`` are the plugin's built-in profiles, each a nested config dict (``data``,
+    ``model``, ``loss``, ``eval``... plus any of the core's ``train``, ``optimizer``,
+    ``schedule`` values it changes: the core fills in the rest from
+    :data:`modelzoo.settings.CORE_DEFAULTS`). The first-listed profile's keys are the
+    schema: zoo.yaml profiles and ``--set`` may only override keys that exist there, with
+    values of the same type. ``default_profile`` is used when ``--profile`` is not given.
+    ``throughput_unit`` names what FPS counts (``TrainData.samples_of`` counts it per batch).
     """
 
     name: str
@@ -66,10 +155,36 @@ class ModelSpec:
     profiles: dict[str, dict]
     default_profile: str
     display_name: str = ""
+    throughput_unit: str = "images/s"
+    curves: tuple[CurveSpec, ...] = ()
+    table: ResultTable = ResultTable()
 
     @property
     def title(self) -> str:
         return self.display_name or self.name.capitalize()
+
+    def problems(self) -> list[str]:
+        """What is wrong with this declaration (empty when it is usable)."""
+        found = []
+        if not isinstance(self.name, str) or not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", self.name or ""):
+            found.append(f"model name {self.name!r} must be lower-case letters, digits, '_', '.' or '-'")
+        if not isinstance(self.profiles, dict) or not self.profiles:
+            found.append("it declares no profiles")
+        elif self.default_profile not in self.profiles:
+            found.append(f"default_profile {self.default_profile!r} is not one of its profiles")
+        if self.throughput_unit not in THROUGHPUT_UNITS:
+            found.append(f"throughput_unit {self.throughput_unit!r} is not one of {', '.join(THROUGHPUT_UNITS)}")
+        for column in self.metric_columns or ():
+            if not isinstance(column, MetricColumn):
+                found.append(f"metric column {column!r} is not a MetricColumn")
+                continue
+            try:
+                check_format(column.format)
+            except UserError as exc:
+                found.append(str(exc))
+        if self.table.layout not in ("metrics", "configs"):
+            found.append(f"table.layout {self.table.layout!r} is not 'metrics' or 'configs'")
+        return found
 
 
 @dataclass(frozen=True)
@@ -133,17 +248,41 @@ class RunContext:
         return self.rank == 0
 
 
+def first_item(batch: Any) -> Any:
+    """``batch[0]``: the inputs of an ``(inputs, targets)`` batch (the default ``inputs_of``)."""
+    return batch[0]
+
+
+def second_item(batch: Any) -> Any:
+    """``batch[1]``: the targets of an ``(inputs, targets)`` batch (the default ``targets_of``)."""
+    return batch[1]
+
+
+def leading_dim(inputs: Any) -> int:
+    """Samples in ``inputs``: the first dimension of its first tensor (the default count)."""
+    while isinstance(inputs, (list, tuple, dict)):
+        inputs = next(iter(inputs.values() if isinstance(inputs, dict) else inputs))
+    return int(inputs.shape[0])
+
+
 @dataclass
 class TrainData:
     """The training input a plugin provides.
 
-    The loader yields ``(inputs, targets)``. Give either ``sampler`` or
-    ``batch_sampler`` (e.g. P identities x K images for the triplet loss); both must
-    already be sharded by ``RunContext.rank``/``world_size`` and expose
-    ``set_epoch(int)``. With neither, the core uses a ``DistributedSampler``.
-    ``device_transform`` runs on the card after the host-to-device copy (e.g. uint8 to
-    float, crop, flip, standardization), so augmentation need not be on the CPU.
-    ``steps_per_epoch`` overrides ``len(loader)`` (the recipe's epoch is 1000 batches).
+    The loader yields batches of any nested structure of tensors (a tuple, a dict...);
+    the core moves a batch to the device as it is. ``inputs_of(batch)`` is what the
+    network takes, ``targets_of(batch)`` what the loss takes beside the network's output
+    (defaults: ``batch[0]`` and ``batch[1]``), and ``samples_of(inputs)`` counts the
+    throughput unit the model declares (default: the inputs' first dimension; a language
+    model counts tokens). The count must come from shapes, not values: it runs every step.
+
+    Give either ``sampler`` or ``batch_sampler`` (e.g. P identities x K images for the
+    triplet loss); both must already be sharded by ``RunContext.rank``/``world_size``
+    and expose ``set_epoch(int)``. With neither, the core uses a ``DistributedSampler``.
+    ``device_transform`` runs on the card on ``inputs`` after the host-to-device copy
+    (uint8 to float, crop, flip, standardization), so augmentation need not be on the CPU.
+    ``info`` holds what the plugin's own hooks need from the data (e.g. ``num_classes``
+    for :func:`~modelzoo.hookspecs.modelzoo_build_model`); the core does not read it.
     """
 
     dataset: "Dataset"
@@ -151,8 +290,11 @@ class TrainData:
     sampler: Optional["Sampler"] = None
     batch_sampler: Optional["Sampler"] = None
     collate_fn: Optional[Callable] = None
-    device_transform: Optional[Callable[["torch.Tensor"], "torch.Tensor"]] = None
-    num_classes: int = 0
+    device_transform: Optional[Callable[[Any], Any]] = None
+    inputs_of: Callable[[Any], Any] = first_item
+    targets_of: Callable[[Any], Any] = second_item
+    samples_of: Callable[[Any], int] = leading_dim
+    info: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -160,8 +302,8 @@ class EvalResult:
     """What a plugin's evaluation returns.
 
     ``metrics`` holds plain numbers keyed as the model's ``MetricColumn`` keys (plus any
-    extra); ``curves`` holds plottable series for the report, e.g.
-    ``{"roc": {"fpr": [...], "tpr": [...]}}``.
+    extra); ``curves`` holds the series of the model's declared :class:`CurveSpec` s,
+    ``{name: {x: [...], y: [...]}}``.
     """
 
     metrics: dict[str, float]
@@ -187,67 +329,6 @@ class PrepareResult:
         if self.failures_file and self.failed:
             line += f"; failures listed in {self.failures_file}"
         return line
-
-
-# The sections the generic trainer reads. A plugin's profiles start from these (see
-# ``with_core_defaults``) and add their own ``data``, ``model``, ``loss`` and ``eval``.
-CORE_DEFAULTS: dict = {
-    "train": {
-        "seed": 0,
-        "epochs": 1,
-        "steps_per_epoch": 0,       # 0: one pass over the data; the recipe fixes 1000 batches
-        "max_steps": 0,             # 0: no cap (``--max-steps``)
-        "batch_size": 32,           # per card
-        "num_workers": 2,
-        "pin_memory": True,
-        "prefetch_factor": 2,
-        "amp": "none",              # none | bf16 | fp16 (fp16 uses gradient scaling)
-        "channels_last": False,
-        "compile": False,           # torch.compile the network + loss step
-        "compile_mode": "default",  # default | reduce-overhead | max-autotune | max-autotune-no-cudagraphs
-        "cudnn_benchmark": True,    # CUDA: cuDNN picks convolution algorithms by timing them
-        "tf32": False,              # CUDA: TF32 math for fp32 matmuls/convolutions (off: fp32 stays fp32)
-        "grad_clip": 0.0,           # 0: off
-        "checkpoint_every": 0,      # steps; 0: only at the end and on a signal
-        "eval_every_epochs": 0,     # 0: only at the end
-        "log_every": 20,            # steps between progress lines and health checks
-        "fps_warmup_steps": 10,     # steps before the FPS window opens
-        "compute_fps_steps": 10,    # steps timed on a device-resident batch; 0: skip
-    },
-    "optimizer": {
-        "name": "adam",             # adam | adamw | sgd | rmsprop
-        "lr": 0.001,
-        "eps": 1e-8,
-        "betas": [0.9, 0.999],
-        "momentum": 0.9,
-        "nesterov": False,
-        "weight_decay": 0.0,
-        "decay_norm_and_bias": False,
-        "fused": None,              # adam/adamw: null = fused kernel where the device has it; true; false
-    },
-    "schedule": {
-        "name": "constant",         # constant | steps | cosine
-        "milestones": {},           # steps: {epoch: lr}
-        "warmup_epochs": 0.0,
-        "min_lr": 0.0,              # cosine
-    },
-}
-
-
-def with_core_defaults(profile: dict) -> dict:
-    """``profile`` deep-merged over :data:`CORE_DEFAULTS` (a new dict)."""
-    import copy
-
-    def merge(base: dict, extra: dict) -> dict:
-        for key, value in extra.items():
-            if isinstance(value, dict) and isinstance(base.get(key), dict) and value and \
-                    all(isinstance(k, str) for k in value):
-                merge(base[key], value)
-            else:
-                base[key] = copy.deepcopy(value)
-        return base
-
-    return merge(copy.deepcopy(CORE_DEFAULTS), profile)
 
 
 def int_at_least(minimum: int) -> Callable[[str], int]:
