@@ -1,5 +1,5 @@
-"""Time of the LFW 10-fold protocol (modelzoo_facenet.lfw.evaluate) on 6000 random pairs,
-against a plain port of davidsandberg/facenet's threshold loops.
+"""Time of the LFW 10-fold protocol (modelzoo_facenet.lfw_protocol.evaluate) on 6000 random
+pairs, against a plain port of davidsandberg/facenet's threshold loops.
 
     python bench/lfw_protocol_bench.py [--dim 512] [--repeat 5] [--json FILE] [--quick]
 
@@ -29,7 +29,7 @@ for extra in (BENCH, BENCH.parent, BENCH.parent / "plugins" / "facenet"):
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
 
-from modelzoo_facenet import lfw  # noqa: E402
+from modelzoo_facenet import lfw_protocol  # noqa: E402
 
 
 def make_pairs(dim: int, seed: int = 0):
@@ -95,9 +95,9 @@ def plain_protocol(e1, e2, issame, distance: str, subtract_mean: bool) -> dict:
             tprs[k, i], fprs[k, i], _ = _plain_accuracy(t, dist[test], issame[test])
         accuracy[k] = _plain_accuracy(acc_thresholds[best], dist[test], issame[test])[2]
         far_train = np.array([_plain_val_far(t, dist[train], issame[train])[1] for t in val_thresholds])
-        if far_train.max() >= lfw.FAR_TARGET:
+        if far_train.max() >= lfw_protocol.FAR_TARGET:
             far_values, first = np.unique(far_train, return_index=True)
-            threshold = float(np.interp(lfw.FAR_TARGET, far_values, val_thresholds[first]))
+            threshold = float(np.interp(lfw_protocol.FAR_TARGET, far_values, val_thresholds[first]))
         else:
             threshold = 0.0
         val[k] = _plain_val_far(threshold, dist[test], issame[test])[0]
@@ -131,15 +131,15 @@ def main() -> None:
           f"numpy {np.__version__}")
     print(f"Machine: {info.get('cpu')}, {info.get('cpu_count')} CPUs, load {info.get('load_average')}, "
           f"python {info.get('python')}")
-    lfw.evaluate(e1, e2, issame)  # warm-up outside the clock (first-call allocations)
+    lfw_protocol.evaluate(e1, e2, issame)  # warm-up outside the clock (first-call allocations)
     rows, summary = [], []
-    for distance in lfw.DISTANCES:
+    for distance in lfw_protocol.DISTANCES:
         for subtract_mean in (False, True):
             with_plain = not args.no_plain and (not args.quick or (distance, subtract_mean) == ("euclidean", False))
             ours_t, plain_t = [], []
             for _ in range(repeat):
                 start = time.perf_counter()
-                result = lfw.evaluate(e1, e2, issame, distance=distance, subtract_mean=subtract_mean)
+                result = lfw_protocol.evaluate(e1, e2, issame, distance=distance, subtract_mean=subtract_mean)
                 ours_t.append(time.perf_counter() - start)
                 if with_plain:
                     start = time.perf_counter()

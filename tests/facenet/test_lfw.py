@@ -1,6 +1,6 @@
-"""The LFW protocol (modelzoo_facenet.lfw): against a brute-force re-implementation, on
-hand-built edge cases (ties, thresholds hit exactly, repeated FAR), the parsers, and the
-real View 2 files."""
+"""The LFW protocol (modelzoo_facenet.lfw_protocol) against a brute-force re-implementation
+and on hand-built edge cases (ties, thresholds hit exactly, repeated FAR); the LFW files
+(modelzoo_facenet.lfw): the parsers, and the real View 2 files."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from modelzoo.api import UserError
-from modelzoo_facenet import lfw
+from modelzoo_facenet import lfw, lfw_protocol
 
 GRID = np.arange(0, 4, 0.01)
 VAL_GRID = np.arange(0, 4, 0.001)
@@ -108,7 +108,7 @@ def _assert_matches(result, ref):
 def test_evaluate_matches_brute_force(seed, distance, subtract_mean):
     # An offset makes the mean matter for the cosine distance.
     e1, e2, issame = _random_pairs(seed, offset=0.5 if subtract_mean else 0.0)
-    result = lfw.evaluate(e1, e2, issame, distance=distance, subtract_mean=subtract_mean)
+    result = lfw_protocol.evaluate(e1, e2, issame, distance=distance, subtract_mean=subtract_mean)
     ref = _brute(e1, e2, issame, _kfold_splits(len(issame), 10), distance, subtract_mean)
     _assert_matches(result, ref)
     assert result.n_pairs == len(issame)
@@ -131,7 +131,7 @@ def test_uneven_folds_follow_kfold_blocks():
     e1, e2, issame = _random_pairs(5, n_folds=11, per_class=28)
     e1, e2, issame = e1[:605], e2[:605], issame[:605]
     for n_folds in (10, 7):
-        result = lfw.evaluate(e1, e2, issame, n_folds=n_folds)
+        result = lfw_protocol.evaluate(e1, e2, issame, n_folds=n_folds)
         _assert_matches(result, _brute(e1, e2, issame, _kfold_splits(605, n_folds),
                                        "euclidean", False))
 
@@ -139,7 +139,7 @@ def test_uneven_folds_follow_kfold_blocks():
 def test_explicit_fold_labels():
     e1, e2, issame = _random_pairs(3)
     labels = np.random.default_rng(0).choice([4, 7, 9, 20], size=len(issame))
-    result = lfw.evaluate(e1, e2, issame, distance="cosine", subtract_mean=True, folds=labels)
+    result = lfw_protocol.evaluate(e1, e2, issame, distance="cosine", subtract_mean=True, folds=labels)
     splits = [(np.flatnonzero(labels != k), np.flatnonzero(labels == k)) for k in (4, 7, 9, 20)]
     _assert_matches(result, _brute(e1, e2, issame, splits, "cosine", True))
     assert result.fold_labels == [4, 7, 9, 20]
@@ -174,7 +174,7 @@ def test_distance_on_a_threshold_is_rejected_and_ties_take_the_lowest_threshold(
     # perfect threshold of folds 1 and 2 to 0.26.
     roots, same, folds = _folds_of(base + [(0.5, True, 1)], base, base)
     assert 0.5 * 0.5 == GRID[25] == 0.25
-    result = lfw.evaluate(*_pairs_at(roots), same, folds=folds)
+    result = lfw_protocol.evaluate(*_pairs_at(roots), same, folds=folds)
     assert result.thresholds == [GRID[25], GRID[26], GRID[26]]
     assert result.fold_accuracies == [10 / 11, 1.0, 1.0]
     ref = _brute(*_pairs_at(roots), same,
@@ -186,7 +186,7 @@ def test_distance_on_a_threshold_is_rejected_and_ties_take_the_lowest_threshold(
 def test_equal_accuracy_plateaus_take_the_lowest():
     # Accuracy 2/3 on (0.2401, 1.0] and again on (2.25, 3.99]: the first plateau wins.
     roots, same, folds = _folds_of(*[[(0.49, True, 1), (1.5, True, 1), (1.0, False, 1)]] * 4)
-    result = lfw.evaluate(*_pairs_at(roots), same, folds=folds)
+    result = lfw_protocol.evaluate(*_pairs_at(roots), same, folds=folds)
     assert result.thresholds == [0.25] * 4
     assert result.fold_accuracies == pytest.approx([2 / 3] * 4)
 
@@ -198,7 +198,7 @@ def test_folds_are_contiguous_blocks_of_600_in_file_order():
     roots = np.where(same, 0.3, 1.0)
     roots[[2399, 2400]] = 1.9
     same[[2399, 2400]] = True
-    result = lfw.evaluate(*_pairs_at(roots), same)
+    result = lfw_protocol.evaluate(*_pairs_at(roots), same)
     expected = [1.0] * 10
     expected[3] = expected[4] = 599 / 600
     assert result.fold_accuracies == expected
@@ -212,7 +212,7 @@ def test_zoo_readme_accuracy_formatting():
         wrong = 600 - c  # same pairs far away: the threshold stays in (0.09, 1.0]
         specs.append([(0.3, True, 300 - wrong), (1.9, True, wrong), (1.0, False, 300)])
     roots, same, folds = _folds_of(*specs)
-    result = lfw.evaluate(*_pairs_at(roots), same)
+    result = lfw_protocol.evaluate(*_pairs_at(roots), same)
     assert result.fold_accuracies == pytest.approx([c / 600 for c in correct])
     assert result.formatted == "0.98900+-0.00642"
     metrics = result.as_metrics()
@@ -231,7 +231,7 @@ def test_val_threshold_interpolates_over_repeated_far():
     spec = [(0.5, False, 1), (1.0, False, 1), (1.8, False, 1248),
             (0.3, True, 100), (0.84, True, 100)]
     roots, same, folds = _folds_of(spec, spec)
-    result = lfw.evaluate(*_pairs_at(roots), same, folds=folds)
+    result = lfw_protocol.evaluate(*_pairs_at(roots), same, folds=folds)
     t = VAL_GRID[251] + 0.25 * (VAL_GRID[1001] - VAL_GRID[251])
     assert result.val_thresholds == pytest.approx([t, t], abs=1e-12)
     assert t == pytest.approx(0.4385)
@@ -245,7 +245,7 @@ def test_val_threshold_is_zero_when_far_never_reaches_target():
     # Different pairs at squared distance 4.0, beyond the last threshold 3.999.
     spec = [(2.0, False, 50), (0.3, True, 50)]
     roots, same, folds = _folds_of(spec, spec)
-    result = lfw.evaluate(*_pairs_at(roots), same, folds=folds)
+    result = lfw_protocol.evaluate(*_pairs_at(roots), same, folds=folds)
     assert result.val_thresholds == [0.0, 0.0]
     assert result.val == 0.0 and result.far == 0.0
     assert result.accuracy == 1.0
@@ -255,13 +255,13 @@ def test_val_threshold_at_a_far_value_equal_to_the_target():
     # 1000 training different pairs: one at 0.25 gives FAR exactly 1e-3 from 0.251 on.
     spec = [(0.5, False, 1), (1.8, False, 999), (0.3, True, 10)]
     roots, same, folds = _folds_of(spec, spec)
-    result = lfw.evaluate(*_pairs_at(roots), same, folds=folds)
+    result = lfw_protocol.evaluate(*_pairs_at(roots), same, folds=folds)
     assert result.val_thresholds == [VAL_GRID[251]] * 2
 
 
 def test_perfect_separation_gives_auc_one_and_eer_zero():
     same = np.tile(np.repeat([True, False], 30), 10)
-    result = lfw.evaluate(*_pairs_at(np.where(same, 0.3, 1.2)), same)
+    result = lfw_protocol.evaluate(*_pairs_at(np.where(same, 0.3, 1.2)), same)
     assert result.accuracy == 1.0 and result.accuracy_std == 0.0
     assert result.auc == 1.0 and result.eer == 0.0
     # Training FAR jumps from 0 straight to 1 at 1.44, so FAR 1e-3 interpolates between
@@ -276,19 +276,19 @@ def test_perfect_separation_gives_auc_one_and_eer_zero():
 def test_cosine_distance_is_angle_over_pi():
     e1 = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [2.0, 0.0]])
     e2 = np.array([[0.0, 3.0], [-1.0, 0.0], [1.0, 1.0], [1.0, 1e-9]])
-    np.testing.assert_allclose(lfw.distances(e1, e2, "cosine"), [0.5, 1.0, 0.25, 0.0],
+    np.testing.assert_allclose(lfw_protocol.distances(e1, e2, "cosine"), [0.5, 1.0, 0.25, 0.0],
                                atol=1e-9)
-    assert not np.isnan(lfw.distances(e1 * 1e8, e1 * 1e8, "cosine")).any()
+    assert not np.isnan(lfw_protocol.distances(e1 * 1e8, e1 * 1e8, "cosine")).any()
 
 
 def test_evaluate_rejects_mismatched_input():
     e = np.zeros((10, 4))
     with pytest.raises(ValueError):
-        lfw.evaluate(e, e[:9], np.ones(10, bool))
+        lfw_protocol.evaluate(e, e[:9], np.ones(10, bool))
     with pytest.raises(ValueError):
-        lfw.evaluate(e, e, np.ones(10, bool), distance="manhattan")
+        lfw_protocol.evaluate(e, e, np.ones(10, bool), distance="manhattan")
     with pytest.raises(UserError, match="at least 2"):
-        lfw.evaluate(e, e, np.ones(10, bool), folds=np.ones(10))
+        lfw_protocol.evaluate(e, e, np.ones(10, bool), folds=np.ones(10))
 
 
 # --------------------------------------------------------------------------- sub-folds
@@ -298,7 +298,7 @@ def test_interleaved_subfolds_balance_classes_like_stratified_kfold():
     from sklearn.model_selection import StratifiedKFold
 
     issame = np.repeat([True, False], 300)
-    sub = lfw.interleaved_subfolds(issame)
+    sub = lfw_protocol.interleaved_subfolds(issame)
     for k in range(10):
         assert (sub[issame] == k).sum() == 30 and (sub[~issame] == k).sum() == 30
     expected = np.empty(600, dtype=int)
@@ -307,16 +307,16 @@ def test_interleaved_subfolds_balance_classes_like_stratified_kfold():
     np.testing.assert_array_equal(sub, expected)
     # Uneven counts: sizes differ by at most one within each class.
     uneven = np.array([True] * 33 + [False] * 27)
-    counts = np.bincount(lfw.interleaved_subfolds(uneven, 4)[uneven])
+    counts = np.bincount(lfw_protocol.interleaved_subfolds(uneven, 4)[uneven])
     assert counts.tolist() == [9, 8, 8, 8]
     with pytest.raises(UserError, match="cannot fill"):
-        lfw.interleaved_subfolds(np.array([True] * 3 + [False] * 20), 4)
+        lfw_protocol.interleaved_subfolds(np.array([True] * 3 + [False] * 20), 4)
 
 
 def test_subfold_evaluation_of_one_fold_matches_brute_force():
     e1, e2, issame = _random_pairs(7, n_folds=1, per_class=300, dim=16)
-    sub = lfw.interleaved_subfolds(issame)
-    result = lfw.evaluate(e1, e2, issame, distance="cosine", subtract_mean=True, folds=sub)
+    sub = lfw_protocol.interleaved_subfolds(issame)
+    result = lfw_protocol.evaluate(e1, e2, issame, distance="cosine", subtract_mean=True, folds=sub)
     splits = [(np.flatnonzero(sub != k), np.flatnonzero(sub == k)) for k in range(10)]
     _assert_matches(result, _brute(e1, e2, issame, splits, "cosine", True))
 
@@ -504,6 +504,6 @@ def test_real_view2_pairs_agree_with_brute_force(real_pairs):
     e1, e2 = noisy([p.name1 for p in real_pairs]), noisy([p.name2 for p in real_pairs])
     issame = np.array([p.issame for p in real_pairs])
     for distance in ("euclidean", "cosine"):
-        result = lfw.evaluate(e1, e2, issame, distance=distance, subtract_mean=True)
+        result = lfw_protocol.evaluate(e1, e2, issame, distance=distance, subtract_mean=True)
         _assert_matches(result, _brute(e1, e2, issame, _kfold_splits(6000, 10), distance, True))
         assert 0.6 < result.accuracy < 0.99

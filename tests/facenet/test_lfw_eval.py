@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from modelzoo.api import UserError
-from modelzoo_facenet import lfw
+from modelzoo_facenet import lfw, lfw_protocol
 from modelzoo_facenet.lfw_eval import (
     LfwPairsDataset,
     embed_images,
@@ -101,8 +101,8 @@ def test_evaluate_lfw_end_to_end(tmp_path, distance, subtract_mean):
     pairs = lfw.read_pairs(pairs_file)
     e1, e2, issame, n_distinct = _expected(pairs)
     assert embed.rows == n_distinct  # each distinct image embedded once
-    ref = lfw.evaluate(e1, e2, issame, distance=distance, subtract_mean=subtract_mean,
-                       n_folds=2)
+    ref = lfw_protocol.evaluate(e1, e2, issame, distance=distance, subtract_mean=subtract_mean,
+                                n_folds=2)
     _assert_same_result(result, ref)
     assert result.n_pairs == 40 and result.fold_labels == [1, 2] and result.missing == []
     assert result.accuracy > 0.9  # a person's colors are close, different people's far
@@ -115,8 +115,8 @@ def test_evaluate_lfw_one_fold_with_interleaved_subfolds(tmp_path):
                           folds="interleaved", test_fold=2)
     fold2 = [p for p in lfw.read_pairs(pairs_file) if p.fold == 2]
     e1, e2, issame, _ = _expected(fold2)
-    ref = lfw.evaluate(e1, e2, issame, distance="cosine",
-                       folds=lfw.interleaved_subfolds(issame))
+    ref = lfw_protocol.evaluate(e1, e2, issame, distance="cosine",
+                                folds=lfw_protocol.interleaved_subfolds(issame))
     _assert_same_result(result, ref)
     assert result.n_pairs == 20 and len(result.fold_accuracies) == 10
     with pytest.raises(UserError, match="interleaved"):
@@ -143,7 +143,7 @@ def test_evaluate_lfw_missing_images(tmp_path):
     assert result.n_pairs == len(pairs) - len(hit)
     kept = [p for p in pairs if p not in hit]
     e1, e2, issame, _ = _expected(kept)
-    ref = lfw.evaluate(e1, e2, issame, folds=np.array([p.fold for p in kept]))
+    ref = lfw_protocol.evaluate(e1, e2, issame, folds=np.array([p.fold for p in kept]))
     _assert_same_result(result, ref)
 
 

@@ -1,5 +1,5 @@
 """LFW evaluation of an embedding network: load the pair images, embed each distinct image
-once, run the protocol of :mod:`modelzoo_facenet.lfw`.
+once, run the protocol of :mod:`modelzoo_facenet.lfw_protocol`.
 
 Public API
 ----------
@@ -8,7 +8,8 @@ Public API
   index maps (``index1``/``index2``).
 - :func:`embed_images`: embeddings of a dataset's images (optionally image + mirror,
   concatenated), as a numpy array.
-- :func:`evaluate_lfw`: pairs file + image folder + ``embed_fn`` -> :class:`lfw.LfwResult`.
+- :func:`evaluate_lfw`: pairs file + image folder + ``embed_fn`` ->
+  :class:`lfw_protocol.LfwResult`.
 
 ``embed_fn`` is any callable taking a float NCHW tensor on ``device`` (already
 standardized) and returning ``(N, D)`` embeddings, e.g. ``model.embed`` of a model in
@@ -29,7 +30,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from modelzoo.api import UserError
 
-from . import lfw
+from . import lfw, lfw_protocol
 
 log = logging.getLogger(__name__)
 
@@ -143,12 +144,13 @@ def evaluate_lfw(
     folds: str = "file",
     test_fold: Optional[int] = None,
     num_workers: int = 0,
-) -> lfw.LfwResult:
+) -> lfw_protocol.LfwResult:
     """Score ``embed_fn`` on LFW pairs.
 
     ``folds="file"``: the pairs file's own folds (View 2: 10 folds of 600 in file order;
     pairs dropped for missing images leave their fold smaller, not shifted).
-    ``folds="interleaved"``: 10 class-balanced sub-folds (:func:`lfw.interleaved_subfolds`).
+    ``folds="interleaved"``: 10 class-balanced sub-folds
+    (:func:`lfw_protocol.interleaved_subfolds`).
     ``test_fold`` (1-based): score only that fold's pairs, which needs
     ``folds="interleaved"`` (the threshold is then chosen within the fold: the unrestricted
     protocol with LFW's other 9 sets as training data).
@@ -180,8 +182,8 @@ def evaluate_lfw(
     log.info("embedding %d distinct LFW images of %d pairs", len(dataset), len(issame))
     embeddings = embed_images(embed_fn, dataset, batch_size, device, flip,
                               num_workers=num_workers)
-    fold_labels = file_folds if folds == "file" else lfw.interleaved_subfolds(issame)
-    result = lfw.evaluate(embeddings[dataset.index1], embeddings[dataset.index2], issame,
-                          distance=distance, subtract_mean=subtract_mean, folds=fold_labels)
+    fold_labels = file_folds if folds == "file" else lfw_protocol.interleaved_subfolds(issame)
+    result = lfw_protocol.evaluate(embeddings[dataset.index1], embeddings[dataset.index2], issame,
+                                   distance=distance, subtract_mean=subtract_mean, folds=fold_labels)
     people = {Path(path).parent.name for path in dataset.paths}
     return replace(result, missing=missing, n_images=len(dataset.paths), n_people=len(people))
