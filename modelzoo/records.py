@@ -85,7 +85,7 @@ class RunRecord(TypedDict, total=False):
     owner: Owner                 # the process running the current attempt (liveness)
     warnings: list[str]          # one line each, e.g. a declared metric the evaluation did not return
     throughput_unit: Optional[str]     # unit of fps, e.g. "images/s"
-    curve_specs: list[dict]      # [{name, x, y, x_label, y_label, title}]: how to plot each curve
+    curve_specs: list[dict]      # CurveSpec.as_dict() each: {name, x, y, title, x_label, y_label, ...}
     sweep_id: Optional[str]      # the sweep this run belongs to
     members: list[dict]          # sweep summary: [{run_id, value, status, metrics}]
     sweep: dict                  # sweep summary: {"key", "values"}
