@@ -16,7 +16,7 @@ except ImportError:  # the plugin is not pip-installed in this checkout: import 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins" / "facenet"))
 
 from modelzoo.api import UserError
-from modelzoo_facenet import demo
+from modelzoo_facenet import demo, demo_faces
 from modelzoo_facenet.demo import DEMO_DEFAULTS, generate_demo_dataset, make_pairs, read_manifest
 
 SMALL = dict(train_identities=5, images_per_identity=3, test_identities=20, test_images_per_identity=3,
@@ -106,7 +106,7 @@ def test_test_identities_are_unseen(small_set: demo.DemoInfo):
     assert train.isdisjoint(test)
     # identity k of the test split is a different draw from identity k of the training split
     for k in range(5):
-        a, b = demo._identity(0, 0, k), demo._identity(0, 1, k)
+        a, b = demo_faces._identity(0, 0, k), demo_faces._identity(0, 1, k)
         assert a["a"] != b["a"] and not np.array_equal(a["skin"], b["skin"])
     train_hashes = {h for rel, h in _tree(small_set.train_dir).items()}
     assert train_hashes.isdisjoint(_tree(small_set.lfw_dir).values())
@@ -182,10 +182,10 @@ def test_defaults_give_a_valid_protocol():
 
 def test_identity_images_vary_and_rendering_is_pure():
     """Images of one identity differ (pose, light...), and the rendering is pure in its inputs."""
-    images = demo.render_identity_images(7, 0, 4, 4, 40)
+    images = demo_faces.render_identity_images(7, 0, 4, 4, 40)
     assert all(im.shape == (40, 40, 3) and im.dtype == np.uint8 for im in images)
     assert len({im.tobytes() for im in images}) == 4
-    again = demo.render_identity_images(7, 0, 4, 4, 40)
+    again = demo_faces.render_identity_images(7, 0, 4, 4, 40)
     assert all(np.array_equal(a, b) for a, b in zip(images, again))
 
 
@@ -197,7 +197,7 @@ def test_identity_signal_survives_the_nuisance():
     reaching the images. Measured margin: 0.83 vs 1.01 cosine distance, ~8 standard errors.
     """
     ids, per = 30, 4
-    x = np.stack([np.stack(demo.render_identity_images(0, 1, k, per, 32)) for k in range(ids)])
+    x = np.stack([np.stack(demo_faces.render_identity_images(0, 1, k, per, 32)) for k in range(ids)])
     v = x.reshape(ids * per, -1).astype(np.float64)
     v -= v.mean(0)
     v /= np.linalg.norm(v, axis=1, keepdims=True)

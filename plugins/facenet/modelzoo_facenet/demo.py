@@ -2,13 +2,9 @@
 
 No real face data ships with the zoo, yet ``modelzoo run facenet --profile demo`` must
 train, evaluate with the real LFW protocol code and produce a meaningful accuracy in
-minutes on a CPU. This module draws cartoon faces with OpenCV: each identity is a
-random draw of face geometry (outline shape and aspect, eye spacing/size/shape, nose,
-mouth, brows, ears), colouring (skin, hair colour and style, iris colour) and features
-(glasses, beard, moustache, moles, freckles, blush, earrings); each image of an identity
-varies in pose (rotation, shift, scale, a slight yaw), expression (smile, open mouth,
-blink, gaze), lighting (brightness, colour cast, a gradient), background, clothing,
-blur, noise and occlusion (a random rectangle or bar).
+minutes on a CPU. This module lays out a set of cartoon faces (drawn by
+:mod:`modelzoo_facenet.demo_faces`) as LFW is laid out, deals the test people into folds
+and pairs, and writes it all once, atomically, for reuse.
 
 Layout written under ``root`` (LFW's own layout and pairs format, so the LFW evaluation
 code runs unchanged, only with ``.png`` files)::
@@ -37,7 +33,6 @@ Public API::
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import time
@@ -49,11 +44,13 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import cv2
-import numpy as np
 
 from modelzoo.api import UserError
+from modelzoo_facenet.demo_faces import render_identity_images, seeded_generator
 
-GENERATOR_VERSION = 2  # bump whenever the drawing changes: existing sets are then regenerated
+# Bump whenever the bytes change (the drawing in demo_faces, the pairs, the layout): existing
+# sets are then regenerated.
+GENERATOR_VERSION = 2
 
 # Image size 72 with the training crop 64 keeps davidsandberg's crop ratio (160 of 182 =
 # 0.88; 64 of 72 = 0.89). 400 identities x 20 images (8000): a MobileNetV1 at width 0.5
@@ -73,7 +70,6 @@ DEMO_DEFAULTS: dict = {
 DEMO_CROP = 64  # the training/evaluation crop the defaults are made for
 
 _FOLDS = 10
-_SS = 2  # draw at twice the size, then area-downsample: smooth edges on tiny faces
 
 
 @dataclass
@@ -95,323 +91,6 @@ class DemoInfo:
     generated: bool = False  # False when an existing complete set was reused
     seconds: float = 0.0
     manifest: dict = field(default_factory=dict)
-
-
-# --- Identities -----------------------------------------------------------------------
-
-_SKIN_LIGHT = np.array([250, 222, 200], np.float32)  # RGB
-_SKIN_DARK = np.array([85, 55, 40], np.float32)
-_HAIR = np.array([[25, 20, 18], [60, 40, 28], [110, 75, 45], [160, 120, 70], [215, 185, 120],
-                  [150, 60, 30], [150, 150, 150], [230, 230, 225]], np.float32)
-_HAIR_P = np.array([0.25, 0.2, 0.15, 0.1, 0.1, 0.07, 0.08, 0.05])
-_IRIS = np.array([[70, 45, 25], [35, 25, 20], [60, 110, 170], [70, 120, 70], [110, 120, 125],
-                  [120, 95, 45]], np.float32)
-_HAIR_STYLES = ("bald", "short", "medium", "long", "fringe", "side", "curly", "receding")
-
-
-def _rng(seed: int, *path: int) -> np.random.Generator:
-    return np.random.default_rng([seed, *path])
-
-
-def _identity(seed: int, split: int, k: int) -> dict:
-    """Random draw of one identity's fixed traits (all lengths relative to the canvas)."""
-    r = _rng(seed, 1000 + split, k)
-    u = r.uniform
-    a = u(0.27, 0.35)                                    # face half-width: ~60% of the width, like MTCNN crops
-    p = {
-        "a": a,
-        "b": a * u(1.12, 1.45),                          # face half-height
-        "cy": u(0.50, 0.55),
-        "sq": u(1.7, 3.2),                               # superellipse exponent: round .. square
-        "chin": u(0.0, 0.4),                             # narrowing of the lower face
-        "skin": np.clip(_SKIN_LIGHT + (_SKIN_DARK - _SKIN_LIGHT) * r.beta(1.6, 1.6)
-                        + r.normal(0, 8, 3), 0, 255),
-        "ear": u(0.04, 0.08), "ear_y": u(-0.1, 0.15),
-        "eye_dx": u(0.30, 0.55), "eye_y": u(-0.30, -0.05), "eye_w": u(0.14, 0.26),
-        "eye_asp": u(0.35, 0.7), "eye_tilt": u(-12, 12), "iris": _IRIS[r.integers(len(_IRIS))]
-        + r.normal(0, 10, 3), "iris_r": u(0.45, 0.8),
-        "brow_gap": u(0.06, 0.2), "brow_len": u(0.22, 0.45), "brow_th": u(0.012, 0.04),
-        "brow_tilt": u(-18, 22), "brow_arch": u(-0.02, 0.07), "unibrow": r.random() < 0.06,
-        "nose_len": u(0.22, 0.45), "nose_w": u(0.10, 0.26), "nose_style": int(r.integers(3)),
-        "mouth_y": u(0.42, 0.68), "mouth_w": u(0.28, 0.62), "lip_th": u(0.015, 0.05),
-        "lip": np.clip(r.uniform(0.3, 0.9) * np.array([190, 70, 80]) + r.normal(0, 10, 3), 0, 255),
-        "smile": u(-0.015, 0.03),
-        "hair": np.clip(_HAIR[r.choice(len(_HAIR), p=_HAIR_P)] + r.normal(0, 12, 3), 0, 255),
-        "style": _HAIR_STYLES[r.integers(len(_HAIR_STYLES))],
-        "hairline": u(0.45, 0.8), "volume": u(0.02, 0.12), "part": u(-0.6, 0.6),
-        "glasses": int(r.integers(1, 3)) if r.random() < 0.25 else 0,
-        "glass_col": r.uniform(0, 200, 3), "glass_th": u(0.008, 0.02),
-        "beard": int(r.integers(1, 4)) if r.random() < 0.22 else 0,
-        "moustache": r.random() < 0.2, "blush": u(0.0, 0.5) if r.random() < 0.3 else 0.0,
-        "freckles": r.random() < 0.12, "earring": r.random() < 0.12,
-        "moles": [(u(-0.8, 0.8), u(-0.5, 0.8), u(0.012, 0.025))
-                  for _ in range(int(r.integers(1, 4)) if r.random() < 0.4 else 0)],
-    }
-    p["freckle_pts"] = r.uniform(-1, 1, (int(r.integers(12, 30)), 2)) if p["freckles"] else None
-    return p
-
-
-# --- Drawing --------------------------------------------------------------------------
-
-_SHIFT = 4
-_ONE = 1 << _SHIFT
-
-
-def _pt(x: float, y: float) -> tuple[int, int]:
-    return int(round(x * _ONE)), int(round(y * _ONE))
-
-
-def _col(c) -> tuple[float, ...]:
-    if np.isscalar(c):
-        return (min(max(float(c), 0.0), 255.0),)
-    return tuple(min(max(float(v), 0.0), 255.0) for v in c)
-
-
-def _ellipse(img, c, axes, angle, color, thickness=-1, start=0, end=360) -> None:
-    cv2.ellipse(img, _pt(*c), _pt(max(axes[0], 0.5), max(axes[1], 0.5)), float(angle), start, end,
-                _col(color), thickness if thickness < 0 else max(1, int(round(thickness))),
-                cv2.LINE_AA, _SHIFT)
-
-
-def _poly(img, pts: np.ndarray, color, closed=True, thickness=-1) -> None:
-    ipts = [np.round(pts * _ONE).astype(np.int32).reshape(-1, 1, 2)]
-    if thickness < 0:
-        cv2.fillPoly(img, ipts, _col(color), cv2.LINE_AA, _SHIFT)
-    else:
-        cv2.polylines(img, ipts, closed, _col(color), max(1, int(round(thickness))), cv2.LINE_AA, _SHIFT)
-
-
-_GRIDS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-
-
-def _grid(n: int) -> tuple[np.ndarray, np.ndarray]:
-    if n not in _GRIDS:
-        v = np.linspace(-1, 1, n, dtype=np.float32)
-        _GRIDS[n] = (v[None, :, None], v[:, None, None])
-    return _GRIDS[n]
-
-
-def _render(p: dict, seed: int, split: int, k: int, n: int, size: int) -> np.ndarray:
-    """Image ``n`` of identity ``k``: uint8 RGB ``size x size``."""
-    r = _rng(seed, 2000 + split, k, n)
-    u = r.uniform
-    S = size * _SS
-
-    # background: a per-image colour with a gradient, sometimes a few shapes behind the head
-    base = r.uniform(20, 235, 3).astype(np.float32)
-    tilt = r.uniform(-40, 40, 3).astype(np.float32)
-    ang = u(0, 2 * math.pi)
-    gx8, gy8 = _grid(8)  # a linear ramp: compute it on 8x8 and let the bilinear resize fill in
-    ramp = np.clip(base + tilt * (math.cos(ang) * gx8 + math.sin(ang) * gy8), 0, 255)
-    img = cv2.resize(ramp.astype(np.uint8), (S, S), interpolation=cv2.INTER_LINEAR)
-    for _ in range(int(r.integers(0, 3))):
-        c = r.uniform(0, 255, 3)
-        if r.random() < 0.5:
-            _ellipse(img, (u(0, S), u(0, S)), (u(0.05, 0.3) * S, u(0.05, 0.3) * S), u(0, 180), c)
-        else:
-            x0, y0 = u(0, S), u(0, S)
-            _poly(img, np.array([[x0, y0], [x0 + u(-0.4, 0.4) * S, y0],
-                                 [x0 + u(-0.4, 0.4) * S, y0 + u(-0.4, 0.4) * S]]), c)
-
-    yaw = u(-0.25, 0.25)
-    a, b = p["a"] * S, p["b"] * S
-    cx, cy = 0.5 * S + yaw * 0.04 * S, p["cy"] * S
-
-    def fx(x_rel: float, depth: float) -> float:
-        """Canvas x of a feature at x_rel half-widths from the midline, turned by the yaw."""
-        squeeze = 1.0 - 0.35 * yaw * np.sign(x_rel)
-        return cx + x_rel * a * squeeze + yaw * depth * a
-
-    skin = p["skin"] * r.uniform(0.97, 1.03, 3)
-    shade = skin * 0.78
-    hair = p["hair"] * r.uniform(0.93, 1.07, 3)
-    style = p["style"]
-
-    # hair behind the head and shoulders
-    if style in ("long", "curly"):
-        _ellipse(img, (cx, cy + 0.25 * b), (a * 1.25, b * 1.25), 0, hair, start=180, end=360)
-        _poly(img, np.array([[cx - a * 1.25, cy + 0.25 * b], [cx + a * 1.25, cy + 0.25 * b],
-                             [cx + a * 1.15, cy + b * 1.35], [cx - a * 1.15, cy + b * 1.35]]), hair)
-    cloth = r.uniform(0, 255, 3)
-    _poly(img, np.array([[cx - a * 0.45, cy + b * 0.6], [cx + a * 0.45, cy + b * 0.6],
-                         [cx + a * 0.5, cy + b * 1.2], [cx - a * 0.5, cy + b * 1.2]]), shade)
-    _ellipse(img, (cx, cy + b * 1.55), (a * 2.0, b * 0.6), 0, cloth)
-    if p["earring"]:
-        for s in (-1, 1):
-            _ellipse(img, (fx(s * 1.02, 0), cy + (p["ear_y"] + 0.28) * b), (0.02 * S, 0.02 * S), 0,
-                     (230, 200, 60))
-    # ears, then the face outline (superellipse, narrowed towards the chin)
-    for s in (-1, 1):
-        _ellipse(img, (fx(s * 1.0, 0), cy + p["ear_y"] * b), (p["ear"] * S * (1 - 0.4 * yaw * s),
-                 p["ear"] * S * 1.7), 0, shade)
-    t = np.linspace(0, 2 * np.pi, 72, endpoint=False)
-    ct, st = np.cos(t), np.sin(t)
-    ex = np.sign(ct) * np.abs(ct) ** (2 / p["sq"])
-    ey = np.sign(st) * np.abs(st) ** (2 / p["sq"])
-    ex = ex * (1 - p["chin"] * np.clip(ey, 0, 1) ** 2)
-    xs = cx + ex * a * (1 - 0.35 * yaw * np.sign(ex))
-    face = np.stack([xs, cy + ey * b], 1)
-    _poly(img, face, skin)
-    if p["blush"] > 0:
-        for s in (-1, 1):
-            _ellipse(img, (fx(s * 0.5, 0.2), cy + 0.25 * b), (0.1 * a, 0.07 * a), 0,
-                     skin * (1 - p["blush"] * 0.3) + np.array([200, 60, 60]) * p["blush"] * 0.3)
-    # hair on the head: a cap minus the uncovered forehead, blended through a mask so
-    # the features drawn next stay on top
-    if style != "bald":
-        hl = cy - p["hairline"] * b
-        top = cy - b - p["volume"] * S
-        mid = cy - 0.1 * b
-        mask = np.zeros((S, S), np.uint8)
-        _ellipse(mask, (cx, mid), (a * 1.07, mid - top), 0, 255, start=180, end=360)
-        if style == "curly":
-            for t_ in np.linspace(math.pi * 0.95, math.pi * 2.05, 14):
-                _ellipse(mask, (cx + a * 1.07 * math.cos(t_), mid + (mid - top) * math.sin(t_)),
-                         (0.05 * S, 0.05 * S), 0, 255)
-        part = p["part"] * a if style == "side" else 0.0
-        if style == "receding":
-            fh_w, fh_top = a * 0.8, top + 0.04 * S
-        else:
-            fh_w, fh_top = a * 0.93, hl + (0.12 * b if style == "fringe" else 0.0)
-        _ellipse(mask, (cx + part * 0.3, cy - 0.02 * b), (fh_w, (cy - 0.02 * b) - fh_top), 0, 0,
-                 start=180, end=360)
-        if style == "side":  # a swept lock from the parting across the forehead
-            sgn = 1.0 if part >= 0 else -1.0
-            _poly(mask, np.array([[cx + part, top + 0.03 * S], [cx + part + sgn * 0.15 * a, fh_top + 0.05 * b],
-                                  [cx - sgn * 0.95 * a, hl + 0.15 * b], [cx - sgn * 1.0 * a, hl - 0.1 * b]]), 255)
-        x0, y0, bw, bh = cv2.boundingRect(mask)  # blend only where the hair is
-        if bw and bh:
-            roi = img[y0:y0 + bh, x0:x0 + bw]
-            alpha = mask[y0:y0 + bh, x0:x0 + bw, None].astype(np.float32) * (1.0 / 255)
-            roi[:] = (roi + (hair.astype(np.float32) - roi) * alpha + 0.5).astype(np.uint8)
-
-    # beard: a band around the jaw
-    if p["beard"]:
-        lower = face[(face[:, 1] > cy + (0.15 if p["beard"] != 3 else 0.45) * b)]
-        mouth_y = cy + p["mouth_y"] * b
-        if p["beard"] == 3:  # goatee
-            pts = np.array([[fx(-0.3, 0.3), mouth_y + 0.05 * b], [fx(0.3, 0.3), mouth_y + 0.05 * b],
-                            [fx(0.2, 0.3), cy + 0.98 * b], [fx(-0.2, 0.3), cy + 0.98 * b]])
-        else:
-            inner = np.array([[fx(0.6, 0.3), mouth_y - 0.05 * b], [fx(-0.6, 0.3), mouth_y - 0.05 * b]])
-            pts = np.concatenate([lower[np.argsort(np.arctan2(lower[:, 1] - cy, lower[:, 0] - cx))], inner])
-        beard_col = hair if p["beard"] != 2 else skin * 0.6 + hair * 0.4  # 2: stubble
-        _poly(img, pts, beard_col)
-    # mouth with a per-image expression
-    my = cy + p["mouth_y"] * b
-    mw = p["mouth_w"] * a
-    smile = (p["smile"] + u(-0.012, 0.02)) * S
-    opened = r.random() < 0.2
-    mcx = fx(0.0, 0.3)
-    if opened:
-        _ellipse(img, (mcx, my + 0.01 * S), (mw * 0.8, 0.03 * S + max(smile, 0) * 0.5), 0, (60, 20, 25))
-    pts = np.array([[mcx - mw, my - smile], [mcx - mw * 0.5, my + smile * 0.3], [mcx, my + smile * 0.5],
-                    [mcx + mw * 0.5, my + smile * 0.3], [mcx + mw, my - smile]])
-    _poly(img, pts, p["lip"], closed=False, thickness=p["lip_th"] * S)
-    if p["moustache"]:
-        _poly(img, np.array([[mcx - mw * 0.9, my - 0.02 * S], [mcx, my - 0.06 * S],
-                             [mcx + mw * 0.9, my - 0.02 * S]]), hair, closed=False, thickness=0.035 * S)
-    # nose
-    ny0 = cy + p["eye_y"] * b + 0.05 * b
-    ny1 = ny0 + p["nose_len"] * b
-    nw = p["nose_w"] * a
-    tip = fx(0.0, 0.6)
-    if p["nose_style"] == 0:
-        _poly(img, np.array([[fx(0, 0.3), ny0], [tip + nw, ny1], [tip - nw, ny1]]), shade)
-    elif p["nose_style"] == 1:
-        _poly(img, np.array([[fx(0.05, 0.3), ny0], [tip + nw * 0.3, ny1]]), shade, closed=False,
-              thickness=0.015 * S)
-        for s in (-1, 1):
-            _ellipse(img, (tip + s * nw * 0.6, ny1), (nw * 0.3, nw * 0.2), 0, shade * 0.7)
-    else:
-        _ellipse(img, (tip, ny1 - nw * 0.3), (nw, nw * 0.7), 0, shade)
-    # eyes (with blink and gaze), brows
-    ey0 = cy + p["eye_y"] * b
-    ew = p["eye_w"] * a * 2
-    blink = r.random() < 0.05
-    gaze = (u(-0.25, 0.25), u(-0.15, 0.15))
-    brow_col = hair * 0.7
-    for s in (-1, 1):
-        ecx = fx(s * p["eye_dx"] * 2, 0.25)
-        w_s = ew * (1 - 0.35 * yaw * s)
-        tilt = s * p["eye_tilt"]
-        if blink:
-            _ellipse(img, (ecx, ey0), (w_s, 0.01 * S), tilt, (40, 30, 30))
-        else:
-            eh = ew * p["eye_asp"]
-            _ellipse(img, (ecx, ey0), (w_s, eh), tilt, (245, 245, 240))
-            ir = eh * p["iris_r"] * 1.1
-            icx, icy = ecx + gaze[0] * w_s, ey0 + gaze[1] * eh
-            _ellipse(img, (icx, icy), (ir, ir), 0, p["iris"])
-            _ellipse(img, (icx, icy), (ir * 0.45, ir * 0.45), 0, (10, 10, 10))
-            _ellipse(img, (ecx, ey0), (w_s, eh), tilt, (40, 30, 30), thickness=max(1, 0.008 * S))
-        by = ey0 - ew * p["eye_asp"] - p["brow_gap"] * b
-        bl = p["brow_len"] * a
-        inner_x, outer_x = fx(s * (p["eye_dx"] * 2 - p["brow_len"] * 0.6), 0.25), fx(s * (p["eye_dx"] * 2 + p["brow_len"] * 0.6), 0.25)
-        rise = math.tan(math.radians(p["brow_tilt"])) * bl
-        pts = np.array([[inner_x, by], [(inner_x + outer_x) / 2, by - p["brow_arch"] * S - rise * 0.5],
-                        [outer_x, by - rise]])
-        _poly(img, pts, brow_col, closed=False, thickness=p["brow_th"] * S)
-    if p["unibrow"]:
-        by = ey0 - ew * p["eye_asp"] - p["brow_gap"] * b
-        _poly(img, np.array([[fx(-0.3, 0.25), by], [fx(0.3, 0.25), by]]), brow_col, closed=False,
-              thickness=p["brow_th"] * S)
-    # skin marks
-    for mx, my_, mr in p["moles"]:
-        _ellipse(img, (fx(mx, 0.2), cy + my_ * b), (mr * S, mr * S), 0, (70, 45, 35))
-    if p["freckle_pts"] is not None:
-        for fxr, fyr in p["freckle_pts"]:
-            _ellipse(img, (fx(fxr * 0.6, 0.2), cy + (0.15 + 0.12 * fyr) * b), (0.006 * S, 0.006 * S), 0,
-                     skin * 0.7)
-    # glasses (worn in most, not all, images)
-    if p["glasses"] and r.random() < 0.95:
-        th = p["glass_th"] * S
-        rad = ew * 1.45
-        for s in (-1, 1):
-            c = (fx(s * p["eye_dx"] * 2, 0.3), ey0)
-            if p["glasses"] == 1:
-                _ellipse(img, c, (rad * (1 - 0.35 * yaw * s), rad * 0.85), 0, p["glass_col"], thickness=th)
-            else:
-                w_s = rad * (1 - 0.35 * yaw * s)
-                _poly(img, np.array([[c[0] - w_s, c[1] - rad * 0.7], [c[0] + w_s, c[1] - rad * 0.7],
-                                     [c[0] + w_s, c[1] + rad * 0.7], [c[0] - w_s, c[1] + rad * 0.7]]),
-                      p["glass_col"], thickness=th)
-        _poly(img, np.array([[fx(-p["eye_dx"] * 2 + 0.3, 0.3), ey0 - rad * 0.3],
-                             [fx(p["eye_dx"] * 2 - 0.3, 0.3), ey0 - rad * 0.3]]), p["glass_col"],
-              closed=False, thickness=th)
-    # pose: rotation, scale and shift about the canvas centre
-    M = cv2.getRotationMatrix2D((S / 2, S / 2), u(-10, 10), u(0.9, 1.1))
-    M[:, 2] += r.uniform(-0.05, 0.05, 2) * S
-    img = cv2.warpAffine(img, M, (S, S), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
-    # occlusion: a random rectangle or a bar across the face
-    if r.random() < 0.1:
-        c = r.uniform(0, 255, 3)
-        if r.random() < 0.5:
-            x0, y0 = u(0.1, 0.7) * S, u(0.1, 0.7) * S
-            cv2.rectangle(img, (int(x0), int(y0)), (int(x0 + u(0.12, 0.3) * S), int(y0 + u(0.12, 0.3) * S)),
-                          _col(c), -1)
-        else:
-            y0 = u(0.3, 0.8) * S
-            cv2.line(img, (0, int(y0)), (S, int(y0 + u(-0.2, 0.2) * S)), _col(c), int(u(0.04, 0.1) * S))
-    img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
-
-    # lighting: brightness, colour cast, a directional gradient; then blur and sensor noise
-    gx, gy = _grid(size)
-    ang = u(0, 2 * math.pi)
-    gain = (u(0.7, 1.25) * r.uniform(0.9, 1.1, 3)).astype(np.float32)
-    light = 1.0 + u(0.0, 0.35) * (math.cos(ang) * gx + math.sin(ang) * gy)
-    out = img.astype(np.float32) * gain * light
-    if r.random() < 0.5:
-        out = cv2.GaussianBlur(out, (0, 0), u(0.3, 1.0))
-    noise_sigma = u(0, 6)
-    out += r.standard_normal(out.shape, dtype=np.float32) * noise_sigma
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
-
-
-def render_identity_images(seed: int, split: int, k: int, count: int, size: int) -> list[np.ndarray]:
-    """``count`` images (uint8 RGB) of identity ``k`` of ``split`` (0 train, 1 test)."""
-    p = _identity(seed, split, k)
-    return [_render(p, seed, split, k, n, size) for n in range(count)]
 
 
 # --- The data set ---------------------------------------------------------------------
@@ -444,7 +123,7 @@ def make_pairs(seed: int, names: list[str], images_per_person: int, pairs_per_fo
     Same pairs are ``(name, i, j)`` with ``i < j``; different pairs ``(name1, i, name2, j)``
     with ``name1 < name2``; image numbers are 1-based; no pair repeats.
     """
-    r = _rng(seed, 3000)
+    r = seeded_generator(seed, 3000)
     n_img = images_per_person
     out = []
     for f in range(folds):
