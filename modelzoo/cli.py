@@ -11,18 +11,23 @@ traceback only with ``--debug``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
 from modelzoo import __version__, records
-from modelzoo.api import RunContext, UserError, int_at_least
-from modelzoo.plugins import Registry, load_registry
+from modelzoo.api import MetricColumn, RunContext, UserError, int_at_least
+from modelzoo.plugins import PluginError, Registry, load_registry
+from modelzoo.runtime import choose_device, writable_dir
+from modelzoo.settings import CoreSettings
 from modelzoo.zoo import Zoo, apply_sets, find_zoo_file, load_zoo, profile_names, resolve_profile
 
 EXIT_USAGE = 2
+EXIT_REGRESSION = 1  # compare: a regression was found (an error there is EXIT_USAGE)
 EXIT_BY_STATUS = {"success": 0, "failed": 1, "diverged": 3, "interrupted": 130}
 DATA_ROOT_ENV = "MODELZOO_DATA_ROOT"
 RUNS_ENV = "MODELZOO_RUNS"
@@ -41,13 +46,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="model name (see 'modelzoo list')")
     parser.add_argument("--profile", help="profile from zoo.yaml or the plugin (default: the model's default)")
-    parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto",
-                        help="cuda when a card is visible, else cpu (default: auto)")
+    parser.add_argument("--device", choices=("auto", "cuda", "cpu"),
+                        help="cuda when a card is visible, else cpu (default: auto; with --resume, the run's)")
     parser.add_argument("--data-root", help="root of the data sets (default: $MODELZOO_DATA_ROOT or "
                         "./data; with --resume, the interrupted run's)")
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                         help="override a profile value, e.g. --set train.batch_size=64 (repeatable)")
-    parser.add_argument("--seed", type=int, help="random seed (default: the profile's train.seed)")
+    parser.add_argument("--seed", type=int, help="random seed, 0..2**32-1 (default: the profile's train.seed)")
 
 
 _positive_int = int_at_least(1)
@@ -71,7 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     _model_options(p)
     p.add_argument("--cards", type=_positive_int, default=1, help="cards (one worker process each; default 1)")
-    p.add_argument("--max-steps", type=_positive_int, help="stop after this many steps (quick checks)")
+    p.add_argument("--max-steps", type=_positive_int, help="stop after this many steps (quick checks; "
+                   "with --resume, the new cap)")
+    p.add_argument("--repeat", type=_positive_int, help="cut the timed steps into N equal windows and record "
+                   "FPS mean, std, min, max and CV (train.repeat)")
     p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run from its last checkpoint")
     p.add_argument("--dry-run", action="store_true", help="resolve the config and check the data, then stop")
     p.add_argument("--sweep", metavar="KEY=A..B", help="one run per value (KEY=1..10 or KEY=a,b), then a "
@@ -89,10 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", dest="fmt", choices=("onnx", "torchscript"), default="onnx")
     p.add_argument("--output", help="output file (default: next to the weights)")
 
-    p = verbs.add_parser("prepare", help="build a model's data sets (options come from its plugin)",
-                         add_help=False)
-    p.add_argument("model", nargs="?", help="model name")
-    p.add_argument("options", nargs=argparse.REMAINDER, help="the plugin's options; see 'prepare MODEL --help'")
+    # prepare's options come from the model's plugin: main() hands its arguments to cmd_prepare
+    verbs.add_parser("prepare", help="build a model's data sets (options come from its plugin: "
+                     "'modelzoo prepare MODEL --help')", add_help=False)
 
     p = verbs.add_parser("report", help="render result tables (Markdown, HTML, JSON, CSV) from run records")
     _common(p)
@@ -104,10 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("base", help="run id of the baseline")
     p.add_argument("new", help="run id of the candidate")
-    p.add_argument("--max-fps-drop", type=float, default=5.0, metavar="PCT",
-                   help="largest accepted FPS drop in percent (default 5)")
-    p.add_argument("--max-metric-drop", type=float, default=0.005, metavar="X",
-                   help="largest accepted drop of each metric, absolute (default 0.005)")
+    p.add_argument("--max-fps-drop", type=float, metavar="PCT",
+                   help="largest accepted FPS drop in percent (default 5; widened to 3 standard errors "
+                   "when both runs were timed with --repeat)")
+    p.add_argument("--max-metric-drop", action="append", default=[], metavar="[KEY=]X[%]",
+                   help="largest accepted worsening of a metric, absolute (0.005) or relative (2%%); "
+                   "repeatable, per metric key (default: the model's own limits, else 0.5%% relative)")
     return parser
 
 
@@ -124,32 +133,11 @@ def _zoo(args) -> Zoo:
     return load_zoo(find_zoo_file(args.zoo))
 
 
-def _device(requested: str) -> str:
-    import torch
-
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda but no CUDA card is visible; use --device cpu or check the driver")
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return requested
-
-
 def _cache_dir() -> Path:
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "modelzoo"
-
-
-def _writable_dir(path: Path, what: str, option: str) -> Path:
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-test-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise UserError(f"cannot write to the {what} {path}: {exc.strerror}; pass {option} DIR") from None
-    return path
 
 
 def _resolve(args, registry: Registry, zoo: Zoo) -> tuple[str, dict, dict]:
@@ -160,17 +148,28 @@ def _resolve(args, registry: Registry, zoo: Zoo) -> tuple[str, dict, dict]:
         config["train"]["seed"] = args.seed
     if getattr(args, "max_steps", None):
         config["train"]["max_steps"] = args.max_steps
+    if getattr(args, "repeat", None):
+        config["train"]["repeat"] = args.repeat
+    CoreSettings.from_config(config)  # a bad value fails here, before any run folder exists
     return profile, config, overrides
 
 
 def _plugin_info(registry: Registry, model: str) -> dict:
-    owner = registry.owners[model]
-    return {"name": owner.name, "version": owner.version}
+    return registry.owners[model].as_dict()
 
 
-def _columns(spec) -> list[dict]:
-    return [dict(key=c.key, title=c.title, format=c.format, std_key=c.std_key,
-                 higher_is_better=c.higher_is_better) for c in spec.metric_columns]
+def _new_record(args, registry: Registry, spec, *, run_id: str, kind: str, profile: str, config: dict,
+                overrides: dict, cards: int, device: str, log: Optional[str], **extra) -> dict:
+    """A run's record as it starts: what ran, with what, and how to read its numbers."""
+    record = records.new_record(
+        run_id=run_id, kind=kind, model=args.model, model_title=spec.title,
+        plugin=_plugin_info(registry, args.model), profile=profile, config=config, overrides=overrides,
+        cards=cards, world_size=cards, device=device, seed=config["train"]["seed"],
+        metric_columns=[c.as_dict() for c in spec.metric_columns], log=log,
+        throughput_unit=spec.throughput_unit, curve_specs=[c.as_dict() for c in spec.curves], **extra)
+    record["result_table"] = spec.table.as_dict()
+    record["release"] = getattr(args, "release", None) or os.environ.get("MODELZOO_RELEASE")
+    return record
 
 
 # --- Verbs ----------------------------------------------------------------------------
@@ -208,12 +207,11 @@ def cmd_list(args) -> int:
 
 def _context(args, registry, profile: str, config: dict, device: str, run_dir: Path) -> RunContext:
     return RunContext(model=args.model, profile=profile, config=config, data_root=Path(args.data_root),
-                      cache_dir=_cache_dir(), run_dir=run_dir, device=device,
-                      seed=config["train"].get("seed", 0))
+                      cache_dir=_cache_dir(), run_dir=run_dir, device=device, seed=config["train"]["seed"])
 
 
 def _check_data(registry: Registry, context: RunContext) -> None:
-    problems = registry.hook.modelzoo_check_data(context=context)
+    problems = registry.hooks_for(context.model).modelzoo_check_data(context=context)
     if problems:
         raise UserError(problems[0])
 
@@ -233,7 +231,9 @@ def _run_sweep(args) -> int:
     key, values = sweep.parse_sweep(args.sweep)
     if args.resume:
         raise UserError("--sweep and --resume do not combine; resume the interrupted member run by its id")
-    if os.environ.get("WORLD_SIZE"):
+    from modelzoo.distributed import under_outer_launcher
+
+    if under_outer_launcher():
         raise UserError("--sweep is not available under an outer launcher; start one job per value")
     from modelzoo.zoo import default_profile
 
@@ -256,39 +256,54 @@ def _run_sweep(args) -> int:
     return _finish_message(summary)
 
 
+def _resumed_run(args, registry: Registry, runs_dir: Path) -> tuple[dict, str, dict, dict]:
+    """The interrupted run ``--resume`` continues, checked; its (record, profile, config, overrides)."""
+    resumed = records.find(runs_dir, args.resume)
+    if resumed.get("model") != args.model:
+        raise UserError(f"run {resumed['run_id']} is a run of '{resumed.get('model')}', not '{args.model}'; "
+                        f"resume it with 'modelzoo run {resumed.get('model')} --resume {resumed['run_id']}'")
+    records.check_resumable(resumed)
+    if args.sets or args.profile or args.seed is not None or getattr(args, "repeat", None):
+        raise UserError("--resume continues a run with its recorded config and seed; drop "
+                        "--set/--profile/--seed/--repeat (only --max-steps may change)")
+    if args.device not in (None, "auto", resumed["device"]):
+        raise UserError(f"run {resumed['run_id']} ran on {resumed['device']}; resume it there (drop --device)")
+    if args.cards != resumed["cards"]:
+        raise UserError(f"run {resumed['run_id']} ran on {resumed['cards']} card(s); resume it with "
+                        f"--cards {resumed['cards']}")
+    registry.model(args.model)
+    config, overrides = resumed["config"], dict(resumed.get("overrides") or {})
+    if args.max_steps:  # safe to change: the data order and every step before the cap stay the same
+        config["train"]["max_steps"] = args.max_steps
+        overrides["train.max_steps"] = args.max_steps
+        resumed.update(config=config, overrides=overrides)
+    if args.data_root is None:  # records older than data_root fall back to the default
+        args.data_root = resumed.get("data_root") or _default_data_root()
+    return resumed, resumed["profile"], config, overrides
+
+
 def _run(args, sweep_id: Optional[str] = None) -> Optional[dict]:
     """One run; returns rank 0's final record, or None (--dry-run, or not rank 0)."""
+    from modelzoo import distributed
+
     registry = _registry()
     zoo = _zoo(args)
     runs_dir = Path(args.runs_dir)
     resumed = None
     if args.resume:
-        resumed = records.find(runs_dir, args.resume)
-        if resumed["status"] in ("success", "diverged"):
-            raise UserError(f"run {resumed['run_id']} already finished ({resumed['status']}); "
-                            "start a new run instead of --resume")
-        if args.sets or args.profile:
-            raise UserError("--resume continues a run with its recorded config; drop --set/--profile")
-        if args.cards != resumed["cards"]:
-            raise UserError(f"run {resumed['run_id']} ran on {resumed['cards']} card(s); resume it with "
-                            f"--cards {resumed['cards']}")
-        profile, config, overrides = resumed["profile"], resumed["config"], resumed["overrides"]
-        registry.model(args.model)
-        if args.data_root is None:  # records older than data_root fall back to the default
-            args.data_root = resumed.get("data_root") or _default_data_root()
+        resumed, profile, config, overrides = _resumed_run(args, registry, runs_dir)
     else:
         profile, config, overrides = _resolve(args, registry, zoo)
     spec = registry.model(args.model)
-    device = _device(resumed["device"] if resumed else args.device)
+    device = choose_device(resumed["device"] if resumed else (args.device or "auto"))
+    outer = distributed.under_outer_launcher()
 
     from modelzoo import launch  # imports torch
 
-    outer = launch.outer_world_size()
     if not outer:
         launch.check_cards(args.cards, device)
-    _writable_dir(runs_dir, "runs directory", "--runs-dir")
-    context = _context(args, registry, profile, config, device, runs_dir)
-    _check_data(registry, context)
+    writable_dir(runs_dir, "runs directory", "--runs-dir")
+    _check_data(registry, _context(args, registry, profile, config, device, runs_dir))
     if args.dry_run:
         import yaml
         print(f"# modelzoo run {args.model}: profile {profile}, {args.cards} card(s) on {device}")
@@ -296,105 +311,115 @@ def _run(args, sweep_id: Optional[str] = None) -> Optional[dict]:
         print("# data found; nothing was run (--dry-run)")
         return None
 
-    cards = outer or args.cards
-    rank = 0
-    if resumed:
-        run_id = resumed["run_id"]
-    else:
-        run_id = records.new_run_id(args.model, profile, cards)
+    place = distributed.topology()
+    cards = place.world_size if outer else args.cards
+    run_id = resumed["run_id"] if resumed else records.new_run_id(args.model, profile, cards)
     if outer:
-        rank, _ = launch.init_outer_worker(device)
+        distributed.init_process_group(device)
         run_id = launch.share_run_id(run_id)
-    if rank == 0:
-        if resumed:
-            record = resumed
-            record.update(status="running", error=None, resumed_from=resumed.get("resumed_from") or [])
-            record["resumed_from"].append(records.utc_now())
-        else:
-            record = records.new_record(
-                run_id=run_id, kind="train", model=args.model, model_title=spec.title,
-                plugin=_plugin_info(registry, args.model), profile=profile, config=config,
-                overrides=overrides, cards=cards, world_size=cards, device=device,
-                seed=config["train"].get("seed", 0), metric_columns=_columns(spec),
-                log=str(runs_dir / run_id / "train.log"), data_root=str(Path(args.data_root).resolve()))
-            record["sweep_id"] = sweep_id
-        records.save(record, runs_dir)
-        print(f"run {run_id}: {args.model} ({profile}) on {cards} {'card' if device == 'cuda' else 'CPU worker'}"
-              f"{'s' if cards > 1 else ''}; record in {runs_dir / run_id}", file=sys.stderr)
     job = launch.Job(run_id=run_id, model=args.model, profile=profile, config=config,
                      data_root=str(args.data_root), cache_dir=str(_cache_dir()), runs_dir=str(runs_dir),
-                     device=device, seed=config["train"].get("seed", 0), resume=bool(resumed))
-    record = launch.launch(job, cards)
-    return record if rank == 0 else None
+                     device=device, seed=config["train"]["seed"], resume=bool(resumed), debug=args.debug)
+    if not place.is_main:
+        launch.launch(job, cards)
+        return None
+    run_dir = runs_dir / run_id
+    with _run_folder(run_dir, created=not resumed):
+        from modelzoo.runlock import run_lock
+
+        with run_lock(run_dir):
+            if resumed:
+                record = records.mark_running(resumed, resume=True)
+            else:
+                record = _new_record(args, registry, spec, run_id=run_id, kind="train", profile=profile,
+                                     config=config, overrides=overrides, cards=cards, device=device,
+                                     log=str(run_dir / "train.log"),
+                                     data_root=str(Path(args.data_root).resolve()), sweep_id=sweep_id)
+            records.save(record, runs_dir)
+            print(f"run {run_id}: {args.model} ({profile}) on {cards} "
+                  f"{'card' if device == 'cuda' else 'CPU worker'}{'s' if cards > 1 else ''}; "
+                  f"record in {run_dir}", file=sys.stderr)
+            return launch.launch(job, cards)
+
+
+@contextlib.contextmanager
+def _run_folder(run_dir: Path, created: bool):
+    """A new run's folder; removed again if the run could not even write its first record
+    (a full disk at start must not leave an empty folder behind)."""
+    if created:
+        run_dir.mkdir(parents=True, exist_ok=False)
+    try:
+        yield
+    except records.WriteFailed:
+        if created and not (run_dir / records.RECORD_FILE).exists():
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
 
 def _finish_message(record: dict) -> int:
     status = record.get("status", "failed")
     metrics = record.get("metrics") or {}
     if status == "success":
-        shown = [f"FPS {metrics['fps']:.2f}" if metrics.get("fps") else "FPS n/a"]
-        for column in record.get("metric_columns", []):
-            if metrics.get(column["key"]) is not None:
-                text = column["format"].format(metrics[column["key"]])
-                if column.get("std_key") and metrics.get(column["std_key"]) is not None:
-                    text += "+-" + column["format"].format(metrics[column["std_key"]])
-                shown.append(f"{column['title']} {text}")
+        unit = record.get("throughput_unit") or "images/s"
+        label = "FPS" if unit == "images/s" else unit
+        shown = [f"{label} {metrics['fps']:.2f}" if metrics.get("fps") else f"{label} n/a"]
+        for entry in record.get("metric_columns", []):
+            column = MetricColumn.from_dict(entry)
+            if metrics.get(column.key) is not None:
+                shown.append(f"{column.title} {column.render(metrics)}")
         synthetic = " [synthetic data]" if (record.get("data") or {}).get("kind") == "synthetic" else ""
         print(f"run {record['run_id']} succeeded{synthetic}: " + ", ".join(shown))
+        for warning in record.get("warnings") or []:
+            print(f"run {record['run_id']}: warning: {warning}", file=sys.stderr)
     else:
         print(f"run {record['run_id']} {status}: {record.get('error')}", file=sys.stderr)
     return EXIT_BY_STATUS.get(status, 1)
 
 
 def _load_network(args, registry, profile, config, device, run_dir):
+    from modelzoo.checkpoint import read_state
+
     weights = Path(args.weights)
-    if not weights.is_file():
-        raise UserError(f"weights file {weights} not found; pass a checkpoint (runs/<id>/checkpoint.pt) "
-                        "or a state dict")
+    state = read_state(weights)
     context = _context(args, registry, profile, config, device, run_dir)
-    network = registry.hook.modelzoo_load_weights(context=context, path=weights)
-    if network is None:
+    hooks = registry.hooks_for(args.model)
+    if not hooks.implements("modelzoo_load_weights"):
         raise UserError(f"the plugin of '{args.model}' cannot load weights files")
+    network = hooks.modelzoo_load_weights(context=context, state=state, path=weights)
     return context, network.to(device).eval()
 
 
 def cmd_eval(args) -> int:
-    import time
-
     registry = _registry()
     zoo = _zoo(args)
     spec = registry.model(args.model)
     profile, config, overrides = _resolve(args, registry, zoo)
-    device = _device(args.device)
-    runs_dir = _writable_dir(Path(args.runs_dir), "runs directory", "--runs-dir")
+    device = choose_device(args.device or "auto")
+    runs_dir = writable_dir(Path(args.runs_dir), "runs directory", "--runs-dir")
     run_id = records.new_run_id(args.model, profile, 1, kind="eval")
-    run_dir = runs_dir / run_id
-    record = records.new_record(
-        run_id=run_id, kind="eval", model=args.model, model_title=spec.title,
-        plugin=_plugin_info(registry, args.model), profile=profile, config=config, overrides=overrides,
-        cards=1, world_size=1, device=device, seed=config["train"].get("seed", 0),
-        metric_columns=_columns(spec), log=None)
-    record["weights"] = str(Path(args.weights).resolve())
-    started = time.time()
+    record = _new_record(args, registry, spec, run_id=run_id, kind="eval", profile=profile, config=config,
+                         overrides=overrides, cards=1, device=device, log=None,
+                         weights=str(Path(args.weights).resolve()))
     try:
-        from modelzoo import env as envinfo
         import torch
 
-        context, network = _load_network(args, registry, profile, config, device, run_dir)
+        from modelzoo import env as envinfo
+
+        context, network = _load_network(args, registry, profile, config, device, runs_dir / run_id)
         with torch.no_grad():
-            result = registry.hook.modelzoo_evaluate(context=context, network=network)
+            result = registry.hooks_for(args.model).modelzoo_evaluate(context=context, network=network)
         if result is None:
-            raise UserError(f"no plugin answered modelzoo_evaluate for '{args.model}'")
-        record.update(status="success", metrics=result.metrics, curves=result.curves,
+            raise UserError(f"the plugin of '{args.model}' does not evaluate models")
+        record.update(metrics=result.metrics, curves=result.curves,
                       data=result.identity.as_dict() if result.identity else None,
-                      env=envinfo.capture(device, extra=registry.environment_facts()))
+                      env=envinfo.capture(device, extra=registry.environment_facts(args.model)))
+        record["warnings"] += [f"evaluation did not return metric '{c.key}'" for c in spec.metric_columns
+                               if not isinstance(result.metrics.get(c.key), (int, float))]
+        records.mark_finished(record, "success")
     except BaseException as exc:
-        record.update(status="failed", error=str(exc) if isinstance(exc, UserError)
-                      else f"{type(exc).__name__}: {exc}")
+        records.mark_failed(record, exc)
         raise
     finally:
-        record["finished"] = records.utc_now()
-        record["duration_s"] = round(time.time() - started, 3)
         records.save(record, runs_dir)
     return _finish_message(record)
 
@@ -403,36 +428,43 @@ def cmd_export(args) -> int:
     registry = _registry()
     zoo = _zoo(args)
     profile, config, _ = _resolve(args, registry, zoo)
-    device = _device(args.device)
+    device = choose_device(args.device or "auto")
     context, network = _load_network(args, registry, profile, config, device, Path(args.runs_dir))
     suffix = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}[args.fmt]
     output = Path(args.output) if args.output else Path(args.weights).with_suffix(suffix)
-    _writable_dir(output.parent, "output directory", "--output")
-    summary = registry.hook.modelzoo_export(context=context, network=network, fmt=args.fmt, output=output)
+    writable_dir(output.parent, "output directory", "--output")
+    summary = registry.hooks_for(args.model).modelzoo_export(context=context, network=network, fmt=args.fmt,
+                                                             output=output)
     if summary is None:
         raise UserError(f"the plugin of '{args.model}' does not export models")
     print(summary)
     return 0
 
 
-def cmd_prepare(args, debug: bool) -> int:
+def cmd_prepare(argv: list[str]) -> int:
+    """``modelzoo prepare MODEL [the plugin's options]``; its parser comes from the plugin."""
+    model = next((a for a in argv if not a.startswith("-")), None)
     registry = _registry()
-    if not args.model or args.model in ("-h", "--help"):
-        print("usage: modelzoo prepare MODEL [options]; 'modelzoo prepare MODEL --help' lists the "
-              "model's options. Models: " + ", ".join(sorted(registry.models)))
-        return 0 if args.model else EXIT_USAGE
-    registry.model(args.model)
-    parser = argparse.ArgumentParser(prog=f"modelzoo prepare {args.model}",
-                                     description=f"Build the data sets of {args.model}.")
+    if model is None:
+        print("usage: modelzoo prepare MODEL [options]\n\n'modelzoo prepare MODEL --help' lists the "
+              "model's options. Models: " + (", ".join(sorted(registry.models)) or "none installed"))
+        return 0 if any(a in ("-h", "--help") for a in argv) else EXIT_USAGE
+    registry.model(model)
+    hooks = registry.hooks_for(model)
+    parser = argparse.ArgumentParser(prog=f"modelzoo prepare {model}",
+                                     description=f"Build the data sets of {model}.")
     parser.add_argument("--data-root", default=_default_data_root(),
                         help="where the prepared sets go (default: $MODELZOO_DATA_ROOT or ./data)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    if not registry.hook.modelzoo_prepare_arguments(model=args.model, parser=parser):
-        raise UserError(f"model '{args.model}' has no data preparation step")
-    options = vars(parser.parse_args(args.options))
-    data_root = _writable_dir(Path(options.pop("data_root")), "data root", "--data-root")
+    if not hooks.implements("modelzoo_prepare_arguments") or \
+            not hooks.modelzoo_prepare_arguments(model=model, parser=parser):
+        raise UserError(f"model '{model}' has no data preparation step")
+    rest = list(argv)
+    rest.remove(model)
+    options = vars(parser.parse_args(rest))
+    data_root = writable_dir(Path(options.pop("data_root")), "data root", "--data-root")
     options.pop("debug")
-    result = registry.hook.modelzoo_prepare(model=args.model, options=options, data_root=data_root)
+    result = hooks.modelzoo_prepare(model=model, options=options, data_root=data_root)
     print(result.summary())
     return 0
 
@@ -440,10 +472,17 @@ def cmd_prepare(args, debug: bool) -> int:
 def cmd_report(args) -> int:
     runs_dir = Path(args.runs_dir)
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    if not formats:
+        raise UserError(f"--format {args.format!r} names no format; choose from md, html, json, csv")
     unknown = sorted(set(formats) - {"md", "html", "json", "csv"})
     if unknown:
         raise UserError(f"--format {','.join(unknown)} is not known; choose from md, html, json, csv")
-    found = records.load_all(runs_dir, args.runs)
+    if args.runs:
+        found, problems = records.load_all(runs_dir, args.runs), []
+    else:
+        found, problems = records.load_all_with_problems(runs_dir)
+    for problem in problems:
+        print(f"modelzoo: warning: skipped {problem}", file=sys.stderr)
     if not found:
         print(f"no run records in {runs_dir}; run a model first, e.g. "
               "'modelzoo run facenet --cards 1 --profile demo'")
@@ -451,21 +490,21 @@ def cmd_report(args) -> int:
     zoo = _zoo(args)
     from modelzoo.report.render import render_reports
 
-    output = _writable_dir(Path(args.output), "report directory", "--output")
+    output = writable_dir(Path(args.output), "report directory", "--output")
     for path in render_reports(found, zoo.references(), output, formats=formats):
         print(path)
     return 0
 
 
 def cmd_compare(args) -> int:
-    from modelzoo.compare import compare_records, format_comparison
+    from modelzoo.compare import compare_records, format_comparison, parse_thresholds
 
     runs_dir = Path(args.runs_dir)
     base, new = records.find(runs_dir, args.base), records.find(runs_dir, args.new)
     result = compare_records(base, new, max_fps_drop_pct=args.max_fps_drop,
-                             max_metric_drop=args.max_metric_drop)
+                             thresholds=parse_thresholds(args.max_metric_drop))
     print(format_comparison(result))
-    return 1 if result.regressions else 0
+    return EXIT_REGRESSION if result.regressions else 0
 
 
 VERBS = {"list": cmd_list, "run": cmd_run, "eval": cmd_eval, "export": cmd_export,
@@ -474,14 +513,13 @@ VERBS = {"list": cmd_list, "run": cmd_run, "eval": cmd_eval, "export": cmd_expor
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if hasattr(args, "data_root") and args.data_root is None and not getattr(args, "resume", None):
-        args.data_root = _default_data_root()  # a resumed run keeps its own (see _run)
-    debug = getattr(args, "debug", False) or "--debug" in argv
+    debug = "--debug" in argv
     try:
-        if args.verb == "prepare":
-            return cmd_prepare(args, debug)
+        if argv and argv[0] == "prepare":
+            return cmd_prepare(argv[1:])
+        args = build_parser().parse_args(argv)
+        if hasattr(args, "data_root") and args.data_root is None and not getattr(args, "resume", None):
+            args.data_root = _default_data_root()  # a resumed run keeps its own (see _run)
         return VERBS[args.verb](args)
     except UserError as exc:
         if debug:
@@ -496,6 +534,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except Exception as exc:  # no traceback for users unless asked
         if debug:
             raise
-        print(f"modelzoo: error: {type(exc).__name__}: {exc} (run again with --debug for the traceback)",
-              file=sys.stderr)
-        return 1
+        print(f"modelzoo: error: {type(exc).__name__ + ': ' if not isinstance(exc, PluginError) else ''}"
+              f"{exc} (run again with --debug for the traceback)", file=sys.stderr)
+        # compare's exit 1 means "regression found": its crashes must not read as one
+        return EXIT_USAGE if argv and argv[0] == "compare" else 1

@@ -3,37 +3,25 @@
 - ``--cards 1``: the worker runs in this process.
 - ``--cards N``: N worker processes through torch.distributed's elastic launch, one per
   card (local rank -> device), NCCL on CUDA and gloo on the CPU, and no automatic
-  restarts: a restarted worker would silently corrupt the timings.
-- Under an outer launcher (``torchrun`` or Slurm: ``WORLD_SIZE`` and friends already set)
-  this process is one worker of a larger job; the outer launcher's rendezvous is used,
-  which is how multi-node runs work (see README, "Several nodes").
+  restarts: a restarted worker would silently corrupt the timings. A worker's error is
+  written to the record and shown as one line, like a one-card run's; tracebacks only
+  with ``--debug``.
+- Under an outer launcher (``torchrun`` or Slurm) this process is one worker of a larger
+  job (see :mod:`modelzoo.distributed`), which is how multi-node runs work.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import sys
+import traceback
 from dataclasses import asdict
-from typing import Optional
 
-from modelzoo import records
+from modelzoo import distributed, records
 from modelzoo.api import UserError
 from modelzoo.trainer import Job, run_worker
-
-# Slurm's names for what torch.distributed reads, used when srun starts one task per card.
-_SLURM_TO_TORCH = {"SLURM_PROCID": "RANK", "SLURM_NTASKS": "WORLD_SIZE", "SLURM_LOCALID": "LOCAL_RANK"}
-
-
-def outer_world_size() -> int:
-    """World size set by an outer launcher (torchrun, Slurm), or 0 when there is none."""
-    if "WORLD_SIZE" in os.environ:
-        return int(os.environ["WORLD_SIZE"])
-    if int(os.environ.get("SLURM_NTASKS", "1")) > 1 and "MASTER_ADDR" in os.environ:
-        for slurm, torch_name in _SLURM_TO_TORCH.items():
-            os.environ.setdefault(torch_name, os.environ[slurm])
-        os.environ.setdefault("MASTER_PORT", "29500")
-        return int(os.environ["WORLD_SIZE"])
-    return 0
 
 
 def check_cards(cards: int, device: str) -> None:
@@ -59,52 +47,58 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _elastic_entry(job_fields: dict) -> Optional[dict]:
-    return run_worker(Job(**job_fields))
+def _elastic_entry(job_fields: dict) -> None:
+    """A spawned worker: on error a non-zero exit and nothing else on the terminal (rank 0
+    has written the record, and the launching process prints its one line); the
+    traceback only with --debug."""
+    job = Job(**job_fields)
+    try:
+        run_worker(job)
+    except BaseException as exc:  # noqa: BLE001 - every way out is reported the same
+        if job.debug:
+            traceback.print_exception(exc)
+        sys.stderr.flush()
+        os._exit(130 if isinstance(exc, KeyboardInterrupt) else 1)
 
 
 def launch(job: Job, cards: int) -> dict:
-    """Run ``job`` on ``cards`` workers; returns the final record."""
-    if outer_world_size() > 0 or cards == 1:
+    """Run ``job`` on ``cards`` workers; returns the final record (rank 0's)."""
+    if distributed.under_outer_launcher() or cards == 1:
         record = run_worker(job)
         return record if record is not None else {"status": "success", "run_id": job.run_id}
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
+    if not job.debug:  # the agent's own failure report repeats what the record says
+        logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=cards, run_id=job.run_id,
                           rdzv_backend="c10d", rdzv_endpoint=f"127.0.0.1:{_free_port()}",
                           max_restarts=0, start_method="spawn", monitor_interval=0.5)
     try:
         elastic_launch(config, _elastic_entry)(asdict(job))
-    except ChildFailedError as exc:
-        record = records.load(job.run_dir)
-        if record["status"] == "running":  # rank 0 died before it could say why
-            first = next(iter(exc.failures.values()), None)
-            record.update(status="failed", finished=records.utc_now(),
-                          error=f"worker failed: {first.message if first else exc}")
-            records.save(record, job.runs_dir)
-        return record
+    except (ChildFailedError, SignalException) as exc:
+        return _record_after_failure(job, exc)
     return records.load(job.run_dir)
 
 
-def init_outer_worker(device: str) -> tuple[int, int]:
-    """Join an outer launcher's process group early, so rank 0 can share the run id."""
-    import torch
-    import torch.distributed as dist
+def _record_after_failure(job: Job, exc: BaseException) -> dict:
+    """The record once the workers are gone; written here when rank 0 could not say why."""
+    record = records.load(job.run_dir)
+    if record["status"] != "running":
+        return record
+    from torch.distributed.elastic.multiprocessing.api import SignalException
 
-    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-    if not dist.is_initialized():
-        if device == "cuda":
-            torch.cuda.set_device(local_rank)
-        dist.init_process_group(backend="nccl" if device == "cuda" else "gloo",
-                                device_id=torch.device("cuda", local_rank) if device == "cuda" else None)
-    return rank, int(os.environ["WORLD_SIZE"])
+    if isinstance(exc, SignalException):
+        error = f"stopped by a signal; resume with 'modelzoo run {job.model} --resume {job.run_id}'"
+        records.mark_finished(record, "interrupted", error)
+    else:
+        first = next(iter(exc.failures.values()), None)
+        records.mark_finished(record, "failed", f"worker failed: {first.message if first else exc}")
+    records.save(record, job.runs_dir)
+    return record
 
 
 def share_run_id(run_id: str) -> str:
     """Every worker of an outer launch takes rank 0's run id."""
-    import torch.distributed as dist
-
-    box = [run_id]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
+    return distributed.broadcast_from_main(run_id)

@@ -1,9 +1,15 @@
-"""FPS, defined once (BRIEF section 3) and used by every run.
+"""FPS, defined once (docs/PROTOCOLS.md, "FPS") and used by every run.
 
-FPS = world_size x per-card batch x timed steps / wall time of the timed window.
+FPS = samples of every rank in the timed steps / wall time of the timed window, where a
+sample is the model's throughput unit (an image, a token: ``TrainData.samples_of``); with
+fixed batches that is world_size x per-card batch x timed steps / window.
 The window opens after ``warmup_steps`` and closes at the last training step; at both
 ends the device is synchronized and all ranks meet at a barrier, so the window covers
 every rank's full work. Data loading is inside the window.
+
+Stability (``repeat`` > 1): the timed steps are cut into ``repeat`` equal stretches, each
+closed like the window (synchronize, barrier), and each stretch's FPS is kept: their
+spread is the run's stability. The overall FPS is unchanged by the cut.
 
 Step times: on CUDA each step's end is marked with a CUDA event (no host sync, so the
 CPU keeps queueing work as it would without measurement) and the intervals between
@@ -27,6 +33,13 @@ class ThroughputMeter:
     synchronize: Callable[[], None]
     barrier: Callable[[], None]
     use_cuda_events: bool = False
+    # Samples of all ranks from this rank's count (default: every rank counted the same).
+    sum_over_ranks: Optional[Callable[[float], float]] = None
+    repeat: int = 1
+    repeat_steps: int = 0  # timed steps per stretch when repeat > 1
+    _samples: float = 0.0  # this rank's samples in the timed steps
+    _stretches: list = field(default_factory=list)  # (samples, seconds) per closed stretch
+    _stretch_start: tuple = (0.0, 0.0)  # (samples, active seconds) where the open stretch began
     _steps_seen: int = 0
     _timed_steps: int = 0
     _window_start: Optional[float] = None  # host time the current timed stretch began
@@ -38,14 +51,18 @@ class ThroughputMeter:
     _events: list = field(default_factory=list)
     history: list = field(default_factory=list)  # (step, windowed img/s) for the report's plot
 
-    def step_done(self, global_step: int) -> None:
-        """Call once per training step, after the optimizer step was issued."""
+    def step_done(self, global_step: int, samples: Optional[int] = None) -> None:
+        """Call once per training step, after the optimizer step was issued.
+
+        ``samples``: this rank's samples in the step (default: ``batch_per_card``).
+        """
         self._steps_seen += 1
         if not self.window_open:
             if self._steps_seen >= self.warmup_steps:
                 self._open_window()
             return
         self._timed_steps += 1
+        self._samples += self.batch_per_card if samples is None else samples
         if self.use_cuda_events:
             import torch
             event = torch.cuda.Event(enable_timing=True)
@@ -57,10 +74,23 @@ class ThroughputMeter:
             self._last_host_time = now
         if self._timed_steps % 10 == 0:
             self.history.append((global_step, self.current_fps()))
+        if self.repeat > 1 and self.repeat_steps and self._timed_steps % self.repeat_steps == 0 \
+                and len(self._stretches) < self.repeat:
+            self._close_stretch()
 
-    @property
-    def images_per_step(self) -> int:
-        return self.world_size * self.batch_per_card
+    def _active_seconds(self) -> float:
+        open_part = time.perf_counter() - self._window_start if self._window_start is not None else 0.0
+        return self._window_seconds + open_part
+
+    def _close_stretch(self) -> None:
+        self.synchronize()
+        self.barrier()
+        samples, seconds = self._samples, self._active_seconds()
+        self._stretches.append((samples - self._stretch_start[0], seconds - self._stretch_start[1]))
+        self._stretch_start = (samples, seconds)
+
+    def _all_ranks(self, local: float) -> float:
+        return self.sum_over_ranks(local) if self.sum_over_ranks else local * self.world_size
 
     @property
     def window_open(self) -> bool:
@@ -111,16 +141,18 @@ class ThroughputMeter:
             seconds += time.perf_counter() - self._window_start
         if not self._timed_steps or seconds <= 0:
             return None
-        return self.images_per_step * self._timed_steps / seconds
+        return self._samples * self.world_size / seconds
 
     def metrics(self) -> dict:
         self.close()
         if not self._timed_steps or not self._window_seconds:
             return {"fps": None, "fps_per_card": None, "timed_steps": 0,
                     "fps_note": f"too few steps to time (warm-up is {self.warmup_steps} steps)"}
-        fps = self.images_per_step * self._timed_steps / self._window_seconds
+        fps = self._all_ranks(self._samples) / self._window_seconds
         intervals = np.asarray(self._intervals_ms, dtype=np.float64)
+        stretches = [self._all_ranks(samples) / seconds for samples, seconds in self._stretches if seconds > 0]
         return {
+            "repeat_fps": stretches if len(stretches) > 1 else None,
             "fps": fps,
             "fps_per_card": fps / self.world_size,
             "timed_steps": self._timed_steps,
@@ -132,7 +164,7 @@ class ThroughputMeter:
         }
 
 
-def compute_only_fps(step: Callable[[], None], steps: int, warmup: int, images_per_step: int,
+def compute_only_fps(step: Callable[[], None], steps: int, warmup: int, images_per_step: float,
                      synchronize: Callable[[], None], barrier: Callable[[], None]) -> Optional[float]:
     """Images/s of ``step`` (one training step on a batch already on the device), no input pipeline."""
     if steps <= 0:

@@ -1,12 +1,18 @@
 """The generic training loop, run by every worker (one per card).
 
-Top to bottom: set up the process group and logging, ask the plugin for data, model and
-loss, build optimizer and schedule, resume if asked, train with the FPS meter running,
-checkpoint, evaluate through the plugin, time compute-only steps, write the record.
+Top to bottom (:func:`run_worker`): join the job, :func:`build` (ask the plugin for data,
+model and loss; optimizer, schedule, checkpoint to resume from), :func:`train` (the loop,
+with the FPS meter running), :func:`finish` (final checkpoint, evaluation, compute-only
+timing, resources), then rank 0 writes the record.
 
 Determinism: every step re-seeds torch from (seed, rank, step) and the data order is a
 pure function of (seed, pass), so a run resumed from a checkpoint ends with the same
 weights as one that was never interrupted.
+
+Signals: inside the loop SIGTERM/SIGINT set a flag that every worker reads at the next
+logged step (they must agree to stop, then checkpoint); in every other phase (data,
+build, evaluation, compute-only timing) a signal stops the worker at once. Either way
+the record says ``interrupted`` and the CLI exits 130.
 """
 
 from __future__ import annotations
@@ -14,30 +20,32 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-import math
-import os
 import random
 import signal
 import sys
 import time
 import traceback
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch import nn
 from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, Sampler
 
+from modelzoo import checkpoint as ckpt
+from modelzoo import distributed, records
 from modelzoo import env as envinfo
-from modelzoo import records
-from modelzoo.api import RunContext, TrainData, UserError
+from modelzoo.api import DataIdentity, RunContext, TrainData, UserError
 from modelzoo.meter import ThroughputMeter, compute_only_fps
-from modelzoo.plugins import load_registry
+from modelzoo.optim import build_optimizer, learning_rate, optimizer_implementation
+from modelzoo.plugins import ModelHooks, load_registry
+from modelzoo.runtime import ProgressLine
+from modelzoo.settings import CoreSettings
+from modelzoo.step import (StepRunner, TrainStep, compile_failure, compiled, configure_math,
+                           emulated_cpu_amp, to_device)
 
-CHECKPOINT_FILE = "checkpoint.pt"
 LOG_FILE = "train.log"
 log = logging.getLogger("modelzoo.train")
 
@@ -56,6 +64,7 @@ class Job:
     device: str  # "cuda" or "cpu"
     seed: int
     resume: bool = False
+    debug: bool = False
 
     @property
     def run_dir(self) -> Path:
@@ -70,46 +79,56 @@ class StopRun(Exception):
         self.status = status
 
 
-# --- Distributed helpers ---------------------------------------------------------------
-
-def _distributed() -> bool:
-    return dist.is_available() and dist.is_initialized()
+class Interrupted(KeyboardInterrupt):
+    """A stop signal outside the loop: the worker stops where it is."""
 
 
-def _barrier() -> None:
-    if _distributed():
-        dist.barrier()
+class _Signals:
+    """SIGTERM/SIGINT: a flag inside the loop (``deferred``), an exception elsewhere."""
 
+    def __init__(self):
+        self.received: Optional[int] = None
+        self.deferred = False
+        self._previous = {}
 
-def _init_process_group(device: str) -> tuple[int, int, int]:
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if device == "cpu":
-        _share_cpu_threads(int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
-    if world_size > 1 and not _distributed():
-        backend = "nccl" if device == "cuda" else "gloo"
-        if device == "cuda":
-            torch.cuda.set_device(local_rank)
-        dist.init_process_group(backend=backend, device_id=torch.device("cuda", local_rank)
-                                if device == "cuda" else None)
-    return rank, local_rank, world_size
+    def __enter__(self):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread (e.g. embedded use): leave signals alone
+                pass
+        return self
 
+    def _handle(self, signum, frame):
+        if not self.deferred or (self.received is not None and signum == signal.SIGINT):
+            self.received = signum
+            raise Interrupted(f"stopped by {signal.Signals(signum).name}")  # a second Ctrl-C aborts at once
+        self.received = signum
 
-def _share_cpu_threads(local_workers: int) -> None:
-    """Give each CPU worker of this host its share of the cores.
+    @contextlib.contextmanager
+    def defer(self):
+        self.deferred = True
+        try:
+            if self.received is not None:
+                raise Interrupted("stopped by a signal")
+            yield
+        finally:
+            self.deferred = False
 
-    Every process would otherwise start one compute thread per core: N workers on N cores
-    run N x N threads, and their barriers stall on each other. OMP_NUM_THREADS, when set,
-    is the user's choice and wins.
-    """
-    if local_workers > 1 and "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_workers))
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 def derive_seed(seed: int, *parts: int) -> int:
     """A seed for one (rank, step) or (rank, pass): independent streams from one --seed."""
     return int(np.random.SeedSequence([seed, *parts]).generate_state(1, dtype=np.uint64)[0] % (2**63))
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
 
 
 # --- Data order ------------------------------------------------------------------------
@@ -144,7 +163,7 @@ class BatchStream(Sampler):
         self.start_step = start_step
         self.per_pass = len(batches)
         if self.per_pass == 0:
-            raise UserError("the training set holds fewer images than one batch per card; "
+            raise UserError("the training set holds fewer samples than one batch per card; "
                             "lower train.batch_size or add data")
 
     def __iter__(self):
@@ -156,261 +175,354 @@ class BatchStream(Sampler):
             pass_index, offset = pass_index + 1, 0
 
 
-# --- Optimizer and schedule ------------------------------------------------------------
+# --- Build -----------------------------------------------------------------------------
 
-_FUSED_OPTIMIZERS = ("adam", "adamw")
+@dataclass
+class Setup:
+    """What :func:`build` made: everything the loop and the finish need."""
 
-
-def _fused_step_works(device: torch.device) -> bool:
-    """Whether a fused Adam step runs on this device (a one-element probe).
-
-    torch has fused Adam/AdamW kernels for CUDA and the CPU, but a vendor build of torch
-    (an SDK's CUDA-compatible one) may lack them; there torch's default (foreach on CUDA) serves.
-    """
-    try:
-        probe = torch.zeros(1, device=device, requires_grad=True)
-        probe.grad = torch.ones_like(probe)
-        torch.optim.Adam([probe], fused=True).step()
-        return True
-    except (RuntimeError, NotImplementedError):
-        return False
-
-
-def build_optimizer(settings: dict, module: nn.Module, device: Optional[torch.device] = None) -> torch.optim.Optimizer:
-    """The profile's optimizer over ``module``'s parameters (on ``device``, default: theirs).
-
-    ``optimizer.fused``: None (auto) uses the fused Adam/AdamW kernel where the device runs
-    it (one kernel over all parameters instead of a dozen per tensor; on the development
-    CPU, one thread, an Inception-ResNet-v1 step took 14 ms fused against 39 ms for the
-    per-tensor loop), true insists on it, false uses torch's default.
-    """
-    decay, no_decay = [], []
-    for param in module.parameters():
-        if not param.requires_grad:
-            continue
-        # TF's recipe regularizes only conv/linear kernels; norm scales and biases are 1-d.
-        (no_decay if param.ndim <= 1 and not settings.get("decay_norm_and_bias", False) else decay).append(param)
-    groups = [{"params": decay, "weight_decay": settings.get("weight_decay", 0.0)},
-              {"params": no_decay, "weight_decay": 0.0}]
-    name = settings["name"].lower()
-    lr = settings["lr"]
-    fused = settings.get("fused")
-    if fused not in (None, True, False):
-        raise UserError(f"optimizer.fused {fused!r} is not supported; use true, false or null (auto)")
-    if name in _FUSED_OPTIMIZERS:
-        if fused is None:
-            if device is None:
-                device = next((p.device for p in decay + no_decay), torch.device("cpu"))
-            fused = _fused_step_works(device)
-        implementation = {"fused": True} if fused else {}
-        optimizer_class = torch.optim.Adam if name == "adam" else torch.optim.AdamW
-        return optimizer_class(groups, lr=lr, betas=tuple(settings.get("betas", (0.9, 0.999))),
-                               eps=settings.get("eps", 1e-8), **implementation)
-    if fused:
-        raise UserError(f"optimizer.fused is for adam and adamw; set it to null for {settings['name']}")
-    if name == "sgd":
-        return torch.optim.SGD(groups, lr=lr, momentum=settings.get("momentum", 0.9),
-                               nesterov=settings.get("nesterov", False))
-    if name == "rmsprop":
-        return torch.optim.RMSprop(groups, lr=lr, momentum=settings.get("momentum", 0.9),
-                                   eps=settings.get("eps", 1.0), alpha=0.9)
-    raise UserError(f"optimizer.name '{settings['name']}' is not supported; use adam, adamw, sgd or rmsprop")
+    context: RunContext
+    hooks: ModelHooks
+    settings: CoreSettings
+    data: TrainData
+    step_module: TrainStep
+    runner: StepRunner
+    optimizer: torch.optim.Optimizer
+    scaler: Optional[torch.amp.GradScaler]
+    loader: DataLoader
+    steps_per_epoch: int
+    total_steps: int
+    start_step: int
+    env: Optional[dict]
 
 
-def optimizer_implementation(optimizer: torch.optim.Optimizer) -> str:
-    """``fused``, ``foreach`` or ``default`` (torch's choice), as recorded with a run."""
-    defaults = optimizer.defaults
-    if defaults.get("fused"):
-        return "fused"
-    if defaults.get("foreach"):
-        return "foreach"
-    return "default"
+def _plugin_answer(value, hook_name: str, hooks: ModelHooks):
+    if value is None:
+        raise UserError(f"plugin '{hooks.owner.name}' does not implement {hook_name}; "
+                        "the model's plugin is incomplete")
+    return value
 
 
-def learning_rate(schedule: dict, base_lr: float, step: int, steps_per_epoch: int, total_steps: int) -> float:
-    """The learning rate at a global step, from the profile's ``schedule`` section."""
-    name = schedule.get("name", "constant")
-    epoch = step // steps_per_epoch
-    if name == "steps":
-        # {epoch: lr}: the value of the last milestone reached (davidsandberg's schedule file).
-        milestones = sorted((int(k), float(v)) for k, v in schedule["milestones"].items())
-        lr = base_lr
-        for start, value in milestones:
-            if epoch >= start:
-                lr = value
-    elif name == "cosine":
-        min_lr = schedule.get("min_lr", 0.0)
-        lr = min_lr + 0.5 * (base_lr - min_lr) * (1 + math.cos(math.pi * step / max(1, total_steps)))
-    elif name == "constant":
-        lr = base_lr
+def build(job: Job, place: distributed.Topology, device: torch.device) -> Setup:
+    settings = CoreSettings.from_config(job.config)
+    train = settings.train
+    registry = load_registry()
+    hooks = registry.hooks_for(job.model)
+    context = RunContext(model=job.model, profile=job.profile, config=job.config,
+                         data_root=Path(job.data_root), cache_dir=Path(job.cache_dir), run_dir=job.run_dir,
+                         device=str(device), rank=place.rank, local_rank=place.local_rank,
+                         world_size=place.world_size, seed=job.seed, log=log.info, barrier=distributed.barrier)
+    _seed_everything(job.seed)
+    math_settings = configure_math(job.device, train)
+    env = None
+    if place.is_main:
+        env = envinfo.capture(job.device, extra=registry.environment_facts(job.model))
+        log.info("run %s: model %s, profile %s, %d worker(s) on %s", job.run_id, job.model,
+                 job.profile, place.world_size, env.get("gpu") or env["cpu"])
+
+    # Data first (a plugin may generate it on rank 0), then model and loss.
+    data = _plugin_answer(hooks.modelzoo_train_data(context=context), "modelzoo_train_data", hooks)
+    network = _plugin_answer(hooks.modelzoo_build_model(context=context, data=data), "modelzoo_build_model", hooks)
+    loss = _plugin_answer(hooks.modelzoo_build_loss(context=context, data=data), "modelzoo_build_loss", hooks)
+    step_module = TrainStep(network, loss).to(device)
+    if train.channels_last:
+        step_module = step_module.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(settings.optimizer, step_module, device)
+    scaler = torch.amp.GradScaler(job.device) if train.amp == "fp16" else None
+    if place.is_main:
+        env.update(math_settings, optimizer_implementation=optimizer_implementation(optimizer),
+                   compile=train.compile_mode if train.compile else False)
+        log.info("math: %s", ", ".join(f"{k} {v}" for k, v in {
+            **math_settings, "amp": train.amp, "channels_last": train.channels_last,
+            "optimizer": env["optimizer_implementation"], "compile": env["compile"]}.items()))
+        slow_amp = emulated_cpu_amp(job.device, train.amp)
+        if slow_amp:
+            log.warning("%s", slow_amp)
+
+    if data.batch_sampler is not None:
+        batches = data.batch_sampler
     else:
-        raise UserError(f"schedule.name '{name}' is not supported; use steps, cosine or constant")
-    warmup_steps = int(schedule.get("warmup_epochs", 0.0) * steps_per_epoch)
-    if step < warmup_steps:
-        lr *= (step + 1) / warmup_steps
-    return lr
+        sampler = data.sampler or DistributedSampler(data.dataset, num_replicas=place.world_size, rank=place.rank,
+                                                     shuffle=True, seed=job.seed, drop_last=True)
+        batches = _EpochBatches(sampler, train.batch_size)
+    steps_per_epoch = train.steps_per_epoch or len(batches)
+    if steps_per_epoch == 0:
+        raise UserError("the training set holds fewer samples than one batch per card; "
+                        "lower train.batch_size or add data")
+    total_steps = train.epochs * steps_per_epoch
+    if train.max_steps:
+        total_steps = min(total_steps, train.max_steps)
+    if total_steps <= train.fps_warmup_steps and not job.resume:
+        raise UserError(f"the run has {total_steps} steps and FPS is timed after "
+                        f"{train.fps_warmup_steps} warm-up steps, so no step would be timed; raise "
+                        "train.epochs or --max-steps, or lower train.fps_warmup_steps")
+
+    start_step = 0
+    checkpoint_path = job.run_dir / ckpt.CHECKPOINT_FILE
+    if job.resume:
+        state = ckpt.load_training_state(checkpoint_path, job.run_id)
+        step_module.network.load_state_dict(state["model"])
+        step_module.loss.load_state_dict(state["loss"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scaler is not None and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        start_step = int(state["step"])
+        log.info("resumed %s at step %d of %d", job.run_id, start_step, total_steps)
+
+    model_for_step: nn.Module = step_module
+    if place.world_size > 1:
+        model_for_step = nn.parallel.DistributedDataParallel(
+            step_module, device_ids=[place.local_rank] if job.device == "cuda" else None)
+    if train.compile:
+        model_for_step = compiled(model_for_step, train)
+    runner = StepRunner(model=model_for_step, parameters=step_module, optimizer=optimizer,
+                        device_type=job.device, amp=train.amp, grad_clip=train.grad_clip,
+                        channels_last=train.channels_last, transform=data.device_transform, scaler=scaler)
+    loader = DataLoader(data.dataset, batch_sampler=BatchStream(batches, start_step),
+                        num_workers=train.num_workers,
+                        pin_memory=job.device == "cuda" and train.pin_memory,
+                        collate_fn=data.collate_fn, persistent_workers=False,
+                        prefetch_factor=train.prefetch_factor if train.num_workers else None)
+    return Setup(context=context, hooks=hooks, settings=settings, data=data, step_module=step_module,
+                 runner=runner, optimizer=optimizer, scaler=scaler, loader=loader,
+                 steps_per_epoch=steps_per_epoch, total_steps=total_steps, start_step=start_step, env=env)
 
 
-# --- The step --------------------------------------------------------------------------
-
-class TrainStep(nn.Module):
-    """Network and loss as one module, so DDP synchronizes the loss's parameters too."""
-
-    def __init__(self, network: nn.Module, loss: nn.Module):
-        super().__init__()
-        self.network = network
-        self.loss = loss
-
-    def forward(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return self.loss(self.network(inputs), targets)
-
-
-def _autocast(device: str, amp: str):
-    if amp in ("", "none", None):
-        return contextlib.nullcontext()
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
-    if dtype is None:
-        raise UserError(f"train.amp '{amp}' is not supported; use none, bf16 or fp16")
-    return torch.autocast(device_type=device, dtype=dtype)
-
-
-def emulated_cpu_amp(device: str, amp: str) -> Optional[str]:
-    """A warning when ``amp`` asks a CPU for a half type it has no instructions for.
-
-    oneDNN then emulates bf16/fp16 in software: on an AVX2-only EPYC a bf16 matmul ran at
-    0.0014 TFLOP/s against 0.122 in fp32, about 100x slower, and nothing else says so.
-    """
-    if device != "cpu" or amp not in ("bf16", "fp16"):
-        return None
-    probe = getattr(torch.ops.mkldnn, f"_is_mkldnn_{amp}_supported", None)
-    if probe is None or probe():
-        return None
-    return (f"train.amp={amp} on a CPU without native {amp} ({torch.backends.cpu.get_cpu_capability()}): "
-            "it is emulated and far slower than fp32; use --set train.amp=none")
-
-
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
-
-
-def configure_math(device: str, train_cfg: dict) -> dict:
-    """Apply the CUDA math settings of ``train`` and return them for the record.
-
-    ``cudnn_benchmark`` (default on): cuDNN times its convolution algorithms once per input
-    shape; the training shapes never change, so the search pays for itself in a few steps.
-    ``tf32`` (default off): TF32 tensor-core math for fp32 matmuls and convolutions. Both
-    flags are set explicitly because torch's defaults differ (convolutions allow TF32,
-    matmuls do not): with ``tf32`` off, a run recorded as fp32 computes in fp32.
-    """
-    if device != "cuda":
-        return {}
-    benchmark = bool(train_cfg.get("cudnn_benchmark", True))
-    tf32 = bool(train_cfg.get("tf32", False))
-    torch.backends.cudnn.benchmark = benchmark
-    torch.backends.cuda.matmul.allow_tf32 = tf32
-    torch.backends.cudnn.allow_tf32 = tf32
-    return {"cudnn_benchmark": benchmark, "tf32": tf32}
-
-
-def _compiled(module: nn.Module, train_cfg: dict) -> nn.Module:
-    mode = train_cfg.get("compile_mode", "default")
-    if mode not in COMPILE_MODES:
-        raise UserError(f"train.compile_mode '{mode}' is not supported; use one of {', '.join(COMPILE_MODES)}")
-    return torch.compile(module, mode=None if mode == "default" else mode)
-
-
-def compile_failure(exc: BaseException) -> Optional[UserError]:
-    """A torch.compile failure (no Triton for this card, no C++ compiler on a CPU host...)
-    as a one-line error naming the way round it; None for any other exception."""
-    dynamo = sys.modules.get("torch._dynamo.exc")  # imported by torch.compile's first call
-    if dynamo is None or not isinstance(exc, dynamo.TorchDynamoException):
-        return None
-    lines = str(exc).strip().splitlines()
-    cause = lines[0][:200] if lines else ""
-    return UserError(f"torch.compile failed on this machine ({type(exc).__name__}: {cause}); "
-                     "run without it: --set train.compile=false")
-
-
-class _Signals:
-    """SIGTERM/SIGINT set a flag; the loop checkpoints and stops at the next check."""
-
-    def __init__(self):
-        self.received: Optional[int] = None
-        self._previous = {}
-
-    def __enter__(self):
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
-                self._previous[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread (e.g. embedded use): leave signals alone
-                pass
-        return self
-
-    def _handle(self, signum, frame):
-        if self.received is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt  # a second Ctrl-C aborts at once
-        self.received = signum
-
-    def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-
-class _Progress:
-    """One live line on a terminal; periodic log lines otherwise."""
-
-    def __init__(self, total_steps: int, enabled: bool):
-        self.total = total_steps
-        self.live = enabled and sys.stderr.isatty()
-        self.started = time.perf_counter()
-
-    def update(self, step: int, epoch: int, loss: float, fps: Optional[float], first_step: int) -> None:
-        done = step - first_step
-        elapsed = time.perf_counter() - self.started
-        eta = elapsed / done * (self.total - step) if done else float("nan")
-        text = (f"step {step}/{self.total} epoch {epoch} loss {loss:.4f} "
-                f"{'%.1f img/s' % fps if fps else 'warming up'} ETA {_clock(eta)}")
-        if self.live:
-            sys.stderr.write("\r" + text.ljust(78))
-            sys.stderr.flush()
-        log.info(text)
-
-    def finish(self) -> None:
-        if self.live:
-            sys.stderr.write("\n")
-
-
-def _clock(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "--:--"
-    seconds = int(seconds)
-    return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-
-
-# --- Checkpoints -----------------------------------------------------------------------
-
-def save_checkpoint(path: Path, step_module: TrainStep, optimizer, scaler, step: int, job: Job) -> None:
-    state = {
-        "model": step_module.network.state_dict(),
-        "loss": step_module.loss.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scaler": scaler.state_dict() if scaler is not None else None,
+def _checkpoint_state(setup: Setup, step: int, job: Job) -> dict:
+    return {
+        "model": setup.step_module.network.state_dict(),
+        "loss": setup.step_module.loss.state_dict(),
+        "optimizer": setup.optimizer.state_dict(),
+        "scaler": setup.scaler.state_dict() if setup.scaler is not None else None,
         "step": step,
         "run_id": job.run_id,
         "config": job.config,
     }
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
 
 
-def load_checkpoint(path: Path, step_module: TrainStep, optimizer, scaler) -> int:
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    step_module.network.load_state_dict(state["model"])
-    step_module.loss.load_state_dict(state["loss"])
-    optimizer.load_state_dict(state["optimizer"])
-    if scaler is not None and state.get("scaler"):
-        scaler.load_state_dict(state["scaler"])
-    return int(state["step"])
+# --- Train -----------------------------------------------------------------------------
+
+@dataclass
+class LoopOutcome:
+    status: str = "success"
+    error: Optional[str] = None
+    step: int = 0
+    last_batch: Any = None  # (inputs, targets) of the last step, for compute-only timing
+    samples_per_step: float = 0.0
+    meter: Optional[ThroughputMeter] = None
+    curves: dict = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
+
+
+def train(setup: Setup, job: Job, place: distributed.Topology, device: torch.device,
+          signals: _Signals, record: Optional[dict]) -> LoopOutcome:
+    train_cfg = setup.settings.train
+    data, runner = setup.data, setup.runner
+    timed_total = max(0, setup.total_steps - setup.start_step - train_cfg.fps_warmup_steps)
+    meter = ThroughputMeter(world_size=place.world_size, batch_per_card=train_cfg.batch_size,
+                            warmup_steps=train_cfg.fps_warmup_steps,
+                            synchronize=(torch.cuda.synchronize if job.device == "cuda" else (lambda: None)),
+                            barrier=distributed.barrier, use_cuda_events=job.device == "cuda",
+                            sum_over_ranks=distributed.sum_over_ranks if place.world_size > 1 else None,
+                            repeat=train_cfg.repeat, repeat_steps=timed_total // max(1, train_cfg.repeat))
+    outcome = LoopOutcome(step=setup.start_step, meter=meter,
+                          curves={"loss": {"step": [], "loss": []}})
+    # Every logged step goes to train.log (tests and people read it); the live line is the terminal's.
+    progress = ProgressLine(log.info, live=place.is_main, log_every_s=0, log_when_live=True)
+    unit = _short_unit(record)
+    loss_sum = torch.zeros((), device=device)
+    losses_seen = 0
+    step = setup.start_step
+    setup.step_module.train()
+    batch_iter = iter(setup.loader)
+    try:
+        with signals.defer():
+            while step < setup.total_steps:
+                epoch = step // setup.steps_per_epoch
+                lr = learning_rate(setup.settings.schedule, setup.settings.optimizer.lr, step,
+                                   setup.steps_per_epoch, setup.total_steps)
+                if lr < 0:  # davidsandberg's schedule files end training with a negative rate
+                    break
+                for group in setup.optimizer.param_groups:
+                    group["lr"] = lr
+                torch.manual_seed(derive_seed(job.seed, place.rank, step))
+                batch = to_device(next(batch_iter), device)
+                inputs, targets = data.inputs_of(batch), data.targets_of(batch)
+                outcome.last_batch = (inputs, targets)
+                samples = data.samples_of(inputs)
+                loss_sum += runner(inputs, targets)
+                losses_seen += 1
+                step += 1
+                outcome.step = step
+                meter.step_done(step, samples)
+                outcome.samples_per_step = samples
+
+                if step % train_cfg.log_every == 0 or step == setup.total_steps:
+                    mean_loss = _check_health(loss_sum, losses_seen, signals, place.world_size, device)
+                    outcome.curves["loss"]["step"].append(step)
+                    outcome.curves["loss"]["loss"].append(mean_loss)
+                    progress.show(_progress_text(step, setup, epoch, mean_loss, meter.current_fps(), unit,
+                                                 progress.elapsed_s))
+                    loss_sum.zero_()
+                    losses_seen = 0
+                    if record is not None and records.heartbeat_due(record):
+                        records.save(records.heartbeat(record), job.runs_dir)
+                if train_cfg.checkpoint_every and step % train_cfg.checkpoint_every == 0 \
+                        and step < setup.total_steps:
+                    with _paused(meter):
+                        if place.is_main:
+                            ckpt.save_checkpoint(job.run_dir / ckpt.CHECKPOINT_FILE,
+                                                 _checkpoint_state(setup, step, job))
+                if train_cfg.eval_every_epochs and step % setup.steps_per_epoch == 0 \
+                        and step < setup.total_steps and (step // setup.steps_per_epoch) % train_cfg.eval_every_epochs == 0:
+                    with _paused(meter):
+                        _evaluate_into_curves(setup, outcome, step, place)
+    except StopRun as stop:
+        outcome.status, outcome.error = stop.status, str(stop)
+    except Exception as exc:
+        failure = compile_failure(exc) if train_cfg.compile else None
+        if failure is None:
+            raise
+        raise failure from exc
+    finally:
+        progress.close()
+    meter.close()
+    return outcome
+
+
+def _progress_text(step: int, setup: Setup, epoch: int, loss: float, fps: Optional[float], unit: str,
+                   elapsed_s: float) -> str:
+    done = step - setup.start_step
+    eta = elapsed_s / done * (setup.total_steps - step) if done else None
+    clock = "--:--" if eta is None else f"{int(eta) // 3600:d}:{int(eta) % 3600 // 60:02d}:{int(eta) % 60:02d}"
+    rate = f"{fps:.1f} {unit}" if fps else "warming up"
+    return f"step {step}/{setup.total_steps} epoch {epoch} loss {loss:.4f} {rate} ETA {clock}"
+
+
+def _short_unit(record: Optional[dict]) -> str:
+    unit = (record or {}).get("throughput_unit") or "images/s"
+    return {"images/s": "img/s"}.get(unit, unit)
+
+
+@contextlib.contextmanager
+def _paused(meter: ThroughputMeter):
+    """Keep checkpoint writes and mid-run evaluation out of the timed window."""
+    meter.pause()
+    try:
+        yield
+    finally:
+        meter.resume()
+
+
+def _check_health(loss_sum: torch.Tensor, count: int, signals: _Signals, world_size: int,
+                  device: torch.device) -> float:
+    """One small all-reduce every few steps: mean loss, any non-finite loss, any stop signal."""
+    state = torch.stack([loss_sum.float() / max(1, count),
+                         (~torch.isfinite(loss_sum)).float(),
+                         torch.tensor(float(signals.received is not None), device=device)])
+    if world_size > 1:
+        torch.distributed.all_reduce(state)
+    mean_loss, nonfinite, stop = (float(v) for v in state.tolist())
+    if nonfinite:
+        raise StopRun("diverged", "loss became NaN or inf; lower the learning rate or enable grad_clip")
+    if stop:
+        raise StopRun("interrupted", "stopped by a signal")
+    return mean_loss / world_size
+
+
+def evaluate(setup: Setup, place: distributed.Topology):
+    """The plugin's evaluation on rank 0 (eval mode, no_grad); every rank waits for it."""
+    result = None
+    if place.is_main:
+        network = setup.step_module.network
+        network.eval()
+        try:
+            with torch.no_grad():
+                result = setup.hooks.modelzoo_evaluate(context=setup.context, network=network)
+        finally:
+            network.train()
+    distributed.barrier()
+    return result
+
+
+def _evaluate_into_curves(setup: Setup, outcome: LoopOutcome, step: int, place: distributed.Topology) -> None:
+    result = evaluate(setup, place)
+    if result is not None:
+        epoch = step // setup.steps_per_epoch
+        point = {"epoch": epoch, "wall_s": round(time.perf_counter() - outcome.started, 3),
+                 "images": step * outcome.samples_per_step * place.world_size, **result.metrics}
+        outcome.curves.setdefault("eval", []).append(point)
+        log.info("epoch %d: %s", epoch, _short(result.metrics))
+
+
+# --- Finish ----------------------------------------------------------------------------
+
+@dataclass
+class TrainResult:
+    """What one worker's run produced; rank 0's becomes the record."""
+
+    status: str
+    error: Optional[str] = None
+    metrics: dict = field(default_factory=dict)
+    curves: dict = field(default_factory=dict)
+    identity: Optional[DataIdentity] = None
+    env: Optional[dict] = None
+    warnings: list = field(default_factory=list)
+
+
+def finish(setup: Setup, outcome: LoopOutcome, job: Job, place: distributed.Topology,
+           declared_metrics: list[str]) -> TrainResult:
+    meter = outcome.meter
+    metrics = dict(meter.metrics())
+    step = outcome.step
+    metrics.update(steps=step, total_steps=setup.total_steps, steps_per_epoch=setup.steps_per_epoch,
+                   epochs_done=step / setup.steps_per_epoch)
+    curves = dict(outcome.curves)
+    curves["throughput"] = {"step": [s for s, _ in meter.history], "fps": [f for _, f in meter.history]}
+    result = TrainResult(status=outcome.status, error=outcome.error, metrics=metrics, curves=curves,
+                         identity=setup.data.identity, env=setup.env)
+    if outcome.status == "diverged":
+        return result
+    if place.is_main:
+        ckpt.save_checkpoint(job.run_dir / ckpt.CHECKPOINT_FILE, _checkpoint_state(setup, step, job))
+    distributed.barrier()
+    if outcome.status == "interrupted":
+        log.info("interrupted at step %d; checkpoint saved", step)
+        return result
+
+    evaluation = evaluate(setup, place)
+    if evaluation is not None:
+        metrics.update(evaluation.metrics)
+        curves.update(evaluation.curves)
+        log.info("evaluation: %s", _short(evaluation.metrics))
+        if evaluation.identity is not None:
+            result.identity = replace(result.identity, extra={**result.identity.extra,
+                                                              "evaluation": evaluation.identity.as_dict()})
+    if place.is_main:
+        returned = evaluation.metrics if evaluation is not None else {}
+        result.warnings += [f"evaluation did not return metric '{key}'" for key in declared_metrics
+                            if not isinstance(returned.get(key), (int, float))]
+    train_cfg = setup.settings.train
+    if outcome.last_batch is not None and train_cfg.compute_fps_steps > 0:
+        # Same model and step on one batch already on the device: the input pipeline's
+        # share of the wall time is what separates this from the measured FPS.
+        inputs, targets = outcome.last_batch
+        compute_fps = compute_only_fps(
+            lambda: setup.runner(inputs, targets), steps=train_cfg.compute_fps_steps, warmup=2,
+            images_per_step=outcome.samples_per_step * place.world_size, synchronize=meter.synchronize,
+            barrier=distributed.barrier)
+        metrics["compute_fps"] = compute_fps
+        if metrics.get("fps") and compute_fps:
+            metrics["input_bound_ratio"] = compute_fps / metrics["fps"]
+    metrics["images_seen"] = step * outcome.samples_per_step * place.world_size
+    if not metrics.get("fps"):
+        result.status = "failed"
+        result.error = f"no training step was timed ({metrics.get('fps_note', 'too few steps')}); " \
+                       "raise train.epochs or --max-steps"
+    log.info("fps %s (per card %s, compute-only %s), step p50 %s ms",
+             _two_decimals(metrics.get("fps")), _two_decimals(metrics.get("fps_per_card")),
+             _two_decimals(metrics.get("compute_fps")), _two_decimals(metrics.get("step_ms_p50")))
+    return result
 
 
 # --- The worker ------------------------------------------------------------------------
@@ -432,309 +544,63 @@ def _setup_logging(run_dir: Path, is_main: bool) -> None:
         root.addHandler(logging.StreamHandler(sys.stderr))
 
 
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
 def run_worker(job: Job) -> Optional[dict]:
     """Train one worker's share of a run; rank 0 returns (and writes) the final record."""
-    rank, local_rank, world_size = _init_process_group(job.device)
-    is_main = rank == 0
+    place = distributed.init_process_group(job.device)
+    device = torch.device("cuda", place.local_rank) if job.device == "cuda" else torch.device("cpu")
     run_dir = job.run_dir
-    if is_main:
+    if place.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-    _barrier()
-    _setup_logging(run_dir, is_main)
-    record = records.load(run_dir) if is_main else None
-    started = time.time()
+    distributed.barrier()
+    _setup_logging(run_dir, place.is_main)
+    record = records.mark_running(records.load(run_dir)) if place.is_main else None
+    previous_metrics = dict(record.get("metrics") or {}) if record else {}
     try:
         with _Signals() as signals:
-            status, metrics, curves, data_identity, env = _train(job, rank, local_rank, world_size, signals)
-        if is_main:
-            record.update(status=status, metrics=metrics, curves=curves,
-                          data=data_identity.as_dict() if data_identity else None, env=env,
-                          checkpoint=str(run_dir / CHECKPOINT_FILE))
-            if status == "diverged":
-                record["error"] = metrics.pop("error", "loss became NaN or inf")
-            elif status == "interrupted":
+            setup = build(job, place, device)
+            outcome = train(setup, job, place, device, signals, record)
+            declared = [c["key"] for c in (record or {}).get("metric_columns", [])]
+            result = finish(setup, outcome, job, place, declared)
+        if place.is_main:
+            _fill_record(record, result, job, previous_metrics)
+    except BaseException as exc:  # the record must say why, whatever happened
+        if place.is_main:
+            records.mark_failed(record, exc)
+            if isinstance(exc, KeyboardInterrupt) and (run_dir / ckpt.CHECKPOINT_FILE).is_file():
                 record["error"] = (f"stopped by a signal; resume with 'modelzoo run {job.model} "
                                    f"--resume {job.run_id}'")
-    except BaseException as exc:  # the record must say why, whatever happened
-        if is_main:
-            record.update(status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
-                          error=str(exc) if isinstance(exc, UserError)
-                          else f"{type(exc).__name__}: {exc}")
-            log.error("run failed: %s", record["error"])
-            log.debug("".join(traceback.format_exception(exc)))
-            with open(run_dir / LOG_FILE, "a") as handle:
+            with open(run_dir / LOG_FILE, "a") as handle:  # the terminal gets the CLI's one line
+                handle.write(f"run {record['status']}: {record['error']}\n")
                 traceback.print_exception(exc, file=handle)
         raise
     finally:
-        if is_main:
-            record["finished"] = records.utc_now()
-            record["duration_s"] = round(time.time() - started, 3)
+        if place.is_main:
             records.save(record, job.runs_dir)
-        if _distributed():
-            dist.destroy_process_group()
+        distributed.shutdown()
     return record
 
 
-def _train(job: Job, rank: int, local_rank: int, world_size: int, signals: _Signals):
-    config = job.config
-    train_cfg = config["train"]
-    device = torch.device("cuda", local_rank) if job.device == "cuda" else torch.device("cpu")
-    registry = load_registry()
-    hook = registry.hook
-    context = RunContext(model=job.model, profile=job.profile, config=config,
-                         data_root=Path(job.data_root), cache_dir=Path(job.cache_dir),
-                         run_dir=job.run_dir, device=str(device), rank=rank, local_rank=local_rank,
-                         world_size=world_size, seed=job.seed, log=log.info, barrier=_barrier)
-    _seed_everything(job.seed)
-    math_settings = configure_math(job.device, train_cfg)
-    env = envinfo.capture(job.device, extra=registry.environment_facts()) if rank == 0 else None
-    if rank == 0:
-        log.info("run %s: model %s, profile %s, %d worker(s) on %s", job.run_id, job.model,
-                 job.profile, world_size, env.get("gpu") or env["cpu"])
-
-    # Data first (a plugin may generate it on rank 0), then model and loss.
-    data: TrainData = _must(hook.modelzoo_train_data(context=context), "modelzoo_train_data", job.model)
-    network = _must(hook.modelzoo_build_model(context=context, num_classes=data.num_classes),
-                    "modelzoo_build_model", job.model)
-    loss_module = _must(hook.modelzoo_build_loss(context=context, num_classes=data.num_classes),
-                        "modelzoo_build_loss", job.model)
-    step_module = TrainStep(network, loss_module).to(device)
-    if train_cfg.get("channels_last"):
-        step_module = step_module.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(config["optimizer"], step_module, device)
-    scaler = torch.amp.GradScaler(job.device) if train_cfg.get("amp") == "fp16" else None
-    if rank == 0:
-        env.update(math_settings, optimizer_implementation=optimizer_implementation(optimizer),
-                   compile=train_cfg.get("compile_mode", "default") if train_cfg.get("compile") else False)
-        log.info("math: %s", ", ".join(f"{k} {v}" for k, v in {
-            **math_settings, "amp": train_cfg.get("amp", "none"), "channels_last": train_cfg.get("channels_last"),
-            "optimizer": env["optimizer_implementation"], "compile": env["compile"]}.items()))
-        slow_amp = emulated_cpu_amp(job.device, train_cfg.get("amp", "none"))
-        if slow_amp:
-            log.warning("%s", slow_amp)
-
-    batch_size = train_cfg["batch_size"]
-    if data.batch_sampler is not None:
-        batches = data.batch_sampler
-    else:
-        sampler = data.sampler or DistributedSampler(data.dataset, num_replicas=world_size, rank=rank,
-                                                     shuffle=True, seed=job.seed, drop_last=True)
-        batches = _EpochBatches(sampler, batch_size)
-    steps_per_epoch = train_cfg.get("steps_per_epoch") or len(batches)
-    total_steps = train_cfg["epochs"] * steps_per_epoch
-    if train_cfg.get("max_steps"):
-        total_steps = min(total_steps, train_cfg["max_steps"])
-
-    checkpoint_path = job.run_dir / CHECKPOINT_FILE
-    start_step = 0
-    if job.resume:
-        if not checkpoint_path.is_file():
-            raise UserError(f"run {job.run_id} has no checkpoint to resume from ({checkpoint_path}); "
-                            "start a new run instead")
-        start_step = load_checkpoint(checkpoint_path, step_module, optimizer, scaler)
-        log.info("resumed %s at step %d of %d", job.run_id, start_step, total_steps)
-
-    model_for_step: nn.Module = step_module
-    if world_size > 1:
-        model_for_step = nn.parallel.DistributedDataParallel(
-            step_module, device_ids=[local_rank] if job.device == "cuda" else None)
-    if train_cfg.get("compile"):
-        # The network and loss forward (and their backward) become one graph; the optimizer
-        # step stays eager (its fused kernel is already one launch).
-        model_for_step = _compiled(model_for_step, train_cfg)
-
-    workers = train_cfg.get("num_workers", 0)
-    loader = DataLoader(data.dataset, batch_sampler=BatchStream(batches, start_step),
-                        num_workers=workers, pin_memory=job.device == "cuda" and train_cfg.get("pin_memory", True),
-                        collate_fn=data.collate_fn, persistent_workers=False,
-                        prefetch_factor=train_cfg.get("prefetch_factor", 2) if workers else None)
-    meter = ThroughputMeter(world_size=world_size, batch_per_card=batch_size,
-                            warmup_steps=max(1, train_cfg.get("fps_warmup_steps", 10)),
-                            synchronize=(torch.cuda.synchronize if job.device == "cuda" else (lambda: None)),
-                            barrier=_barrier, use_cuda_events=job.device == "cuda")
-    amp = train_cfg.get("amp", "none")
-    clip = train_cfg.get("grad_clip") or 0.0
-    transform = data.device_transform
-
-    def to_device(batch):
-        inputs, targets = batch
-        inputs = inputs.to(device, non_blocking=True)
-        targets = targets.to(device, non_blocking=True)
-        return inputs, targets
-
-    def train_step(inputs, targets) -> torch.Tensor:
-        if transform is not None:
-            inputs = transform(inputs)
-        if train_cfg.get("channels_last"):
-            inputs = inputs.contiguous(memory_format=torch.channels_last)
-        with _autocast(job.device, amp):
-            loss = model_for_step(inputs, targets)
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            if clip:  # otherwise the step unscales (inside the fused kernel, without a sync)
-                scaler.unscale_(optimizer)
-        else:
-            loss.backward()
-        if clip:
-            nn.utils.clip_grad_norm_(step_module.parameters(), clip)
-        if scaler is not None:
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            optimizer.step()
-        return loss.detach()
-
-    eval_every = train_cfg.get("eval_every_epochs") or 0
-    checkpoint_every = train_cfg.get("checkpoint_every") or 0
-    log_every = max(1, train_cfg.get("log_every", 20))
-    progress = _Progress(total_steps, enabled=rank == 0)
-    loss_sum = torch.zeros((), device=device)
-    losses_seen = 0
-    curves: dict[str, Any] = {"loss": {"step": [], "loss": []}}
-    metrics: dict[str, Any] = {}
-    status = "success"
-    step = start_step
-    last_inputs = None
-    step_module.train()
-    batch_iter = iter(loader)
-    try:
-        while step < total_steps:
-            epoch = step // steps_per_epoch
-            lr = learning_rate(config["schedule"], config["optimizer"]["lr"], step, steps_per_epoch, total_steps)
-            if lr < 0:  # davidsandberg's schedule files end training with a negative rate
-                break
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            torch.manual_seed(derive_seed(job.seed, rank, step))
-            inputs, targets = to_device(next(batch_iter))
-            last_inputs = (inputs, targets)
-            loss_sum += train_step(inputs, targets)
-            losses_seen += 1
-            step += 1
-            meter.step_done(step)
-
-            if step % log_every == 0 or step == total_steps:
-                mean_loss = _check_health(loss_sum, losses_seen, signals, world_size, device)
-                curves["loss"]["step"].append(step)
-                curves["loss"]["loss"].append(mean_loss)
-                progress.update(step, epoch, mean_loss, meter.current_fps(), start_step)
-                loss_sum.zero_()
-                losses_seen = 0
-            if checkpoint_every and step % checkpoint_every == 0 and step < total_steps:
-                with _paused(meter):
-                    if rank == 0:
-                        save_checkpoint(checkpoint_path, step_module, optimizer, scaler, step, job)
-            if eval_every and step % steps_per_epoch == 0 and step < total_steps \
-                    and (step // steps_per_epoch) % eval_every == 0:
-                with _paused(meter):
-                    result = _evaluate(hook, context, step_module)
-                    if result is not None:
-                        curves.setdefault("eval", []).append({"epoch": step // steps_per_epoch,
-                                                              **result.metrics})
-                        log.info("epoch %d: %s", step // steps_per_epoch, _short(result.metrics))
-    except StopRun as stop:
-        status = stop.status
-        metrics["error"] = str(stop)
-    except Exception as exc:
-        failure = compile_failure(exc) if train_cfg.get("compile") else None
-        if failure is None:
-            raise
-        raise failure from exc
-    finally:
-        progress.finish()
-    meter.close()
-    metrics.update(meter.metrics())
-    metrics.update(steps=step, total_steps=total_steps, steps_per_epoch=steps_per_epoch,
-                   epochs_done=step / steps_per_epoch, images_seen=step * batch_size * world_size)
-    curves["throughput"] = {"step": [s for s, _ in meter.history], "fps": [f for _, f in meter.history]}
-
-    if status == "diverged":
-        return status, metrics, curves, data.identity, env
-    if rank == 0:
-        save_checkpoint(checkpoint_path, step_module, optimizer, scaler, step, job)
-    _barrier()
-    if status == "interrupted":
-        log.info("interrupted at step %d; checkpoint saved to %s", step, checkpoint_path)
-        return status, metrics, curves, data.identity, env
-
-    result = _evaluate(hook, context, step_module)
-    if result is not None:
-        metrics.update(result.metrics)
-        curves.update(result.curves)
-        log.info("evaluation: %s", _short(result.metrics))
-    if last_inputs is not None and train_cfg.get("compute_fps_steps", 0) > 0:
-        # Same model and step on one batch already on the device: the input pipeline's
-        # share of the wall time is what separates this from the measured FPS.
-        fixed_inputs, fixed_targets = last_inputs
-        compute_fps = compute_only_fps(
-            lambda: train_step(fixed_inputs, fixed_targets), steps=train_cfg["compute_fps_steps"],
-            warmup=2, images_per_step=batch_size * world_size, synchronize=meter.synchronize,
-            barrier=_barrier)
-        metrics["compute_fps"] = compute_fps
-        if metrics.get("fps") and compute_fps:
-            metrics["input_bound_ratio"] = compute_fps / metrics["fps"]
-    log.info("fps %s (per card %s, compute-only %s), step p50 %s ms",
-             _num(metrics.get("fps")), _num(metrics.get("fps_per_card")), _num(metrics.get("compute_fps")),
-             _num(metrics.get("step_ms_p50")))
-    identity = data.identity
-    if result is not None and result.identity is not None:
-        identity = replace(identity, extra={**identity.extra, "evaluation": result.identity.as_dict()})
-    return status, metrics, curves, identity, env
-
-
-def _must(value, hook_name: str, model: str):
-    if value is None:
-        raise UserError(f"no plugin answered {hook_name} for model '{model}'; the model's plugin is "
-                        "incomplete or not installed")
-    return value
-
-
-@contextlib.contextmanager
-def _paused(meter: ThroughputMeter):
-    """Keep checkpoint writes and mid-run evaluation out of the timed window."""
-    meter.pause()
-    try:
-        yield
-    finally:
-        meter.resume()
-
-
-def _check_health(loss_sum: torch.Tensor, count: int, signals: _Signals, world_size: int,
-                  device: torch.device) -> float:
-    """One small all-reduce every few steps: mean loss, any non-finite loss, any stop signal."""
-    state = torch.stack([loss_sum.float() / max(1, count),
-                         (~torch.isfinite(loss_sum)).float(),
-                         torch.tensor(float(signals.received is not None), device=device)])
-    if world_size > 1:
-        dist.all_reduce(state)
-    mean_loss, nonfinite, stop = (float(v) for v in state.tolist())
-    if nonfinite:
-        raise StopRun("diverged", "loss became NaN or inf; lower the learning rate or enable grad_clip")
-    if stop:
-        raise StopRun("interrupted", "stopped by a signal")
-    return mean_loss / world_size
-
-
-def _evaluate(hook, context: RunContext, step_module: TrainStep):
-    network = step_module.network
-    network.eval()
-    try:
-        with torch.no_grad():
-            return hook.modelzoo_evaluate(context=context, network=network)
-    finally:
-        network.train()
+def _fill_record(record: dict, result: TrainResult, job: Job, previous_metrics: dict) -> None:
+    metrics = result.metrics
+    if job.resume and not metrics.get("fps") and previous_metrics.get("fps") and result.status == "failed":
+        # Resumed after training had ended (stopped during evaluation): the timing of the
+        # attempt that trained stands; this attempt only evaluated.
+        metrics.update({k: v for k, v in previous_metrics.items() if k not in metrics or metrics[k] is None})
+        metrics["fps_note"] = "timed in an earlier attempt of this run (resumed after training had ended)"
+        result.status, result.error = "success", None
+    record.update(metrics=metrics, curves=result.curves, env=result.env,
+                  data=result.identity.as_dict() if result.identity else None,
+                  checkpoint=str(job.run_dir / ckpt.CHECKPOINT_FILE),
+                  warnings=list(record.get("warnings") or []) + result.warnings)
+    error = result.error
+    if result.status == "interrupted":
+        error = f"stopped by a signal; resume with 'modelzoo run {job.model} --resume {job.run_id}'"
+    records.mark_finished(record, result.status, error)
 
 
 def _short(metrics: dict) -> str:
     return ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
 
 
-def _num(value) -> str:
+def _two_decimals(value) -> str:
     return f"{value:.2f}" if isinstance(value, (int, float)) else "n/a"

@@ -1,9 +1,13 @@
-"""A toy model plugin for the core's tests: a few-layer CNN on generated data.
+"""A toy model plugin for the core's tests: two models on generated data.
 
-Four classes of 16x16 images, each class a colour pattern plus noise, generated from the
-seed. The metric is classification accuracy on held-out samples. Knobs for the tests:
-``data.delay_s`` slows each sample (so a signal lands mid-run), ``loss.nan_at_step``
-poisons the loss, ``data.fail_in`` makes a hook raise.
+- ``toy``: a few-layer CNN on four classes of 16x16 images, each class a colour pattern
+  plus noise, generated from the seed; accuracy on held-out samples. Knobs for the
+  tests: ``data.delay_s`` slows each sample (so a signal lands mid-run),
+  ``loss.nan_at_step`` poisons the loss, ``data.fail_in`` makes a hook raise,
+  ``data.skip_metric`` leaves the accuracy out of the evaluation.
+- ``toyseq``: not an image model: a tiny next-token model on generated sequences,
+  dict batches (``{"tokens", "next"}``), throughput in tokens/s and a lower-is-better
+  metric (the held-out loss), with a declared curve.
 """
 
 from __future__ import annotations
@@ -11,19 +15,25 @@ from __future__ import annotations
 import time
 
 from modelzoo import hookimpl
-from modelzoo.api import (DataIdentity, EvalResult, MetricColumn, ModelSpec, TrainData,
-                          with_core_defaults)
+from modelzoo.api import CurveSpec, DataIdentity, EvalResult, MetricColumn, ModelSpec, TrainData
 
 __version__ = "0.0.1"
 
-PROFILE = with_core_defaults({
-    "data": {"classes": 4, "images": 256, "size": 16, "delay_s": 0.0, "fail_in": ""},
+PROFILE = {
+    "data": {"classes": 4, "images": 256, "size": 16, "delay_s": 0.0, "fail_in": "", "skip_metric": False},
     "model": {"width": 8},
     "loss": {"nan_at_step": 0},
     "train": {"epochs": 2, "batch_size": 16, "num_workers": 0, "log_every": 4,
               "fps_warmup_steps": 2, "compute_fps_steps": 4},
     "optimizer": {"name": "sgd", "lr": 0.05},
-})
+}
+SEQ_PROFILE = {
+    "data": {"vocabulary": 16, "length": 12, "sequences": 256},
+    "model": {"width": 16},
+    "train": {"epochs": 2, "batch_size": 16, "num_workers": 0, "log_every": 4,
+              "fps_warmup_steps": 2, "compute_fps_steps": 4},
+    "optimizer": {"name": "adam", "lr": 0.01},
+}
 
 
 @hookimpl
@@ -31,12 +41,18 @@ def modelzoo_models():
     return [ModelSpec(name="toy", description="toy CNN on generated colour patterns",
                       metric_columns=(MetricColumn("accuracy", "Accuracy", "{:.4f}"),),
                       profiles={"default": PROFILE,
-                                "fast": with_core_defaults({**PROFILE, "train": {**PROFILE["train"], "epochs": 1}})},
-                      default_profile="default")]
+                                "fast": {**PROFILE, "train": {**PROFILE["train"], "epochs": 1}}},
+                      default_profile="default"),
+            ModelSpec(name="toyseq", description="toy next-token model on generated sequences",
+                      metric_columns=(MetricColumn("heldout_loss", "Loss", "{:.4f}", higher_is_better=False),),
+                      profiles={"default": SEQ_PROFILE}, default_profile="default",
+                      throughput_unit="tokens/s",
+                      curves=(CurveSpec("position_loss", x="position", y="loss", title="Loss by position",
+                                        x_label="position", y_label="loss", caption_metric="heldout_loss"),))]
 
 
 def _fail(context, hook_name):
-    if context.config["data"]["fail_in"] == hook_name:
+    if context.config["data"].get("fail_in") == hook_name:
         raise RuntimeError(f"toy failure in {hook_name}")
 
 
@@ -66,31 +82,30 @@ class _SlowDataset:
 
 @hookimpl
 def modelzoo_check_data(context):
-    if context.model != "toy":
-        return None
     return []
 
 
 @hookimpl
 def modelzoo_train_data(context):
-    if context.model != "toy":
-        return None
     _fail(context, "modelzoo_train_data")
+    if context.model == "toyseq":
+        return _sequence_data(context)
     images, labels = _make_samples(context.config, context.seed, context.config["data"]["images"])
     return TrainData(dataset=_SlowDataset(images, labels, context.config["data"]["delay_s"]),
                      identity=DataIdentity(name="toy patterns", kind="synthetic", path="(generated)",
                                            images=len(labels), identities=context.config["data"]["classes"]),
-                     num_classes=context.config["data"]["classes"])
+                     info={"num_classes": context.config["data"]["classes"]})
 
 
 @hookimpl
-def modelzoo_build_model(context, num_classes):
-    if context.model != "toy":
-        return None
+def modelzoo_build_model(context, data):
     from torch import nn
 
     _fail(context, "modelzoo_build_model")
     width = context.config["model"]["width"]
+    if context.model == "toyseq":
+        return _NextToken(context.config["data"]["vocabulary"], width)
+    num_classes = data.info["num_classes"]
     return nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
                          nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, num_classes))
@@ -98,12 +113,12 @@ def modelzoo_build_model(context, num_classes):
 
 
 @hookimpl
-def modelzoo_build_loss(context, num_classes):
-    if context.model != "toy":
-        return None
+def modelzoo_build_loss(context, data):
     import torch
     from torch import nn
 
+    if context.model == "toyseq":
+        return _TokenLoss()
     nan_at = context.config["loss"]["nan_at_step"]
 
     class PoisonableCrossEntropy(nn.Module):
@@ -123,21 +138,86 @@ def modelzoo_build_loss(context, num_classes):
 
 @hookimpl
 def modelzoo_evaluate(context, network):
-    if context.model != "toy":
-        return None
     _fail(context, "modelzoo_evaluate")
+    if context.model == "toyseq":
+        return _evaluate_sequences(context, network)
+    if context.config["data"]["skip_metric"]:
+        return EvalResult(metrics={"other": 1.0})
     images, labels = _make_samples(context.config, context.seed + 1, 128)
     predictions = network(images.to(context.device)).argmax(1).cpu()
     return EvalResult(metrics={"accuracy": float((predictions == labels).float().mean())})
 
 
 @hookimpl
-def modelzoo_load_weights(context, path):
-    if context.model != "toy":
-        return None
+def modelzoo_load_weights(context, state, path):
+    from modelzoo.api import UserError
+
+    data = TrainData(dataset=None, identity=None, info={"num_classes": context.config["data"]["classes"]})
+    network = modelzoo_build_model(context=context, data=data)
+    try:
+        network.load_state_dict(state.get("model", state))
+    except RuntimeError as exc:
+        raise UserError(f"{path} does not fit the toy model ({str(exc).splitlines()[0]})") from None
+    return network
+
+
+# --- toyseq: dict batches, tokens/s, a lower-is-better metric ---------------------------
+
+def _sequences(config, seed, count):
+    """Sequences that count up modulo the vocabulary from a random start: learnable."""
     import torch
 
-    network = modelzoo_build_model(context=context, num_classes=context.config["data"]["classes"])
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    network.load_state_dict(state.get("model", state))
-    return network
+    generator = torch.Generator().manual_seed(seed)
+    vocabulary, length = config["data"]["vocabulary"], config["data"]["length"]
+    starts = torch.randint(0, vocabulary, (count, 1), generator=generator)
+    return (starts + torch.arange(length + 1)) % vocabulary
+
+
+class _SequenceDataset:
+    def __init__(self, sequences):
+        self.sequences = sequences
+
+    def __len__(self):
+        return len(self.sequences)
+
+    def __getitem__(self, index):
+        row = self.sequences[index]
+        return {"tokens": row[:-1], "next": row[1:]}
+
+
+def _sequence_data(context):
+    sequences = _sequences(context.config, context.seed, context.config["data"]["sequences"])
+    return TrainData(dataset=_SequenceDataset(sequences),
+                     identity=DataIdentity(name="counting sequences", kind="synthetic", path="(generated)",
+                                           images=len(sequences), identities=context.config["data"]["vocabulary"]),
+                     inputs_of=lambda batch: batch["tokens"], targets_of=lambda batch: batch["next"],
+                     samples_of=lambda tokens: int(tokens.numel()))
+
+
+def _NextToken(vocabulary, width):
+    from torch import nn
+
+    return nn.Sequential(nn.Embedding(vocabulary, width), nn.Linear(width, width), nn.ReLU(),
+                         nn.Linear(width, vocabulary))
+
+
+def _TokenLoss():
+    from torch import nn
+
+    class TokenLoss(nn.Module):
+        def forward(self, logits, targets):
+            return nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten())
+
+    return TokenLoss()
+
+
+def _evaluate_sequences(context, network):
+    import torch
+
+    held_out = _sequences(context.config, context.seed + 1, 64).to(context.device)
+    logits = network(held_out[:, :-1])
+    per_position = torch.nn.functional.cross_entropy(logits.transpose(1, 2), held_out[:, 1:],
+                                                     reduction="none").mean(0)
+    return EvalResult(metrics={"heldout_loss": float(per_position.mean())},
+                      curves={"position_loss": {"position": list(range(len(per_position))),
+                                                "loss": per_position.tolist()}})

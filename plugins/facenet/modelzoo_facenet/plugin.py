@@ -1,8 +1,9 @@
-"""The facenet plugin's hook implementations: the only module that knows the modelzoo contract.
+"""The facenet plugin's hook implementations: the module that answers the core's hooks.
 
-Everything else in this package is plain PyTorch/numpy code with its own API; this file
-maps a resolved profile (``context.config``) onto it. Heavy imports happen inside the
-hooks, so ``modelzoo list`` stays instant.
+The rest of this package is plain PyTorch/numpy code with its own API (it uses a few of
+the core's helpers: ``UserError``, ``modelzoo.runtime``, ``modelzoo.imagedata``); this
+file maps a resolved profile (``context.config``) onto it. Heavy imports happen inside
+the hooks, so ``modelzoo list`` stays instant.
 """
 
 from __future__ import annotations
@@ -11,14 +12,16 @@ from pathlib import Path
 from typing import Optional
 
 from modelzoo import hookimpl
-from modelzoo.api import (DataIdentity, EvalResult, MetricColumn, ModelSpec, RunContext, TrainData,
-                          UserError)
+from modelzoo.api import (CurveSpec, DataIdentity, EvalResult, MetricColumn, ModelSpec, RunContext,
+                          TrainData, UserError)
 
 from modelzoo_facenet import __version__
 from modelzoo_facenet.profiles import PROFILES
 
 MODEL = "facenet"
 LFW_ACCURACY = MetricColumn("lfw_accuracy", "LFW_Accuracy", "{:.5f}", std_key="lfw_accuracy_std")
+ROC = CurveSpec("roc", x="fpr", y="tpr", title="ROC", x_label="false positive rate",
+                y_label="true positive rate", caption_metric="auc")
 PREPARE_HINT = {
     "folders": "run 'modelzoo prepare facenet --casia RAW_DIR --lfw RAW_DIR --data-root {root}' "
                "or try '--profile demo'",
@@ -32,13 +35,12 @@ def modelzoo_models() -> list[ModelSpec]:
     return [ModelSpec(
         name=MODEL, display_name="Facenet",
         description="FaceNet: Inception-ResNet-v1 face embeddings, scored on LFW verification",
-        metric_columns=(LFW_ACCURACY,), profiles=PROFILES, default_profile="casia")]
+        metric_columns=(LFW_ACCURACY,), curves=(ROC,), profiles=PROFILES, default_profile="casia")]
 
 
 @hookimpl
-def modelzoo_environment() -> dict:
-    # Every run's record merges all plugins' facts: a host without OpenCV must not fail
-    # another model's run here (facenet's own data steps say what is missing).
+def modelzoo_environment(model: str) -> dict:
+    # A host without OpenCV still records the run: facenet's own data steps say what is missing.
     try:
         import cv2
     except ImportError:
@@ -50,21 +52,17 @@ def modelzoo_environment() -> dict:
 
 @hookimpl
 def modelzoo_prepare_arguments(model, parser) -> Optional[bool]:
-    if model != MODEL:
-        return None
-    from modelzoo_facenet import align
+    from modelzoo_facenet import prepare
 
-    align.add_prepare_arguments(parser)
+    prepare.add_prepare_arguments(parser)
     return True
 
 
 @hookimpl
 def modelzoo_prepare(model, options, data_root):
-    if model != MODEL:
-        return None
-    from modelzoo_facenet import align
+    from modelzoo_facenet import prepare
 
-    return align.run_prepare(options, data_root)
+    return prepare.run_prepare(options, data_root)
 
 
 def _demo_root(context: RunContext) -> Path:
@@ -89,8 +87,6 @@ def _paths(context: RunContext) -> dict[str, Path]:
 
 @hookimpl
 def modelzoo_check_data(context: RunContext) -> Optional[list[str]]:
-    if context.model != MODEL:
-        return None
     if context.config["data"]["source"] == "demo":
         return []  # generated on first use
     problems = []
@@ -134,8 +130,6 @@ def _train_people(context: RunContext, paths: dict[str, Path]) -> tuple[set, str
 
 @hookimpl
 def modelzoo_train_data(context: RunContext) -> Optional[TrainData]:
-    if context.model != MODEL:
-        return None
     from modelzoo_facenet import data as facedata
 
     data = context.config["data"]
@@ -183,7 +177,7 @@ def modelzoo_train_data(context: RunContext) -> Optional[TrainData]:
         identities=index.num_classes, protocol=protocol,
         extra={"validation_images_held_out": held_out, "lfw_pairs": str(paths["pairs"])})
     return TrainData(dataset=dataset, identity=identity, batch_sampler=batch_sampler,
-                     device_transform=augment, num_classes=index.num_classes)
+                     device_transform=augment, info={"num_classes": index.num_classes})
 
 
 # --- Model and loss --------------------------------------------------------------------
@@ -209,9 +203,7 @@ def build_network(config: dict, num_classes: Optional[int] = None):
 
 
 @hookimpl
-def modelzoo_build_model(context: RunContext, num_classes: int):
-    if context.model != MODEL:
-        return None
+def modelzoo_build_model(context: RunContext, data: TrainData):
     # The classifier lives in the loss (softmax/CosFace weights); the network ends at the embedding.
     return build_network(context.config)
 
@@ -225,9 +217,7 @@ _LOSS_OPTIONS = {
 
 
 @hookimpl
-def modelzoo_build_loss(context: RunContext, num_classes: int):
-    if context.model != MODEL:
-        return None
+def modelzoo_build_loss(context: RunContext, data: TrainData):
     from modelzoo_facenet.losses import build_loss
 
     settings = context.config["loss"]
@@ -235,17 +225,13 @@ def modelzoo_build_loss(context: RunContext, num_classes: int):
     if name not in _LOSS_OPTIONS:
         raise UserError(f"loss.name '{name}' is not known; use one of {', '.join(_LOSS_OPTIONS)}")
     options = {key: settings[key] for key in _LOSS_OPTIONS[name]}
-    return build_loss(name, context.config["model"]["embedding_size"], num_classes, **options)
+    return build_loss(name, context.config["model"]["embedding_size"], data.info["num_classes"], **options)
 
 
 # --- Evaluation, weights, export ---------------------------------------------------------
 
 @hookimpl
 def modelzoo_evaluate(context: RunContext, network) -> Optional[EvalResult]:
-    if context.model != MODEL:
-        return None
-    if not context.is_main:
-        return EvalResult(metrics={})  # rank 0 scores LFW; the others wait at the next barrier
     from modelzoo_facenet.lfw_eval import evaluate_lfw
 
     data, settings = context.config["data"], context.config["eval"]
@@ -271,12 +257,7 @@ def modelzoo_evaluate(context: RunContext, network) -> Optional[EvalResult]:
 
 
 @hookimpl
-def modelzoo_load_weights(context: RunContext, path: Path):
-    if context.model != MODEL:
-        return None
-    import torch
-
-    state = torch.load(path, map_location="cpu", weights_only=True)
+def modelzoo_load_weights(context: RunContext, state: dict, path: Path):
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]  # a modelzoo checkpoint
     if not isinstance(state, dict) or not state:
@@ -301,8 +282,6 @@ def modelzoo_load_weights(context: RunContext, path: Path):
 
 @hookimpl
 def modelzoo_export(context: RunContext, network, fmt: str, output: Path) -> Optional[str]:
-    if context.model != MODEL:
-        return None
     import torch
 
     from modelzoo_facenet.export import export_model

@@ -1,20 +1,19 @@
 """The facenet plugin's built-in profiles. Imports nothing heavy: read at CLI start-up.
 
 - ``casia``: davidsandberg/facenet's softmax recipe for Inception-ResNet-v1 on
-  CASIA-WebFace (BRIEF section 4), every value spelled out. The schema of all profiles.
+  CASIA-WebFace, every value it changes from the core's defaults spelled out (the core
+  merges modelzoo.settings.CORE_DEFAULTS under every profile). The schema of all profiles.
 - ``demo``: a synthetic face-identity set generated from the seed, a small MobileNetV1,
   minutes on a CPU. Needs no download; its results are labelled synthetic.
 - ``lfw-unrestricted``: real faces without CASIA: train on the LFW people of 9 of
-  people.txt's 10 sets, test on the held-out fold's 600 pairs (BRIEF section 5).
+  people.txt's 10 sets, test on the held-out fold's 600 pairs (docs/PROTOCOLS.md, LFW).
 """
 
 from __future__ import annotations
 
 import copy
 
-from modelzoo.api import with_core_defaults
-
-CASIA = with_core_defaults({
+CASIA = {
     "data": {
         "source": "folders",               # folders | demo | lfw-unrestricted
         "name": "CASIA-WebFace",
@@ -85,7 +84,7 @@ CASIA = with_core_defaults({
     },
     "optimizer": {"name": "adam", "lr": 0.05, "eps": 0.1, "weight_decay": 5e-4},
     "schedule": {"name": "steps", "milestones": {0: 0.05, 60: 0.005, 80: 0.0005}},
-})
+}
 
 
 def _variant(base: dict, changes: dict) -> dict:

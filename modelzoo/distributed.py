@@ -1,0 +1,144 @@
+"""Who am I in the job: rank, local rank, world size, and the process group.
+
+One module owns it. A job's workers come from one of three places:
+
+- ``modelzoo run --cards N`` starts them (torch.distributed's elastic launch sets
+  ``RANK``/``LOCAL_RANK``/``WORLD_SIZE``/``LOCAL_WORLD_SIZE``);
+- an outer ``torchrun`` sets the same variables;
+- Slurm's ``srun`` sets ``SLURM_PROCID``/``SLURM_NTASKS``/``SLURM_LOCALID`` (with
+  ``MASTER_ADDR`` exported by the job script).
+
+:func:`topology` reads them (a pure query); :func:`init_process_group` joins the group
+once (NCCL on CUDA, gloo on the CPU); the small collectives the core uses live here too.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Mapping, Optional
+
+# Slurm's names for what torch.distributed reads, used when srun starts one task per card.
+_SLURM_TO_TORCH = {"SLURM_PROCID": "RANK", "SLURM_NTASKS": "WORLD_SIZE", "SLURM_LOCALID": "LOCAL_RANK",
+                   "SLURM_NTASKS_PER_NODE": "LOCAL_WORLD_SIZE"}
+DEFAULT_MASTER_PORT = "29500"
+
+
+@dataclass(frozen=True)
+class Topology:
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+    local_world_size: int = 1
+    launcher: str = "none"  # none | torchrun (or modelzoo's own launch) | slurm
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def topology(environ: Optional[Mapping[str, str]] = None) -> Topology:
+    """This process's place in the job, from the environment (changes nothing)."""
+    env = os.environ if environ is None else environ
+    if "WORLD_SIZE" in env:
+        return Topology(rank=int(env.get("RANK", "0")), local_rank=int(env.get("LOCAL_RANK", "0")),
+                        world_size=int(env["WORLD_SIZE"]),
+                        local_world_size=int(env.get("LOCAL_WORLD_SIZE", "1")), launcher="torchrun")
+    if int(env.get("SLURM_NTASKS", "1")) > 1 and "MASTER_ADDR" in env:
+        per_node = env.get("SLURM_NTASKS_PER_NODE", "1").split("(")[0]
+        return Topology(rank=int(env["SLURM_PROCID"]), local_rank=int(env.get("SLURM_LOCALID", "0")),
+                        world_size=int(env["SLURM_NTASKS"]), local_world_size=int(per_node or 1),
+                        launcher="slurm")
+    return Topology()
+
+
+def under_outer_launcher(environ: Optional[Mapping[str, str]] = None) -> bool:
+    """True when torchrun or Slurm started this process as one worker of a larger job."""
+    env = os.environ if environ is None else environ
+    return "WORLD_SIZE" in env or topology(env).launcher == "slurm"
+
+
+def _export_slurm(place: Topology) -> None:
+    """torch.distributed's env:// rendezvous reads the torchrun names; give them Slurm's values."""
+    os.environ.setdefault("RANK", str(place.rank))
+    os.environ.setdefault("LOCAL_RANK", str(place.local_rank))
+    os.environ.setdefault("WORLD_SIZE", str(place.world_size))
+    os.environ.setdefault("MASTER_PORT", DEFAULT_MASTER_PORT)
+
+
+def is_initialized() -> bool:
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized()
+
+
+def init_process_group(device: str) -> Topology:
+    """Join the job's process group (once; a no-op for one worker) and return this worker's place.
+
+    CPU workers of one host share its cores: N processes would otherwise each start one
+    compute thread per core, N x N threads whose barriers stall on each other.
+    OMP_NUM_THREADS, when set, is the user's choice and wins.
+    """
+    import torch
+    import torch.distributed as dist
+
+    place = topology()
+    if device == "cpu" and place.local_world_size > 1 and "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // place.local_world_size))
+    if place.world_size > 1 and not is_initialized():
+        if place.launcher == "slurm":
+            _export_slurm(place)
+        if device == "cuda":
+            torch.cuda.set_device(place.local_rank)
+        dist.init_process_group(backend="nccl" if device == "cuda" else "gloo",
+                                device_id=torch.device("cuda", place.local_rank) if device == "cuda" else None)
+    return place
+
+
+def barrier() -> None:
+    if is_initialized():
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def sum_over_ranks(value: float) -> float:
+    """``value`` summed over every worker (itself with one)."""
+    if not is_initialized():
+        return value
+    import torch
+    import torch.distributed as dist
+
+    device = "cuda" if dist.get_backend() == "nccl" else "cpu"
+    box = torch.tensor([float(value)], dtype=torch.float64, device=device)
+    dist.all_reduce(box)
+    return float(box.item())
+
+
+def gather_objects(value):
+    """Every worker's ``value``, in rank order (``[value]`` with one worker)."""
+    if not is_initialized():
+        return [value]
+    import torch.distributed as dist
+
+    out = [None] * dist.get_world_size()
+    dist.all_gather_object(out, value)
+    return out
+
+
+def broadcast_from_main(value):
+    """Rank 0's ``value`` on every worker."""
+    if not is_initialized():
+        return value
+    import torch.distributed as dist
+
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def shutdown() -> None:
+    if is_initialized():
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
