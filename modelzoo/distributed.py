@@ -72,19 +72,27 @@ def is_initialized() -> bool:
     return dist.is_available() and dist.is_initialized()
 
 
-def init_process_group(device: str) -> Topology:
-    """Join the job's process group (once; a no-op for one worker) and return this worker's place.
+def share_cpu_threads(local_workers: int) -> None:
+    """Give each CPU worker of this host its share of the cores.
 
-    CPU workers of one host share its cores: N processes would otherwise each start one
-    compute thread per core, N x N threads whose barriers stall on each other.
-    OMP_NUM_THREADS, when set, is the user's choice and wins.
+    N processes would otherwise each start one compute thread per core, N x N threads
+    whose barriers stall on each other. OMP_NUM_THREADS, when set, is the user's choice
+    and wins.
     """
+    import torch
+
+    if local_workers > 1 and "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_workers))
+
+
+def init_process_group(device: str) -> Topology:
+    """Join the job's process group (once; a no-op for one worker) and return this worker's place."""
     import torch
     import torch.distributed as dist
 
     place = topology()
-    if device == "cpu" and place.local_world_size > 1 and "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // place.local_world_size))
+    if device == "cpu":
+        share_cpu_threads(place.local_world_size)
     if place.world_size > 1 and not is_initialized():
         if place.launcher == "slurm":
             _export_slurm(place)

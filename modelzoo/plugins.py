@@ -35,7 +35,12 @@ EXTRA_PLUGINS_ENV = "MODELZOO_PLUGINS"
 
 
 class PluginError(Exception):
-    """A plugin's hook raised something other than a UserError: a bug in that plugin."""
+    """A plugin's hook raised something other than a UserError: a bug in that plugin.
+
+    Its message already names the plugin, the hook and the original exception's type.
+    """
+
+    names_itself = True
 
 
 @dataclass

@@ -226,7 +226,7 @@ def mark_failed(record: dict, exc: BaseException) -> dict:
         hint = (f"; resume with 'modelzoo run {record.get('model')} --resume {record.get('run_id')}'"
                 if record.get("kind", "train") == "train" else "")
         return mark_finished(record, "interrupted", "stopped by Ctrl-C" + hint)
-    if isinstance(exc, UserError):
+    if isinstance(exc, UserError) or getattr(exc, "names_itself", False):  # e.g. a PluginError
         return mark_finished(record, "failed", str(exc))
     text = str(exc)
     return mark_finished(record, "failed", f"{type(exc).__name__}: {text}" if text else type(exc).__name__)

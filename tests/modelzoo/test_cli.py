@@ -154,7 +154,8 @@ def test_plugin_hook_raising_during_a_run_leaves_a_failed_record(toy, capsys):
     assert "Traceback" not in err and "toy failure in modelzoo_build_model" in err
     (record,) = records.load_all(toy / "runs")
     assert record["status"] == "failed"
-    assert record["error"] == "RuntimeError: toy failure in modelzoo_build_model"
+    assert record["error"] == ("plugin 'modelzoo_toy' failed in modelzoo_build_model: "
+                               "RuntimeError: toy failure in modelzoo_build_model")
     assert "Traceback" in (toy / "runs" / record["run_id"] / "train.log").read_text()
 
 

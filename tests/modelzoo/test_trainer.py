@@ -11,19 +11,21 @@ import pytest
 import torch
 
 from modelzoo import records
-from modelzoo.trainer import BatchStream, _EpochBatches, learning_rate
+from modelzoo.optim import learning_rate
+from modelzoo.settings import ScheduleSettings
+from modelzoo.trainer import BatchStream, _EpochBatches
 
 from toy_helpers import run_cli, subprocess_env
 
 
 def test_step_schedule_follows_the_recipe_table():
-    schedule = {"name": "steps", "milestones": {0: 0.05, 60: 0.005, 80: 0.0005}}
+    schedule = ScheduleSettings(name="steps", milestones={0: 0.05, 60: 0.005, 80: 0.0005})
     at = lambda epoch: learning_rate(schedule, 0.1, epoch * 1000, 1000, 91000)
     assert (at(0), at(59), at(60), at(79), at(80), at(90)) == (0.05, 0.05, 0.005, 0.005, 0.0005, 0.0005)
 
 
 def test_cosine_and_warmup():
-    schedule = {"name": "cosine", "min_lr": 0.0, "warmup_epochs": 1.0}
+    schedule = ScheduleSettings(name="cosine", min_lr=0.0, warmup_epochs=1.0)
     assert learning_rate(schedule, 1.0, 0, 10, 100) == pytest.approx(0.1)
     assert learning_rate(schedule, 1.0, 50, 10, 100) == pytest.approx(0.5)
     assert learning_rate(schedule, 1.0, 100, 10, 100) == pytest.approx(0.0)
@@ -88,7 +90,7 @@ def test_resume_after_sigterm_gives_the_same_weights(tmp_path):
 
 
 def test_cpu_workers_share_the_cores(monkeypatch):
-    from modelzoo.trainer import _share_cpu_threads
+    from modelzoo.distributed import share_cpu_threads as _share_cpu_threads
 
     before = torch.get_num_threads()
     monkeypatch.setattr("os.cpu_count", lambda: 8)
@@ -112,7 +114,7 @@ def test_a_compile_failure_becomes_a_one_line_error_with_the_fix():
     from torch._dynamo.exc import TorchDynamoException
 
     from modelzoo.api import UserError
-    from modelzoo.trainer import compile_failure
+    from modelzoo.step import compile_failure
 
     error = compile_failure(TorchDynamoException("backend='inductor' raised:\nlong details"))
     assert isinstance(error, UserError)
@@ -123,7 +125,7 @@ def test_a_compile_failure_becomes_a_one_line_error_with_the_fix():
 
 @pytest.mark.parametrize("native", [True, False])
 def test_half_autocast_on_a_cpu_without_it_is_flagged(monkeypatch, native):
-    from modelzoo.trainer import emulated_cpu_amp
+    from modelzoo.step import emulated_cpu_amp
 
     monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: native, raising=False)
     warning = emulated_cpu_amp("cpu", "bf16")
