@@ -130,6 +130,7 @@ def _train_people(context: RunContext, paths: dict[str, Path]) -> tuple[set, str
 
 @hookimpl
 def modelzoo_train_data(context: RunContext) -> Optional[TrainData]:
+    from modelzoo import imagedata
     from modelzoo_facenet import data as facedata
 
     data = context.config["data"]
@@ -147,14 +148,14 @@ def modelzoo_train_data(context: RunContext) -> Optional[TrainData]:
         held_out = len(validation)
     resize = data["image_size"]
     if data["decoded_cache"]:
-        cache = facedata.DecodedCache.open(index, context.cache_dir / "facenet", resize_to=resize,
+        cache = imagedata.DecodedCache.open(index, context.cache_dir / "facenet", resize_to=resize,
                                            log=context.log) if context.is_main else None
         context.barrier()
-        cache = cache or facedata.DecodedCache.open(index, context.cache_dir / "facenet", resize_to=resize)
+        cache = cache or imagedata.DecodedCache.open(index, context.cache_dir / "facenet", resize_to=resize)
         dataset = cache.dataset()
     else:
-        dataset = facedata.IdentityFolderDataset(index, resize_to=resize)
-    augment = facedata.DeviceAugment(
+        dataset = imagedata.ImageIndexDataset(index, resize_to=resize)
+    augment = imagedata.DeviceAugment(
         data["crop_size"], train=True, flip=data["flip"], output_size=data["train_size"] or None,
         brightness=data["brightness"], contrast=data["contrast"], scale=data["scale_jitter"],
         rotate=data["rotate_degrees"], erase=data["erase_probability"],
