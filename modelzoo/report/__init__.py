@@ -1,13 +1,13 @@
 """``modelzoo report``: Markdown, HTML, JSON and CSV reports rendered from run records.
 
-See :mod:`modelzoo.report.render` for the rules; the entry point is
-:func:`render_reports`.
+The entry point is :func:`render_reports` (:mod:`modelzoo.report.render`); the rules are
+in :mod:`modelzoo.report.model`.
 """
 
-from modelzoo.report.render import (FORMATS, OUTPUT_NAMES, Report, build_report, classify,
-                                    csv_columns, markdown_table, render_csv, render_html,
-                                    render_json, render_markdown, render_reports)
+from modelzoo.report.html import render_html
+from modelzoo.report.model import Report, build_report, classify
+from modelzoo.report.render import FORMATS, OUTPUT_NAMES, render_reports
+from modelzoo.report.writers import csv_columns, render_csv, render_json, render_markdown
 
 __all__ = ["FORMATS", "OUTPUT_NAMES", "Report", "build_report", "classify", "csv_columns",
-           "markdown_table", "render_csv", "render_html", "render_json", "render_markdown",
-           "render_reports"]
+           "render_csv", "render_html", "render_json", "render_markdown", "render_reports"]

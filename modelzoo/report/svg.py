@@ -29,10 +29,15 @@ def escape(text: object) -> str:
 
 @dataclass(frozen=True)
 class Series:
+    """One line. ``dashed`` draws it as a guide (e.g. ideal scaling); ``markers`` puts a dot
+    on each point (a few measured points, such as FPS per card count)."""
+
     label: str
     x: Sequence[float]
     y: Sequence[float]
     color: Optional[str] = None
+    dashed: bool = False
+    markers: bool = False
 
 
 @dataclass(frozen=True)
@@ -103,7 +108,7 @@ def line_chart(series: Sequence[Series], *, title: str, x_label: str, y_label: s
     """
     data = [(s, _points(s)) for s in series]
     data = [(s, pts) for s, pts in data if pts]
-    legend = [(s.label, s.color or PALETTE[i % len(PALETTE)], False)
+    legend = [(s.label, s.color or PALETTE[i % len(PALETTE)], s.dashed)
               for i, (s, _) in enumerate(data) if s.label]
     legend += [(h.label, h.color, True) for h in hlines if _finite(h.y) and h.label]
     if len(legend) == 1 and not hlines:
@@ -199,9 +204,12 @@ def line_chart(series: Sequence[Series], *, title: str, x_label: str, y_label: s
             out.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{color}"/>')
             continue
         coords = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in pts)
+        dash = ' stroke-dasharray="6 4"' if s.dashed else ""
         out.append(f'<polyline class="series" points="{coords}" fill="none" stroke="{color}" '
-                   f'stroke-width="2.5" stroke-linejoin="round" stroke-linecap="round">'
-                   f"<title>{escape(s.label)}</title></polyline>")
+                   f'stroke-width="{1.5 if s.dashed else 2.5}"{dash} stroke-linejoin="round" '
+                   f'stroke-linecap="round"><title>{escape(s.label)}</title></polyline>')
+        if s.markers:
+            out.extend(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3.5" fill="{color}"/>' for x, y in pts)
     out.append("</g>")
 
     for i, (label, color, dashed) in enumerate(legend):

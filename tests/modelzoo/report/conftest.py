@@ -1,4 +1,9 @@
-"""Run records for the report tests, built as the runner builds them (``new_record``)."""
+"""Run records for the report tests, built as the runner builds them (``new_record``).
+
+Three models, one per table shape: ``facenet`` (the ``metrics`` layout, images/s, a ROC
+curve declared in ``curve_specs``), ``resnet50`` (the ``configs`` layout: FP32 and
+AMP+NHWC columns) and ``lm`` (tokens/s, a lower-is-better metric).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,15 @@ from modelzoo.records import new_record
 
 FACENET_COLUMNS = [{"key": "lfw_accuracy", "title": "LFW_Accuracy", "format": "{:.5f}",
                     "std_key": "lfw_accuracy_std", "higher_is_better": True}]
+FACENET_CURVES = [{"name": "roc", "x": "fpr", "y": "tpr", "title": "ROC", "x_label": "false positive rate",
+                   "y_label": "true positive rate", "caption_metric": "auc"}]
+RESNET_COLUMNS = [{"key": "acc1", "title": "Acc@1", "format": "{:.2f}", "higher_is_better": True},
+                  {"key": "acc5", "title": "Acc@5", "format": "{:.2f}", "higher_is_better": True}]
+RESNET_TABLE = {"layout": "configs",
+                "configs": [{"title": "FP32", "match": {"train.amp": ["none"]}},
+                            {"title": "AMP+NHWC", "match": {"train.amp": ["bf16", "fp16"],
+                                                            "train.channels_last": [True]}}]}
+LM_COLUMNS = [{"key": "perplexity", "title": "Perplexity", "format": "{:.2f}", "higher_is_better": False}]
 
 BI_V100_ENV = {"host": "zoo01", "cpu": "Intel Xeon Gold 6330", "cpu_count": 56, "ram_gb": 503.0,
                "gpu": "Iluvatar BI-V100", "gpu_count": 8, "gpu_mem_gb": 32.0, "driver": "3.1.0",
@@ -21,15 +35,24 @@ H100_ENV = {"host": "dgx01", "cpu": "AMD EPYC 9454", "cpu_count": 96, "ram_gb": 
             "driver": "550.54.15", "cuda": "12.4", "sdk": None, "torch": "2.5.1",
             "python": "3.11.9", "platform": "Linux-6.5.0-x86_64", "git_commit": "d5de4fb",
             "git_dirty": True}
+# the torch wheel was built for CUDA 13.0, but this machine has no card: the run used the CPU
 CPU_ENV = {"host": "laptop", "cpu": "AMD Ryzen 7 7840U", "cpu_count": 2, "ram_gb": 16.0,
-           "gpu": None, "gpu_count": 0, "gpu_mem_gb": None, "driver": None, "cuda": None,
+           "gpu": None, "gpu_count": 0, "gpu_mem_gb": None, "driver": None, "cuda": "13.0",
            "sdk": None, "torch": "2.14.1", "python": "3.11.2", "platform": "Linux",
            "git_commit": "d5de4fb", "git_dirty": False}
 
-REFERENCES = {"facenet": [{"gpu": "BI-V100", "cards": 1, "sdk": "IXUCA SDK 3.1.0",
-                           "release": "23.09", "fps": 216.96,
-                           "metrics": {"lfw_accuracy": 0.989, "lfw_accuracy_std": 0.00642},
-                           "source": "DeepSpark zoo README"}]}
+REFERENCES = {
+    "facenet": [{"gpu": "BI-V100", "cards": 1, "sdk": "IXUCA SDK 3.1.0", "release": "23.09", "fps": 216.96,
+                 "metrics": {"lfw_accuracy": 0.989, "lfw_accuracy_std": 0.00642},
+                 "source": "DeepSpark zoo README"}],
+    # the ResNet-50 README's first row: one reference per config column
+    "resnet50": [{"gpu": "BI-V100", "cards": 1, "sdk": "IXUCA SDK 2.2.0", "release": "22.09", "fps": 330,
+                  "metrics": {"acc1": 76.02}, "config": {"train.amp": "none"}, "time": "4d3h",
+                  "batch_size": 280, "source": "zoo README"},
+                 {"gpu": "BI-V100", "cards": 1, "sdk": "IXUCA SDK 2.2.0", "release": "22.09", "fps": 550,
+                  "metrics": {"acc1": 75.56}, "config": {"train": {"amp": "bf16", "channels_last": True}},
+                  "time": "2d13h", "batch_size": 300, "source": "zoo README"}],
+}
 
 
 def _roc(points: int = 50) -> dict:
@@ -41,14 +64,20 @@ def build_record(run_id: str, *, cards: int = 1, env: dict | None = None, device
                  status: str = "success", fps: float | None = 216.96, compute_fps: float | None = None,
                  accuracy: tuple[float, float] | None = (0.989, 0.00642), data_kind: str = "real",
                  protocol: str | None = None, kind: str = "train", started: str = "2026-01-01T00:00:00+00:00",
-                 error: str | None = None, config: dict | None = None, curves: bool = True) -> dict:
-    record = new_record(run_id=run_id, kind=kind, model="facenet", model_title="Facenet",
-                        plugin={"name": "modelzoo-facenet", "version": "0.1.0"}, profile="zoo",
-                        config=config or {"train": {"batch_size": 90, "epochs": 91},
+                 error: str | None = None, config: dict | None = None, curves: bool = True,
+                 profile: str = "zoo", model: str = "facenet", title: str = "Facenet",
+                 columns: list | None = None, curve_specs: list | None = None, unit: str | None = "images/s",
+                 metrics: dict | None = None, duration_s: float = 10800.0, **fields) -> dict:
+    """A finished facenet run by default; ``metrics`` replaces the model metrics and
+    ``fields`` sets any other record field (warnings, resources, target, release...)."""
+    record = new_record(run_id=run_id, kind=kind, model=model, model_title=title,
+                        plugin={"name": f"modelzoo-{model}", "version": "0.1.0"}, profile=profile,
+                        config=config or {"train": {"batch_size": 90, "epochs": 91, "amp": "none"},
                                           "optimizer": {"name": "adam", "eps": 0.1}},
                         overrides={"train.epochs": 91}, cards=cards, world_size=cards,
-                        device=device, seed=1, metric_columns=FACENET_COLUMNS,
-                        log=f"runs/{run_id}/train.log")
+                        device=device, seed=1, metric_columns=FACENET_COLUMNS if columns is None else columns,
+                        log=f"runs/{run_id}/train.log", throughput_unit=unit,
+                        curve_specs=FACENET_CURVES if curve_specs is None else curve_specs)
     record["status"] = status
     record["error"] = error
     record["started"] = started
@@ -59,31 +88,65 @@ def build_record(run_id: str, *, cards: int = 1, env: dict | None = None, device
     if protocol:
         data["protocol"] = protocol
     record["data"] = data
-    metrics: dict = {}
+    values: dict = {}
     if fps is not None:
-        metrics.update(fps=fps, fps_per_card=fps / cards, step_ms_p50=410.2, step_ms_p90=455.9)
+        values.update(fps=fps, fps_per_card=fps / cards, step_ms_p50=410.2, step_ms_p90=455.9)
     if compute_fps is not None:
-        metrics["compute_fps"] = compute_fps
-    if accuracy is not None:
-        metrics.update(lfw_accuracy=accuracy[0], lfw_accuracy_std=accuracy[1],
-                       **{"val_far_1e-3": 0.912, "auc": 0.998, "eer": 0.012})
-    record["metrics"] = metrics
+        values["compute_fps"] = compute_fps
+    if metrics is not None:
+        values.update(metrics)
+    elif accuracy is not None:
+        values.update(lfw_accuracy=accuracy[0], lfw_accuracy_std=accuracy[1],
+                      **{"val_far_1e-3": 0.912, "auc": 0.998, "eer": 0.012})
+    record["metrics"] = values
     if curves and status == "success":
         steps = list(range(0, 200, 10))
         record["curves"] = {
             "throughput": {"step": steps, "fps": [(fps or 100) * (0.6 if s == 0 else 1.0)
                                                   + (s % 30) * 0.1 for s in steps]},
             "loss": {"step": steps, "loss": [8.0 / (1 + s / 50) for s in steps]},
-            "roc": _roc(),
         }
+        if model == "facenet":
+            record["curves"]["roc"] = _roc()
     record["finished"] = started.replace("T00", "T03")
-    record["duration_s"] = 10800.0
+    record["duration_s"] = duration_s
+    record.update(fields)
     return record
+
+
+def build_resnet_record(run_id: str, *, amp: bool = False, acc1: float | None = 76.02, fps: float = 330.0,
+                        batch_size: int = 280, duration_s: float = 4 * 86400 + 3 * 3600, **kwargs) -> dict:
+    """A ResNet-50 run (configs layout): ``amp`` picks the AMP+NHWC column, else FP32."""
+    config = {"train": {"batch_size": batch_size, "epochs": 90, "amp": "bf16" if amp else "none",
+                        "channels_last": amp}}
+    metrics = {} if acc1 is None else {"acc1": acc1, "acc5": 92.9}
+    kwargs.setdefault("env", dict(BI_V100_ENV, gpu="BI-V100", sdk="IXUCA SDK 2.2.0", release="22.09"))
+    return build_record(run_id, model="resnet50", title="ResNet50", columns=RESNET_COLUMNS, curve_specs=[],
+                        config=config, metrics=metrics, fps=fps, duration_s=duration_s,
+                        result_table=RESNET_TABLE, **kwargs)
+
+
+def build_lm_record(run_id: str, *, fps: float = 51234.5, perplexity: float | None = 12.34, **kwargs) -> dict:
+    """A language model measured in tokens/s."""
+    kwargs.setdefault("env", dict(H100_ENV))
+    return build_record(run_id, model="lm", title="TinyLM", columns=LM_COLUMNS, curve_specs=[],
+                        unit="tokens/s", fps=fps,
+                        metrics={} if perplexity is None else {"perplexity": perplexity}, **kwargs)
 
 
 @pytest.fixture
 def make_record():
     return build_record
+
+
+@pytest.fixture
+def make_resnet():
+    return build_resnet_record
+
+
+@pytest.fixture
+def make_lm():
+    return build_lm_record
 
 
 @pytest.fixture

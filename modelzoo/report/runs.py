@@ -1,0 +1,319 @@
+"""A run record read for the report: fields checked once, typed, with the facts every
+table needs (card name, status, input-bound ratio, implausible values, notes).
+
+:func:`read_run` turns a record dict into a :class:`Run` or raises :class:`RecordProblem`
+with one line naming the run and the field: a record whose fields have the wrong types
+is left out of the report rather than breaking it. Records written before a field
+existed fall back: throughput unit ``images/s``, the ``metrics`` table layout, no curve
+specs, no warnings, ``env.release`` for the release.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any, Optional
+
+from modelzoo import records
+from modelzoo.api import ConfigColumn, CurveSpec, MetricColumn, UserError
+from modelzoo.report.cells import finite, number
+
+# compute-only FPS at least this many times the end-to-end FPS: the input pipeline, not
+# the card, sets the pace (the loader costs a third or more of each step).
+INPUT_BOUND_RATIO = 1.5
+DEFAULT_UNIT = "images/s"
+LAYOUTS = ("metrics", "configs")
+_MAX_UNIT_CHARS = 32
+
+
+class RecordProblem(ValueError):
+    """A record the report cannot use; the message is one line naming the run."""
+
+
+@dataclass
+class Run:
+    """One usable run record, its fields typed (see the module docstring)."""
+
+    record: dict
+    run_id: str
+    model: str
+    title: str
+    kind: str
+    status: str                     # effective: "lost" for a running record whose process died
+    profile: str
+    cards: int
+    device: str
+    gpu: str                        # card name; "CPU" for a CPU run
+    started: str
+    duration_s: Optional[float]
+    error: Optional[str]
+    data: dict
+    env: dict
+    config: dict
+    metrics: dict
+    columns: list[MetricColumn]
+    curve_specs: list[CurveSpec]
+    layout: str
+    config_columns: list[ConfigColumn]
+    throughput_unit: str
+    warnings: list[str]
+    release: Optional[str]
+    resources: dict
+    target: Optional[dict]
+    curves: dict
+    members: list[dict] = field(default_factory=list)
+
+    # --- what the tables ask -------------------------------------------------------------
+
+    @property
+    def gpu_cell(self) -> str:
+        return f"{self.gpu} x{self.cards}"
+
+    @property
+    def on_cpu(self) -> bool:
+        return self.gpu == "CPU"
+
+    @property
+    def fps(self) -> Optional[float]:
+        return finite(self.metrics.get("fps"))
+
+    @property
+    def compute_fps(self) -> Optional[float]:
+        return finite(self.metrics.get("compute_fps"))
+
+    @property
+    def synthetic(self) -> bool:
+        return self.data.get("kind") != "real"
+
+    @property
+    def protocol(self) -> Optional[str]:
+        protocol = self.data.get("protocol")
+        return str(protocol) if protocol else None
+
+    @property
+    def batch_size(self) -> Optional[int]:
+        value = config_value(self.config, "train.batch_size")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    @property
+    def input_bound_ratio(self) -> Optional[float]:
+        """compute-only FPS / FPS when at least INPUT_BOUND_RATIO (the loader sets the pace)."""
+        ratio = finite(self.metrics.get("input_bound_ratio"))
+        if ratio is None and self.fps and self.compute_fps:
+            ratio = self.compute_fps / self.fps
+        return ratio if ratio is not None and ratio >= INPUT_BOUND_RATIO else None
+
+    @property
+    def fps_stability(self) -> Optional[dict]:
+        value = self.metrics.get("fps_stability")
+        return value if isinstance(value, dict) else None
+
+    @property
+    def has_zoo_measurements(self) -> bool:
+        """Does the record carry what the zoo's extended table needs (resources, repeats, target)?"""
+        return bool(self.resources) or self.fps_stability is not None or self.target is not None
+
+    def missing_metrics(self) -> list[MetricColumn]:
+        """Declared columns the run has no value for."""
+        return [c for c in self.columns if c.key not in self.metrics or self.metrics[c.key] is None]
+
+    def implausible(self) -> list[str]:
+        """Why this run's numbers must not be published (empty when they may be)."""
+        reasons = []
+        fps = self.metrics.get("fps")
+        if fps is None:
+            if self.kind == "train":
+                reasons.append("no FPS recorded")
+        elif number(fps) is None:
+            reasons.append(f"FPS is not a number ({fps!r})")
+        elif not math.isfinite(fps) or fps <= 0:
+            reasons.append(f"FPS is {fps!r}")
+        for column in self.columns:
+            for key in (column.key, column.std_key):
+                if not key or self.metrics.get(key) is None:
+                    continue
+                value = self.metrics[key]
+                if number(value) is None:
+                    reasons.append(f"{key} is not a number ({value!r})")
+                elif not math.isfinite(value):
+                    reasons.append(f"{key} is {value!r}")
+        return reasons
+
+    def notes(self) -> list[str]:
+        """What a reader must know beside the run's row: the record's warnings, else the
+        declared metrics it lacks (so an empty cell never reads as a result)."""
+        if self.warnings:
+            return list(self.warnings)
+        return [f"no {c.title} in the record" for c in self.missing_metrics()]
+
+
+# --- reading ----------------------------------------------------------------------------
+
+def read_run(record: Any) -> Run:
+    """``record`` checked and typed; RecordProblem (one line) when a field has the wrong type."""
+    if not isinstance(record, dict):
+        raise RecordProblem(f"a record is a {type(record).__name__}, not a mapping")
+    run_id = record.get("run_id")
+    if not isinstance(run_id, str) or not run_id:
+        raise RecordProblem(f"a record has no run_id (found {run_id!r})")
+    read = _Reader(record, run_id)
+    model = read.string("model", required=True)
+    read.string("status", required=True)
+    try:
+        status = records.effective_status(record)
+    except (TypeError, ValueError, AttributeError) as exc:  # a malformed owner
+        raise RecordProblem(f"run {run_id}: owner is malformed ({type(exc).__name__})") from None
+    metrics = read.mapping("metrics")
+    env = read.mapping("env")
+    device = read.string("device") or ""
+    cards = read.integer("cards") or read.integer("world_size") or 1
+    layout, config_columns = read.result_table()
+    unit = read.string("throughput_unit") or DEFAULT_UNIT
+    if len(unit) > _MAX_UNIT_CHARS:
+        raise RecordProblem(f"run {run_id}: throughput_unit is {len(unit)} characters long")
+    release = read.string("release") or (str(env["release"]) if env.get("release") else None)
+    target = read.mapping("target") or None
+    resources = read.mapping("resources")
+    if "power" not in resources and isinstance(record.get("power"), dict):  # power written beside resources
+        resources = dict(resources, power=record["power"])
+    return Run(record=record, run_id=run_id, model=model, title=read.string("model_title") or model.capitalize(),
+               kind=read.string("kind") or "train", status=str(status), profile=read.string("profile") or "-",
+               cards=cards, device=device, gpu=card_name(device, env), started=read.string("started") or "",
+               duration_s=finite(read.number("duration_s")), error=read.error(),
+               data=read.mapping("data"), env=env, config=read.mapping("config"), metrics=metrics,
+               columns=read.metric_columns(), curve_specs=read.curve_specs(), layout=layout,
+               config_columns=config_columns, throughput_unit=unit, warnings=read.warnings(),
+               release=release, resources=resources, target=target,
+               curves=read.mapping("curves"), members=read.members())
+
+
+def card_name(device: str, env: dict) -> str:
+    """The card that ran: ``CPU`` for a CPU run (whatever cards the host has), else env.gpu."""
+    if device.startswith("cpu"):
+        return "CPU"
+    return str(env.get("gpu") or ("GPU" if device else "unknown"))
+
+
+def config_value(config: dict, dotted: str) -> Any:
+    """``config["train"]["amp"]`` for ``"train.amp"``; a flat ``{"train.amp": ...}`` works too."""
+    if dotted in config:
+        return config[dotted]
+    node: Any = config
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def config_column_of(config: dict, columns: list[ConfigColumn]) -> Optional[ConfigColumn]:
+    """The first column whose every ``match`` key holds one of its accepted values."""
+    for column in columns:
+        if all(config_value(config, key) in list(accepted) for key, accepted in column.match.items()):
+            return column
+    return None
+
+
+def _shown(value: Any) -> str:
+    """A field's value for a one-line message: its type and a short repr."""
+    shown = repr(value)
+    return f"{type(value).__name__} {shown if len(shown) <= 40 else shown[:37] + '...'}"
+
+
+class _Reader:
+    """Typed field access that raises RecordProblem naming the run and the field."""
+
+    def __init__(self, record: dict, run_id: str):
+        self.record, self.run_id = record, run_id
+
+    def _wrong(self, key: str, wanted: str) -> RecordProblem:
+        return RecordProblem(f"run {self.run_id}: {key} is {_shown(self.record.get(key))}, expected {wanted}")
+
+    def string(self, key: str, required: bool = False) -> Optional[str]:
+        value = self.record.get(key)
+        if value is None and not required:
+            return None
+        if not isinstance(value, str) or (required and not value):
+            raise self._wrong(key, "a string")
+        return value
+
+    def integer(self, key: str) -> Optional[int]:
+        value = self.record.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise RecordProblem(f"run {self.run_id}: {key} is {_shown(value)}, expected a positive integer")
+        return value
+
+    def number(self, key: str) -> Optional[float]:
+        value = self.record.get(key)
+        if value is not None and number(value) is None:
+            raise self._wrong(key, "a number")
+        return value
+
+    def mapping(self, key: str) -> dict:
+        value = self.record.get(key)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self._wrong(key, "a mapping")
+        return value
+
+    def listing(self, key: str) -> list:
+        value = self.record.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise self._wrong(key, "a list")
+        return value
+
+    def error(self) -> Optional[str]:
+        value = self.record.get("error")
+        return None if value in (None, "") else str(value)
+
+    def warnings(self) -> list[str]:
+        return [" ".join(str(w).split()) for w in self.listing("warnings") if str(w).strip()]
+
+    def members(self) -> list[dict]:
+        return [m for m in self.listing("members") if isinstance(m, dict)]
+
+    def metric_columns(self) -> list[MetricColumn]:
+        columns = []
+        for spec in self.listing("metric_columns"):
+            if isinstance(spec, dict) and isinstance(spec.get("key"), str) and "title" not in spec:
+                spec = dict(spec, title=spec["key"])  # records from before titles were required
+            try:
+                columns.append(MetricColumn.from_dict(spec))
+            except (UserError, TypeError) as exc:
+                raise RecordProblem(f"run {self.run_id}: metric column rejected: "
+                                    f"{' '.join(str(exc).split())[:200]}") from None
+        return columns
+
+    def curve_specs(self) -> list[CurveSpec]:
+        known = {f.name for f in fields(CurveSpec)}
+        specs = []
+        for spec in self.listing("curve_specs"):
+            if not isinstance(spec, dict) or not all(isinstance(spec.get(k), str) and spec.get(k)
+                                                     for k in ("name", "x", "y", "title")):
+                raise RecordProblem(f"run {self.run_id}: a curve spec lacks name, x, y or title")
+            specs.append(CurveSpec(**{k: v for k, v in spec.items() if k in known}))
+        return specs
+
+    def result_table(self) -> tuple[str, list[ConfigColumn]]:
+        table = self.mapping("result_table")
+        layout = table.get("layout", "metrics")
+        if layout not in LAYOUTS:
+            raise RecordProblem(f"run {self.run_id}: result_table.layout {layout!r} is not "
+                                "'metrics' or 'configs'")
+        columns = []
+        for spec in table.get("configs") or []:
+            match = spec.get("match") if isinstance(spec, dict) else None
+            if (not isinstance(spec.get("title") if isinstance(spec, dict) else None, str)
+                    or not isinstance(match, dict)
+                    or not all(isinstance(v, (list, tuple)) for v in match.values())):
+                raise RecordProblem(f"run {self.run_id}: result_table.configs holds a column without "
+                                    "a title or a match of lists")
+            columns.append(ConfigColumn(title=spec["title"], match=dict(match)))
+        if layout == "configs" and not columns:
+            raise RecordProblem(f"run {self.run_id}: result_table layout 'configs' declares no configs")
+        return layout, columns
