@@ -99,6 +99,11 @@ class Report:
     sections: list[ModelSection]
     releases: Optional[tuple[str, str]] = None
 
+    @property
+    def records(self) -> list[dict]:
+        """The usable records as read, oldest first (a sweep's members left out)."""
+        return [run.record for run in self.runs]
+
 
 # --- Building ---------------------------------------------------------------------------
 
