@@ -204,7 +204,9 @@ def release_table(section: "ModelSection", main_runs: list[Run], pair: tuple[str
     for column in section.columns:
         headers += [f"{column.title} {old}", f"{column.title} {new}", f"{column.title} change"]
     rows = []
-    for row_key in sorted(set(latest[old]) | set(latest[new]), key=lambda k: tuple(str(p) for p in k)):
+    order = [c.title for c in section.config_columns]
+    keys = sorted(set(latest[old]) | set(latest[new]), key=lambda k: (k[:3], order.index(k[3]) if k[3] in order else 0))
+    for row_key in keys:
         a, b = latest[old].get(row_key), latest[new].get(row_key)
         either = a or b
         cells = [either.title, either.gpu_cell, either.profile]
