@@ -31,11 +31,7 @@ from typing import Callable, Optional
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-BENCH = Path(__file__).resolve().parent
-for _path in (REPO, REPO / "plugins" / "facenet", BENCH):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
+import _common  # noqa: F401  (puts the checkout and plugins/facenet on sys.path)
 
 CASIA_CLASSES = 10575  # CASIA-WebFace identities: the classifier of the recipe's training step
 # (matmul size, copy bytes, seconds per timed repeat): large enough to reach the peak,

@@ -20,10 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-for extra in (BENCH, BENCH.parent):
-    if str(extra) not in sys.path:
-        sys.path.insert(0, str(extra))
+from _common import machine_facts
+
 TARGET_S = 0.5
 
 
@@ -34,15 +32,6 @@ def timed_once(argv: list[str], cwd: Path) -> float:
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
     return elapsed
-
-
-def machine_facts() -> dict:
-    try:
-        from machine import facts
-        return facts("cpu")
-    except Exception as exc:  # bench/machine.py absent or broken: the run records' facts
-        from modelzoo.env import capture
-        return {**capture("cpu"), "note": f"bench/machine.py unavailable ({exc})"}
 
 
 def write_records(runs: Path, count: int) -> None:

@@ -17,22 +17,16 @@ them by 10-15 %, so read differences below that as noise.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 from types import SimpleNamespace
 
-REPO = Path(__file__).resolve().parents[1]
-for _path in (REPO, REPO / "plugins" / "facenet"):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
+import torch
 
-import torch  # noqa: E402
-
-from modelzoo.plugins import PluginInfo, load_registry  # noqa: E402
-from modelzoo.trainer import TrainStep, build_optimizer  # noqa: E402
-from modelzoo.zoo import apply_sets, find_zoo_file, load_zoo, resolve_profile  # noqa: E402
-from modelzoo_facenet import plugin  # noqa: E402
+import _common  # noqa: F401  (puts the checkout and plugins/facenet on sys.path)
+from modelzoo.plugins import PluginInfo, load_registry
+from modelzoo.trainer import TrainStep, build_optimizer
+from modelzoo.zoo import apply_sets, find_zoo_file, load_zoo, resolve_profile
+from modelzoo_facenet import plugin
 
 
 def _floats(text: str) -> list[float]:

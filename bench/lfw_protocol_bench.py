@@ -18,18 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-BENCH = Path(__file__).resolve().parent
-for extra in (BENCH, BENCH.parent, BENCH.parent / "plugins" / "facenet"):
-    if str(extra) not in sys.path:
-        sys.path.insert(0, str(extra))
-
-from modelzoo_facenet import lfw_protocol  # noqa: E402
+from _common import machine_facts
+from modelzoo_facenet import lfw_protocol
 
 
 def make_pairs(dim: int, seed: int = 0):
@@ -102,15 +97,6 @@ def plain_protocol(e1, e2, issame, distance: str, subtract_mean: bool) -> dict:
             threshold = 0.0
         val[k] = _plain_val_far(threshold, dist[test], issame[test])[0]
     return {"accuracy": float(accuracy.mean()), "accuracy_std": float(accuracy.std()), "val": float(val.mean())}
-
-
-def machine_facts() -> dict:
-    try:
-        from machine import facts
-        return facts("cpu")
-    except Exception as exc:  # bench/machine.py absent or broken: the run records' facts
-        from modelzoo.env import capture
-        return {**capture("cpu"), "note": f"bench/machine.py unavailable ({exc})"}
 
 
 def main() -> None:

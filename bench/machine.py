@@ -15,12 +15,8 @@ import argparse
 import json
 import os
 import platform
-import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from _common import REPO
 
 
 def facts(device: str = "cpu") -> dict:

@@ -39,12 +39,8 @@ import cv2
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-for extra in (ROOT / "bench", ROOT, ROOT / "plugins" / "facenet"):
-    if str(extra) not in sys.path:
-        sys.path.insert(0, str(extra))
-
-from modelzoo_facenet.mtcnn import MTCNN  # noqa: E402
+from _common import machine_facts
+from modelzoo_facenet.mtcnn import MTCNN
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -52,14 +48,6 @@ def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     from torchvision.ops import box_iou
 
     return box_iou(torch.from_numpy(np.asarray(a, np.float64)), torch.from_numpy(np.asarray(b, np.float64))).numpy()
-
-
-def machine_facts(device: str) -> dict:
-    try:
-        from machine import facts
-        return facts(device)
-    except Exception as exc:  # bench/machine.py absent or broken: the short line below
-        return {"summary": machine(), "note": f"bench/machine.py unavailable ({exc})"}
 
 
 def machine() -> str:

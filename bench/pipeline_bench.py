@@ -4,7 +4,7 @@ torchvision pipeline, on this machine.
 Both produce the same thing, a standardized float batch (random crop of the stored images,
 random horizontal flip, (x - 127.5) / 128) on ``--device``, from the same 182x182 PNGs:
 
-- ours: ``IdentityFolderDataset`` (OpenCV decode to uint8) through ``make_train_loader``,
+- ours: ``ImageIndexDataset`` (OpenCV decode to uint8) through ``make_train_loader``,
   pinned memory and a non-blocking copy on a card, then ``DeviceAugment`` on the device;
 - plain: ``torchvision.datasets.ImageFolder`` with PIL transforms (``RandomCrop``,
   ``RandomHorizontalFlip``, ``ToTensor``, ``Normalize``) in a standard ``DataLoader``, then
@@ -29,21 +29,16 @@ import json
 import os
 import shutil
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-BENCH = Path(__file__).resolve().parent
-for extra in (BENCH, BENCH.parent, BENCH.parent / "plugins" / "facenet"):
-    if str(extra) not in sys.path:
-        sys.path.insert(0, str(extra))
-
-from modelzoo_facenet.data import (DecodedCache, DeviceAugment, IdentityFolderDataset,  # noqa: E402
-                                   make_train_loader, scan_identity_folders)
-from modelzoo_facenet.demo import generate_demo_dataset  # noqa: E402
+from _common import machine_facts
+from modelzoo.imagedata import DecodedCache, DeviceAugment, ImageIndexDataset, make_train_loader
+from modelzoo_facenet.data import scan_identity_folders
+from modelzoo_facenet.demo import generate_demo_dataset
 
 # explicit option > --smoke > --quick > full
 SIZES = {
@@ -51,15 +46,6 @@ SIZES = {
     "quick": {"images": 600, "batch_size": 30, "batches": 8, "repeats": 2, "workers": [0, 2]},
     "smoke": {"images": 40, "batch_size": 4, "batches": 2, "repeats": 1, "workers": [0]},
 }
-
-
-def machine_facts(device: str) -> dict:
-    try:
-        from machine import facts
-        return facts(device)
-    except Exception as exc:  # bench/machine.py absent or broken: the run records' facts
-        from modelzoo.env import capture
-        return {**capture(device), "note": f"bench/machine.py unavailable ({exc})"}
 
 
 def _sync(device: torch.device) -> None:
@@ -155,7 +141,7 @@ def main() -> None:
         source = "demo generator (synthetic faces)"
     index = scan_identity_folders(root)
     sizes = [os.path.getsize(p) for p in index.paths[:500]]
-    side = IdentityFolderDataset(index)[0][0].shape[-1]
+    side = ImageIndexDataset(index)[0][0].shape[-1]
     needed = (args.batches + 2) * args.batch_size
     if needed > len(index):
         raise SystemExit(f"need at least {needed} images for {args.batches} timed batches of {args.batch_size} "
@@ -183,7 +169,7 @@ def main() -> None:
     def plain_finish(x):
         return x.to(device)
 
-    folder_ds = IdentityFolderDataset(index)
+    folder_ds = ImageIndexDataset(index)
     comparisons = []
     for workers in args.workers:
         ours_rates, plain_rates = [], []

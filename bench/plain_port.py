@@ -28,14 +28,10 @@ from typing import Optional
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-for _path in (REPO, REPO / "plugins" / "facenet"):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
-
-from modelzoo_facenet.inception_resnet_v1 import InceptionResnetV1  # noqa: E402
-from modelzoo_facenet.losses import SoftmaxLoss  # noqa: E402
-from modelzoo_facenet.profiles import CASIA  # noqa: E402
+import _common  # noqa: F401  (puts the checkout and plugins/facenet on sys.path)
+from modelzoo_facenet.inception_resnet_v1 import InceptionResnetV1
+from modelzoo_facenet.losses import SoftmaxLoss
+from modelzoo_facenet.profiles import CASIA
 
 COMPUTE_WARMUP_AFTER_TRAINING = 2  # as modelzoo's compute-only measurement after its training loop
 

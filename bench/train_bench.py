@@ -43,11 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-REPO = Path(__file__).resolve().parents[1]
-BENCH = Path(__file__).resolve().parent
-for _path in (REPO, REPO / "plugins" / "facenet", BENCH):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
+from _common import BENCH, REPO
 
 DEFAULT_VARIANTS = {
     "cuda": ["fp32:",
