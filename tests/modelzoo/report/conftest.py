@@ -129,8 +129,8 @@ def build_resnet_record(run_id: str, *, amp: bool = False, acc1: float | None = 
 def build_lm_record(run_id: str, *, fps: float = 51234.5, perplexity: float | None = 12.34, **kwargs) -> dict:
     """A language model measured in tokens/s."""
     kwargs.setdefault("env", dict(H100_ENV))
-    return build_record(run_id, model="lm", title="TinyLM", columns=LM_COLUMNS, curve_specs=[],
-                        unit="tokens/s", fps=fps,
+    kwargs.setdefault("curve_specs", [])
+    return build_record(run_id, model="lm", title="TinyLM", columns=LM_COLUMNS, unit="tokens/s", fps=fps,
                         metrics={} if perplexity is None else {"perplexity": perplexity}, **kwargs)
 
 
