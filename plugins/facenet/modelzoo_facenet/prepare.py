@@ -1,7 +1,8 @@
 """The ``modelzoo prepare facenet`` job: align raw face data sets with MTCNN.
 
 Aligns raw CASIA-WebFace and/or LFW folders (``RAW/<identity>/<image>``) into the layout
-the recipe reads, one face per image cropped as :mod:`modelzoo_facenet.crop` does::
+the recipe reads, one face per image detected and cropped as davidsandberg/facenet does
+(docs/PROTOCOLS.md#face-alignment; :mod:`modelzoo_facenet.crop`)::
 
     <data_root>/webface_182_44/<identity>/<stem>.png     (--casia-size/--casia-margin)
     <data_root>/lfw_data/lfw_160/<person>/<stem>.png      (--lfw-size)
