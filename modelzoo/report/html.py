@@ -11,6 +11,7 @@ report beyond the core's own curves (throughput, loss, power, eval).
 from __future__ import annotations
 
 import json
+from statistics import fmean
 from typing import Any, Optional
 
 from markupsafe import Markup
@@ -165,9 +166,9 @@ def _power_chart(run: Run) -> Optional[str]:
     curve = run.curves.get("power")
     if not _has_xy(curve, "t", "watts"):
         return None
-    power = run.resources.get("power") if isinstance(run.resources.get("power"), dict) else {}
-    average = finite(power.get("avg_w"))
-    hlines = [svg.HLine(average, f"mean {average:.0f} W", "#d55e00")] if average is not None else []
+    # the mean of the plotted samples, so the line is in the curve's own terms (per card or summed)
+    watts = [w for w in (finite(v) for v in curve["watts"]) if w is not None]
+    hlines = [svg.HLine(fmean(watts), f"mean {fmean(watts):.0f} W", "#d55e00")] if watts else []
     return svg.line_chart([svg.Series("power", *_xy(curve, "t", "watts"))], title="Power over the timed window",
                           x_label="seconds into the timed window", y_label="W", y_from_zero=True, hlines=hlines)
 
