@@ -16,15 +16,25 @@
              fps: 216.96, metrics: {lfw_accuracy: 0.989, lfw_accuracy_std: 0.00642},
              source: "DeepSpark zoo README"}
 
+        target: {metric: lfw_accuracy, value: 0.9905, higher_is_better: true}  # convergence target
+        tolerances:                     # the release gate's limits (modelzoo compare)
+          fps_pct: 5
+          metrics: {lfw_accuracy: {abs: 0.005}, loss: {rel_pct: 2}}
+
 A profile may only set keys that exist in the plugin profile it extends, with a value
 of the same type; the same holds for ``--set key=value``. Every problem is reported as
 ``file:line: key.path: problem``.
+
+The file is read strictly: YAML aliases (``*name``) are refused before anything is
+expanded (a few hundred bytes of nested aliases would otherwise expand to gigabytes), a
+key given twice is an error at any level, and reference entries are type-checked.
 """
 
 from __future__ import annotations
 
 import copy
 import difflib
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,12 +43,15 @@ from typing import Any, Optional
 import yaml
 
 from modelzoo.api import ModelSpec, UserError
+from modelzoo.compare import threshold_problem
 
 SCHEMA_VERSION = 1
 ZOO_ENV = "MODELZOO_ZOO"
 _TOP_KEYS = {"schema_version": True, "models": True}  # key -> required
 _MODEL_KEYS = {"plugin": False, "description": False, "default_profile": False,
-               "profiles": False, "references": False}
+               "profiles": False, "references": False, "target": False, "tolerances": False}
+_TARGET_KEYS = {"metric": True, "value": True, "higher_is_better": False}
+_TOLERANCE_KEYS = {"fps_pct": False, "metrics": False}
 _REFERENCE_KEYS = {"gpu": True, "cards": True, "fps": False, "metrics": False, "sdk": False,
                    "release": False, "source": False, "note": False}
 
@@ -51,6 +64,8 @@ class ZooModel:
     default_profile: Optional[str] = None
     profiles: dict[str, dict] = field(default_factory=dict)
     references: list[dict] = field(default_factory=list)
+    target: Optional[dict] = None  # {"metric", "value", "higher_is_better"}: the convergence target
+    tolerances: dict = field(default_factory=dict)  # {"fps_pct": x, "metrics": {key: {"abs"|"rel_pct": y}}}
 
 
 @dataclass
@@ -58,6 +73,7 @@ class Zoo:
     path: Optional[Path]
     models: dict[str, ZooModel] = field(default_factory=dict)
     _lines: dict[tuple, int] = field(default_factory=dict, repr=False)
+    _scalars: dict[tuple, str] = field(default_factory=dict, repr=False)  # key path -> the text as written
 
     def where(self, key_path: tuple) -> str:
         """``zoo.yaml:12`` for a key path, for error messages."""
@@ -87,19 +103,84 @@ def find_zoo_file(explicit: Optional[str] = None) -> Optional[Path]:
     return None
 
 
-def _line_map(node: yaml.Node, path: tuple = (), out: Optional[dict] = None) -> dict[tuple, int]:
-    """Key path -> 1-based line, from the composed YAML node tree."""
-    out = {} if out is None else out
-    out.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
+class _AliasRefused(Exception):
+    def __init__(self, name: str, line: int):
+        super().__init__(name)
+        self.name, self.line = name, line
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that stops at the first alias: the node tree is never shared, so
+    neither construction nor the line map can expand a billion laughs."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise _AliasRefused(event.anchor, event.start_mark.line + 1)
+        return super().compose_node(parent, index)
+
+
+def _key_of(node: yaml.Node):
+    if node.tag == "tag:yaml.org,2002:str":
+        return node.value
+    if isinstance(node, yaml.ScalarNode):
+        return yaml.safe_load(yaml.serialize(node))
+    return ("<complex key>", node.start_mark.line)  # unhashable: construction refuses it
+
+
+class _Walk:
+    """Key path -> 1-based line and scalar text, from the composed (alias-free) node tree;
+    a key given twice in one mapping is an error."""
+
+    def __init__(self, where):
+        self.where = where
+        self.lines: dict[tuple, int] = {}
+        self.scalars: dict[tuple, str] = {}
+
+    def node(self, node: yaml.Node, path: tuple = ()) -> None:
+        self.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.ScalarNode):
+            self.scalars[path] = node.value
+        elif isinstance(node, yaml.MappingNode):
+            self.mapping(node, path)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                self.node(item, path + (index,))
+
+    def mapping(self, node: yaml.MappingNode, path: tuple) -> None:
+        first: dict = {}
         for key_node, value_node in node.value:
-            key = yaml.safe_load(yaml.serialize(key_node)) if key_node.tag != "tag:yaml.org,2002:str" else key_node.value
-            out[path + (key,)] = key_node.start_mark.line + 1
-            _line_map(value_node, path + (key,), out)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _line_map(item, path + (index,), out)
-    return out
+            key, line = _key_of(key_node), key_node.start_mark.line + 1
+            if key in first:
+                raise UserError(f"{self.where}:{line}: {_dotted(path + (key,))}: duplicate key "
+                                f"(first at line {first[key]}); keep one")
+            first[key] = line
+            self.lines[path + (key,)] = line
+            self.node(value_node, path + (key,))
+
+
+def _parse(path: Path, text: str) -> tuple[Any, _Walk]:
+    """The file's data and its line map, or UserError for syntax, aliases and duplicates."""
+    walk = _Walk(path)
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, walk
+        walk.node(node)
+        return loader.construct_document(node), walk
+    except _AliasRefused as exc:
+        raise UserError(f"{path}:{exc.line}: YAML aliases (*{exc.name}) are not supported; "
+                        "write the values out") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UserError(f"{where}: YAML syntax error: {problem}; fix the file") from None
+    except RecursionError:
+        raise UserError(f"{path}: nested too deeply to read; flatten the file") from None
+    finally:
+        loader.dispose()
 
 
 def load_zoo(path: Optional[Path]) -> Zoo:
@@ -107,18 +188,13 @@ def load_zoo(path: Optional[Path]) -> Zoo:
     if path is None:
         return Zoo(path=None)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_bytes().decode("utf-8")
     except OSError as exc:
         raise UserError(f"cannot read zoo file {path}: {exc.strerror}; check the path and permissions") from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise UserError(f"{where}: YAML syntax error: {problem}; fix the file") from None
-    zoo = Zoo(path=Path(path), _lines=_line_map(node) if node is not None else {})
+    except UnicodeDecodeError as exc:
+        raise UserError(f"zoo file {path} is not UTF-8 (byte {exc.start}); save it as UTF-8") from None
+    data, walk = _parse(path, text)
+    zoo = Zoo(path=Path(path), _lines=walk.lines, _scalars=walk.scalars)
     if not isinstance(data, dict):
         raise UserError(f"{zoo.where(())}: expected a mapping with 'schema_version' and 'models'")
     _check_keys(zoo, data, (), _TOP_KEYS)
@@ -129,28 +205,119 @@ def load_zoo(path: Optional[Path]) -> Zoo:
     if not isinstance(models, dict):
         raise UserError(f"{zoo.where(('models',))}: models: expected a mapping of model names")
     for name, body in models.items():
-        key_path = ("models", name)
-        body = body or {}
-        if not isinstance(body, dict):
-            raise UserError(f"{zoo.where(key_path)}: models.{name}: expected a mapping")
-        _check_keys(zoo, body, key_path, _MODEL_KEYS)
-        profiles = body.get("profiles") or {}
-        if not isinstance(profiles, dict) or not all(isinstance(p, dict) or p is None for p in profiles.values()):
-            raise UserError(f"{zoo.where(key_path + ('profiles',))}: models.{name}.profiles: "
-                            "expected a mapping of profile names to settings")
-        references = body.get("references") or []
-        if not isinstance(references, list):
-            raise UserError(f"{zoo.where(key_path + ('references',))}: models.{name}.references: expected a list")
-        for index, ref in enumerate(references):
-            ref_path = key_path + ("references", index)
-            if not isinstance(ref, dict):
-                raise UserError(f"{zoo.where(ref_path)}: models.{name}.references[{index}]: expected a mapping")
-            _check_keys(zoo, ref, ref_path, _REFERENCE_KEYS)
-        zoo.models[name] = ZooModel(
-            name=name, plugin=body.get("plugin"), description=body.get("description") or "",
-            default_profile=body.get("default_profile"),
-            profiles={k: dict(v or {}) for k, v in profiles.items()}, references=references)
+        zoo.models[name] = _model(zoo, name, body or {})
     return zoo
+
+
+def _model(zoo: Zoo, name: str, body) -> ZooModel:
+    key_path = ("models", name)
+    if not isinstance(body, dict):
+        raise UserError(f"{zoo.where(key_path)}: models.{name}: expected a mapping")
+    _check_keys(zoo, body, key_path, _MODEL_KEYS)
+    for key in ("plugin", "description", "default_profile"):
+        if body.get(key) is not None and not isinstance(body[key], str):
+            _fail(zoo, key_path + (key,), "expected a string", body[key])
+    profiles = body.get("profiles") or {}
+    if not isinstance(profiles, dict) or not all(isinstance(p, dict) or p is None for p in profiles.values()):
+        raise UserError(f"{zoo.where(key_path + ('profiles',))}: models.{name}.profiles: "
+                        "expected a mapping of profile names to settings")
+    for profile, settings in profiles.items():
+        parent = (settings or {}).get("extends")
+        if parent is not None and not (isinstance(parent, str) and parent):
+            _fail(zoo, key_path + ("profiles", profile, "extends"), "expected a profile name", parent)
+    references = body.get("references") or []
+    if not isinstance(references, list):
+        raise UserError(f"{zoo.where(key_path + ('references',))}: models.{name}.references: expected a list")
+    return ZooModel(
+        name=name, plugin=body.get("plugin"), description=body.get("description") or "",
+        default_profile=body.get("default_profile"),
+        profiles={k: dict(v or {}) for k, v in profiles.items()},
+        references=[_reference(zoo, ref, key_path + ("references", i)) for i, ref in enumerate(references)],
+        target=_target(zoo, body.get("target"), key_path + ("target",)),
+        tolerances=_tolerances(zoo, body.get("tolerances"), key_path + ("tolerances",)))
+
+
+# --- Typed entries ----------------------------------------------------------------------
+
+def _fail(zoo: Zoo, key_path: tuple, expected: str, value: Any, hint: str = "") -> None:
+    raise UserError(f"{zoo.where(key_path)}: {_dotted(key_path)}: {expected}, got {value!r}{hint}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _reference(zoo: Zoo, ref, ref_path: tuple) -> dict:
+    """One published result, checked; a release or SDK written as a bare number keeps its text."""
+    if not isinstance(ref, dict):
+        raise UserError(f"{zoo.where(ref_path)}: {_dotted(ref_path)}: expected a mapping")
+    _check_keys(zoo, ref, ref_path, _REFERENCE_KEYS)
+    ref = {k: v for k, v in ref.items() if v is not None}  # an empty optional key means "not given"
+    if not isinstance(ref.get("gpu"), str) or not ref["gpu"].strip():
+        _fail(zoo, ref_path + ("gpu",), "expected a non-empty string", ref.get("gpu"))
+    cards = ref.get("cards")
+    if not isinstance(cards, int) or isinstance(cards, bool) or cards < 1:
+        _fail(zoo, ref_path + ("cards",), "expected a positive integer", cards)
+    if "fps" in ref and not (_is_number(ref["fps"]) and ref["fps"] > 0):
+        _fail(zoo, ref_path + ("fps",), "expected a positive finite number", ref["fps"])
+    if "metrics" in ref:
+        _check_metric_values(zoo, ref["metrics"], ref_path + ("metrics",))
+    for key in ("sdk", "release"):  # `release: 23.10` is a YAML float (23.1): keep what was written
+        if _is_number(ref.get(key)):
+            ref[key] = zoo._scalars.get(ref_path + (key,), str(ref[key]))
+    for key in ("sdk", "release", "source", "note"):
+        if key in ref and not isinstance(ref[key], str):
+            _fail(zoo, ref_path + (key,), "expected a string", ref[key], " (quote it)")
+    return ref
+
+
+def _check_metric_values(zoo: Zoo, metrics, key_path: tuple) -> None:
+    if not isinstance(metrics, dict):
+        raise UserError(f"{zoo.where(key_path)}: {_dotted(key_path)}: expected a mapping of metric names "
+                        f"to numbers, e.g. {{lfw_accuracy: 0.989}}")
+    for key, value in metrics.items():
+        if not isinstance(key, str):
+            _fail(zoo, key_path + (key,), "expected a metric name", key)
+        if not _is_number(value):
+            _fail(zoo, key_path + (key,), "expected a finite number", value)
+
+
+def _target(zoo: Zoo, target, key_path: tuple) -> Optional[dict]:
+    if target is None:
+        return None
+    if not isinstance(target, dict):
+        raise UserError(f"{zoo.where(key_path)}: {_dotted(key_path)}: expected "
+                        "{metric: KEY, value: NUMBER, higher_is_better: true|false}")
+    _check_keys(zoo, target, key_path, _TARGET_KEYS)
+    if not isinstance(target["metric"], str) or not target["metric"]:
+        _fail(zoo, key_path + ("metric",), "expected a metric key", target["metric"])
+    if not _is_number(target["value"]):
+        _fail(zoo, key_path + ("value",), "expected a finite number", target["value"])
+    higher = target.get("higher_is_better", True)
+    if not isinstance(higher, bool):
+        _fail(zoo, key_path + ("higher_is_better",), "expected true or false", higher)
+    return {"metric": target["metric"], "value": target["value"], "higher_is_better": higher}
+
+
+def _tolerances(zoo: Zoo, tolerances, key_path: tuple) -> dict:
+    if tolerances is None:
+        return {}
+    if not isinstance(tolerances, dict):
+        raise UserError(f"{zoo.where(key_path)}: {_dotted(key_path)}: expected a mapping with fps_pct "
+                        "and/or metrics")
+    _check_keys(zoo, tolerances, key_path, _TOLERANCE_KEYS)
+    fps = tolerances.get("fps_pct")
+    if fps is not None and not (_is_number(fps) and fps >= 0):
+        _fail(zoo, key_path + ("fps_pct",), "expected a finite number >= 0", fps)
+    metrics = tolerances.get("metrics") or {}
+    if not isinstance(metrics, dict):
+        raise UserError(f"{zoo.where(key_path + ('metrics',))}: {_dotted(key_path + ('metrics',))}: "
+                        "expected a mapping of metric keys to limits")
+    for key, limit in metrics.items():
+        problem = threshold_problem(limit)
+        if problem:
+            _fail(zoo, key_path + ("metrics", key), problem, limit)
+    return {k: v for k, v in (("fps_pct", fps), ("metrics", metrics)) if v}
 
 
 def _dotted(key_path: tuple) -> str:
@@ -200,15 +367,25 @@ def _resolve(spec: ModelSpec, zoo: Zoo, profile: str, seen: tuple) -> dict:
     if profile not in spec.profiles and (zoo_model is None or profile not in zoo_model.profiles):
         known = ", ".join(profile_names(spec, zoo))
         raise UserError(f"unknown profile '{profile}' for model '{spec.name}'; known profiles: {known}")
+    location = ("models", spec.name, "profiles", profile)
     if parent is not None:
+        _check_parent(spec, zoo, parent, location + ("extends",))
         base = _resolve(spec, zoo, parent, seen + (profile,))
     elif profile in spec.profiles:
         base = copy.deepcopy(spec.profiles[profile])
     else:
         base = copy.deepcopy(spec.profiles[spec.default_profile])
-    location = ("models", spec.name, "profiles", profile)
     _merge_checked(base, overrides, location, lambda path: zoo.where(path))
     return base
+
+
+def _check_parent(spec: ModelSpec, zoo: Zoo, parent: str, key_path: tuple) -> None:
+    """``extends`` must name a profile of the plugin or of zoo.yaml; the error points at it."""
+    known = profile_names(spec, zoo)
+    if parent not in known:
+        hint = difflib.get_close_matches(str(parent), known, n=1)
+        tip = f" (did you mean '{hint[0]}'?)" if hint else f" (known profiles: {', '.join(known)})"
+        raise UserError(f"{zoo.where(key_path)}: {_dotted(key_path)}: unknown profile '{parent}'{tip}")
 
 
 def _type_name(value: Any) -> str:

@@ -112,3 +112,168 @@ def test_set_overrides_with_type_checks(tmp_path):
         apply_sets(config, ["train.batch_size"])
     with pytest.raises(UserError, match="expected a boolean"):
         apply_sets(config, ["train.compile=1"])
+
+
+# --- Safe, strict loading -------------------------------------------------------------
+
+BILLION_LAUGHS = """\
+a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+"""
+
+
+def test_a_billion_laughs_file_is_refused_at_once_without_expanding_it(tmp_path):
+    import time
+
+    path = tmp_path / "zoo.yaml"
+    path.write_text(BILLION_LAUGHS)
+    assert len(BILLION_LAUGHS.encode()) < 600
+    started = time.perf_counter()
+    with pytest.raises(UserError) as error:
+        load_zoo(path)
+    assert time.perf_counter() - started < 1.0
+    assert str(error.value) == f"{path}:2: YAML aliases (*a) are not supported; write the values out"
+
+
+def test_an_alias_deep_inside_a_profile_is_refused_with_its_line(tmp_path):
+    with pytest.raises(UserError, match=r"zoo.yaml:7: YAML aliases \(\*fast\) are not supported"):
+        _zoo(tmp_path, """\
+            schema_version: 1
+            models:
+              toy:
+                profiles:
+                  a: &fast {train: {batch_size: 4}}
+                  b:
+                    train: *fast
+            """)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("schema_version: 1\nmodels:\n  toy:\n    default_profile: a\n    default_profile: b\n",
+     "zoo.yaml:5: models.toy.default_profile: duplicate key (first at line 4)"),
+    ("schema_version: 1\nmodels:\n  toy:\n    profiles:\n      p:\n        train: {lr: 1}\n"
+     "        train: {batch_size: 2}\n",
+     "zoo.yaml:7: models.toy.profiles.p.train: duplicate key (first at line 6)"),
+    ("schema_version: 1\nschema_version: 1\nmodels: {}\n",
+     "zoo.yaml:2: schema_version: duplicate key (first at line 1)"),
+    ("schema_version: 1\nmodels:\n  toy:\n    references:\n      - {gpu: A, cards: 1, gpu: B}\n",
+     "zoo.yaml:5: models.toy.references[0].gpu: duplicate key (first at line 5)"),
+])
+def test_a_key_given_twice_is_an_error_naming_both_lines(tmp_path, text, expected):
+    with pytest.raises(UserError) as error:
+        _zoo(tmp_path, text)
+    assert expected in str(error.value)
+
+
+def _reference(tmp_path, entry):
+    return _zoo(tmp_path, f"schema_version: 1\nmodels:\n  toy:\n    references:\n      - {entry}\n")
+
+
+@pytest.mark.parametrize("entry, expected", [
+    ("{gpu: '', cards: 1}", "models.toy.references[0].gpu: expected a non-empty string"),
+    ("{gpu: 100, cards: 1}", "models.toy.references[0].gpu: expected a non-empty string, got 100"),
+    ("{gpu: A, cards: eight}", "models.toy.references[0].cards: expected a positive integer, got 'eight'"),
+    ("{gpu: A, cards: 0}", "references[0].cards: expected a positive integer, got 0"),
+    ("{gpu: A, cards: true}", "references[0].cards: expected a positive integer, got True"),
+    ("{gpu: A, cards: 1, fps: fast}", "references[0].fps: expected a positive finite number, got 'fast'"),
+    ("{gpu: A, cards: 1, fps: .nan}", "references[0].fps: expected a positive finite number, got nan"),
+    ("{gpu: A, cards: 1, fps: -2}", "references[0].fps: expected a positive finite number, got -2"),
+    ("{gpu: A, cards: 1, metrics: [1, 2]}", "references[0].metrics: expected a mapping of metric names to numbers"),
+    ("{gpu: A, cards: 1, metrics: {acc: high}}", "references[0].metrics.acc: expected a finite number, got 'high'"),
+    ("{gpu: A, cards: 1, metrics: {acc: .inf}}", "references[0].metrics.acc: expected a finite number, got inf"),
+    ("{gpu: A, cards: 1, source: 3}", "references[0].source: expected a string, got 3 (quote it)"),
+])
+def test_reference_entries_are_type_checked_with_their_line(tmp_path, entry, expected):
+    with pytest.raises(UserError) as error:
+        _reference(tmp_path, entry)
+    assert str(error.value).startswith(f"{tmp_path / 'zoo.yaml'}:5: ") and expected in str(error.value)
+
+
+def test_an_unquoted_release_or_sdk_number_is_kept_as_written(tmp_path):
+    zoo = _reference(tmp_path, "{gpu: A, cards: 1, release: 23.10, sdk: 3.1, fps: 5, metrics: {acc: 1}}")
+    (ref,) = zoo.models["toy"].references
+    assert ref["release"] == "23.10" and ref["sdk"] == "3.1"  # not 23.1: the text, not the float
+    assert ref["fps"] == 5 and ref["metrics"] == {"acc": 1}
+
+
+def test_extends_naming_a_missing_profile_points_at_the_extends_line(tmp_path):
+    zoo = _zoo(tmp_path, """\
+        schema_version: 1
+        models:
+          toy:
+            profiles:
+              fast:
+                train: {batch_size: 4}
+                extends: bsae
+        """)
+    with pytest.raises(UserError, match=r"zoo.yaml:7: models.toy.profiles.fast.extends: unknown profile 'bsae' "
+                                        r"\(did you mean 'base'\?\)"):
+        resolve_profile(SPEC, zoo, "fast")
+
+
+def test_extends_must_name_a_profile(tmp_path):
+    with pytest.raises(UserError, match=r"zoo.yaml:6: models.toy.profiles.fast.extends: expected a profile name"):
+        _zoo(tmp_path, "schema_version: 1\nmodels:\n  toy:\n    profiles:\n      fast:\n        extends: [base]\n")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("plugin: [a]", "zoo.yaml:4: models.toy.plugin: expected a string"),
+    ("default_profile: 3", "zoo.yaml:4: models.toy.default_profile: expected a string"),
+])
+def test_model_keys_are_type_checked(tmp_path, text, expected):
+    with pytest.raises(UserError, match=expected):
+        _zoo(tmp_path, f"schema_version: 1\nmodels:\n  toy:\n    {text}\n")
+
+
+# --- Convergence target and tolerances for the release gate ---------------------------
+
+GATE = """\
+schema_version: 1
+models:
+  toy:
+    target: {metric: accuracy, value: 0.9905, higher_is_better: true}
+    tolerances:
+      fps_pct: 5
+      metrics:
+        accuracy: {abs: 0.005}
+        loss: {rel_pct: 2}
+"""
+
+
+def test_target_and_tolerances_are_read_for_the_release_gate(tmp_path):
+    model = _zoo(tmp_path, GATE).models["toy"]
+    assert model.target == {"metric": "accuracy", "value": 0.9905, "higher_is_better": True}
+    assert model.tolerances == {"fps_pct": 5, "metrics": {"accuracy": {"abs": 0.005}, "loss": {"rel_pct": 2}}}
+    bare = _zoo(tmp_path, "schema_version: 1\nmodels:\n  toy:\n    target: {metric: loss, value: 0.1}\n")
+    assert bare.models["toy"].target["higher_is_better"] is True and bare.models["toy"].tolerances == {}
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    ("value: 0.9905", "value: high", "zoo.yaml:4: models.toy.target.value: expected a finite number"),
+    ("metric: accuracy, ", "", "zoo.yaml:4: models.toy.target: missing required key 'metric'"),
+    ("higher_is_better: true", "higher_is_better: yes please", "target.higher_is_better: expected true or false"),
+    ("fps_pct: 5", "fps_pct: -5", "zoo.yaml:6: models.toy.tolerances.fps_pct: expected a finite number >= 0"),
+    ("{abs: 0.005}", "{abs: 0.005, rel_pct: 1}",
+     "zoo.yaml:8: models.toy.tolerances.metrics.accuracy: expected {abs: X} or {rel_pct: Y}"),
+    ("{rel_pct: 2}", "{rel: 2}", "zoo.yaml:9: models.toy.tolerances.metrics.loss: expected {abs: X} or {rel_pct: Y}"),
+    ("fps_pct: 5", "fps: 5", "zoo.yaml:6: models.toy.tolerances.fps: unknown key (did you mean 'fps_pct'?)"),
+])
+def test_target_and_tolerances_are_checked_with_lines(tmp_path, old, new, expected):
+    assert old in GATE
+    with pytest.raises(UserError) as error:
+        _zoo(tmp_path, GATE.replace(old, new))
+    assert expected in str(error.value)
+
+
+def test_a_zoo_file_that_is_not_utf8_is_one_line(tmp_path):
+    path = tmp_path / "zoo.yaml"
+    path.write_bytes(b"schema_version: 1\nmodels: {\xff}\n")
+    with pytest.raises(UserError, match="is not UTF-8"):
+        load_zoo(path)
