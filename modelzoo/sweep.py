@@ -8,6 +8,7 @@ standard LFW table's ``mean+-std`` over folds.
 
 from __future__ import annotations
 
+import math
 import statistics
 from typing import Optional
 
@@ -42,7 +43,12 @@ def _common_protocol(members: list[dict], key: str, values: list[str]) -> Option
 
 
 def summarize(sweep_id: str, key: str, values: list[str], members: list[dict]) -> dict:
-    """The summary record of a finished sweep."""
+    """The summary record of a finished sweep: ``success`` only when every value has a
+    successful member with every metric its columns declare (else ``failed``, saying why).
+
+    The sweep picks no member: every metric is a mean over all of them, so a column's
+    ``higher_is_better`` does not enter.
+    """
     first = members[0]
     record = records.new_record(
         run_id=sweep_id, kind="sweep", model=first["model"], model_title=first["model_title"],
@@ -50,32 +56,58 @@ def summarize(sweep_id: str, key: str, values: list[str], members: list[dict]) -
         overrides={**first.get("overrides", {}), key: f"swept: {', '.join(values)}"},
         cards=first["cards"], world_size=first["world_size"], device=first["device"], seed=first["seed"],
         metric_columns=first["metric_columns"], log="")
-    record["started"] = first["started"]
-    record["members"] = [{"run_id": m["run_id"], "value": v, "status": m["status"],
+    record["started"] = first["started"]  # mark_finished then times the whole sweep
+    record["members"] = [{"run_id": m["run_id"], "value": v, "status": records.effective_status(m),
                           "metrics": {c["key"]: (m.get("metrics") or {}).get(c["key"])
-                                      for c in m["metric_columns"]}}
+                                      for c in m.get("metric_columns") or []}}
                          for v, m in zip(values, members)]
     record["sweep"] = {"key": key, "values": values}
-    failed = [m["run_id"] for m in members if m["status"] != "success"]
     record["env"] = first.get("env")
     data = dict(first.get("data") or {})
     data["protocol"] = _common_protocol(members, key, values)
     record["data"] = data
+    record["warnings"] = [f"{m['run_id']}: {w}" for m in members for w in m.get("warnings") or []]
+    problem = _problem(values, members)
+    if problem:
+        return records.mark_finished(record, "failed", problem)
+    record["metrics"] = _means(first["metric_columns"], members)
+    return records.mark_finished(record, "success")
+
+
+def _problem(values: list[str], members: list[dict]) -> Optional[str]:
+    """Why the members do not make a result, or None."""
+    if len(members) < len(values):
+        return f"{len(values) - len(members)} of {len(values)} sweep runs left no record"
+    failed = [f"{m['run_id']} ({records.effective_status(m)})" for m in members
+              if records.effective_status(m) != "success"]
     if failed:
-        record.update(status="failed", error=f"{len(failed)} of {len(members)} sweep runs did not succeed: "
-                                             + ", ".join(failed))
-    else:
-        metrics = {}
-        for column in first["metric_columns"]:
-            series = [m["metrics"][column["key"]] for m in members if m["metrics"].get(column["key"]) is not None]
-            if series:
-                metrics[column["key"]] = statistics.fmean(series)
-                if column.get("std_key"):
-                    metrics[column["std_key"]] = statistics.pstdev(series)
-        for name in ("fps", "fps_per_card", "compute_fps"):
-            series = [m["metrics"].get(name) for m in members if m["metrics"].get(name)]
-            if series:
-                metrics[name] = statistics.fmean(series)
-        record.update(status="success", metrics=metrics)
-    record["finished"] = records.utc_now()
-    return record
+        return f"{len(failed)} of {len(members)} sweep runs did not succeed: " + ", ".join(failed)
+    for member in members:
+        metrics = member.get("metrics") or {}
+        for column in (members[0].get("metric_columns") or []) + (member.get("metric_columns") or []):
+            value = metrics.get(column["key"])
+            if value is None:
+                return f"run {member['run_id']} has no {column['key']}; the mean over the sweep would leave it out"
+            if not _finite(value):
+                return (f"run {member['run_id']} {column['key']} is not a finite number; the mean over the "
+                        "sweep would leave it out")
+    return None
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _means(columns: list[dict], members: list[dict]) -> dict:
+    """Each column's mean over the members and, as its std, their population std; mean throughput."""
+    metrics = {}
+    for column in columns:
+        series = [m["metrics"][column["key"]] for m in members]
+        metrics[column["key"]] = statistics.fmean(series)
+        if column.get("std_key"):
+            metrics[column["std_key"]] = statistics.pstdev(series)
+    for name in ("fps", "fps_per_card", "compute_fps"):
+        series = [m["metrics"].get(name) for m in members if _finite(m["metrics"].get(name))]
+        if series:
+            metrics[name] = statistics.fmean(series)
+    return metrics
