@@ -122,8 +122,12 @@ def new_run_id(model: str, profile: str, cards: int, kind: str = "train") -> str
     """``20261127T181500Z-facenet-demo-c1-3fa2``: sortable by time, readable, unique."""
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     tag = "eval" if kind == "eval" else f"c{cards}"
-    plain = lambda name: re.sub(r"[^0-9A-Za-z._-]", "_", name)  # noqa: E731 - a name may hold '/' or spaces
-    return f"{stamp}-{plain(model)}-{plain(profile)}-{tag}-{secrets.token_hex(2)}"
+    return f"{stamp}-{_plain(model)}-{_plain(profile)}-{tag}-{secrets.token_hex(2)}"
+
+
+def _plain(name: str) -> str:
+    """A zoo.yaml profile name may hold '/' or spaces; a run id may not."""
+    return re.sub(r"[^0-9A-Za-z._-]", "_", name)
 
 
 # --- Lifecycle ------------------------------------------------------------------------
@@ -205,6 +209,7 @@ def mark_finished(record: dict, status: str, error: Optional[str] = None) -> dic
     started the attempt (``new_record`` / ``mark_running``) measures it on the monotonic
     clock; any other process (a launcher recording a dead worker, a sweep summary whose
     ``started`` is its first member's) takes it from the UTC timestamps, to the second.
+    An attempt that was lost (killed) recorded no duration and adds nothing.
     """
     if status not in FINAL:
         raise ValueError(f"{status!r} is not a final status; use one of {', '.join(FINAL)}")
@@ -270,13 +275,13 @@ def _process_alive(owner: dict) -> bool:
 
 
 def check_resumable(record: dict) -> None:
-    """Raise unless ``--resume`` may continue ``record`` (interrupted, failed or lost)."""
+    """Raise unless ``--resume`` may continue ``record``: interrupted, failed, lost, or
+    running without an owner (a record older than owners: its liveness is unknown)."""
     status = effective_status(record)
-    if status == "running":
-        owner = record.get("owner") or {}
-        where = f"pid {owner.get('pid')} on {owner.get('host')}" if owner else "owner unknown"
-        raise UserError(f"run {record.get('run_id')} is still running ({where}); wait for it to end or "
-                        "stop that process before --resume")
+    owner = record.get("owner")
+    if status == "running" and isinstance(owner, dict):
+        raise UserError(f"run {record.get('run_id')} is still running (pid {owner.get('pid')} on "
+                        f"{owner.get('host')}); wait for it to end or stop that process before --resume")
     if status in ("success", "diverged"):
         raise UserError(f"run {record.get('run_id')} already finished ({status}); "
                         "start a new run instead of --resume")

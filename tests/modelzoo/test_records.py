@@ -277,6 +277,9 @@ def test_resume_is_refused_while_the_owner_lives_and_allowed_once_it_is_lost():
     lost["owner"]["pid_started"] -= 3600
     records.check_resumable(lost)
     records.check_resumable(_record(status="interrupted"))
+    ownerless = _record()
+    del ownerless["owner"]
+    records.check_resumable(ownerless)  # written before owners: resumable as it always was
 
 
 # --- Lifecycle ------------------------------------------------------------------------
