@@ -173,6 +173,8 @@ def read_run(record: Any) -> Run:
         raise RecordProblem(f"run {run_id}: throughput_unit is {len(unit)} characters long")
     release = read.string("release") or (str(env["release"]) if env.get("release") else None)
     target = read.mapping("target") or None
+    if target is not None and not isinstance(target.get("metric"), (str, type(None))):
+        raise RecordProblem(f"run {run_id}: target.metric is {_shown(target.get('metric'))}, expected a string")
     resources = read.mapping("resources")
     if "power" not in resources and isinstance(record.get("power"), dict):  # power written beside resources
         resources = dict(resources, power=record["power"])
@@ -283,10 +285,14 @@ class _Reader:
             if isinstance(spec, dict) and isinstance(spec.get("key"), str) and "title" not in spec:
                 spec = dict(spec, title=spec["key"])  # records from before titles were required
             try:
-                columns.append(MetricColumn.from_dict(spec))
+                column = MetricColumn.from_dict(spec)
             except (UserError, TypeError) as exc:
                 raise RecordProblem(f"run {self.run_id}: metric column rejected: "
                                     f"{' '.join(str(exc).split())[:200]}") from None
+            if not isinstance(column.title, str) or not isinstance(column.std_key, (str, type(None))):
+                raise RecordProblem(f"run {self.run_id}: metric column {column.key!r} has a title or std_key "
+                                    "that is not a string")
+            columns.append(column)
         return columns
 
     def curve_specs(self) -> list[CurveSpec]:
@@ -296,24 +302,32 @@ class _Reader:
             if not isinstance(spec, dict) or not all(isinstance(spec.get(k), str) and spec.get(k)
                                                      for k in ("name", "x", "y", "title")):
                 raise RecordProblem(f"run {self.run_id}: a curve spec lacks name, x, y or title")
-            specs.append(CurveSpec(**{k: v for k, v in spec.items() if k in known}))
+            curve = CurveSpec(**{k: v for k, v in spec.items() if k in known})
+            if not all(isinstance(getattr(curve, k), (str, type(None))) for k in ("x_label", "y_label",
+                                                                                  "caption_metric")):
+                raise RecordProblem(f"run {self.run_id}: curve spec {curve.name!r} has a label or caption "
+                                    "that is not a string")
+            specs.append(curve)
         return specs
 
     def result_table(self) -> tuple[str, list[ConfigColumn]]:
         table = self.mapping("result_table")
         layout = table.get("layout", "metrics")
-        if layout not in LAYOUTS:
-            raise RecordProblem(f"run {self.run_id}: result_table.layout {layout!r} is not "
+        if not isinstance(layout, str) or layout not in LAYOUTS:
+            raise RecordProblem(f"run {self.run_id}: result_table.layout {_shown(layout)} is not "
                                 "'metrics' or 'configs'")
+        specs = table.get("configs") or []
+        if not isinstance(specs, list):
+            raise RecordProblem(f"run {self.run_id}: result_table.configs is {_shown(specs)}, expected a list")
         columns = []
-        for spec in table.get("configs") or []:
+        for spec in specs:
+            title = spec.get("title") if isinstance(spec, dict) else None
             match = spec.get("match") if isinstance(spec, dict) else None
-            if (not isinstance(spec.get("title") if isinstance(spec, dict) else None, str)
-                    or not isinstance(match, dict)
-                    or not all(isinstance(v, (list, tuple)) for v in match.values())):
+            if (not isinstance(title, str) or not isinstance(match, dict)
+                    or not all(isinstance(v, list) for v in match.values())):
                 raise RecordProblem(f"run {self.run_id}: result_table.configs holds a column without "
                                     "a title or a match of lists")
-            columns.append(ConfigColumn(title=spec["title"], match=dict(match)))
+            columns.append(ConfigColumn(title=title, match=dict(match)))
         if layout == "configs" and not columns:
             raise RecordProblem(f"run {self.run_id}: result_table layout 'configs' declares no configs")
         return layout, columns

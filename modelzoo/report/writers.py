@@ -8,6 +8,7 @@ one row per run, every cell safe to open in a spreadsheet.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
@@ -30,7 +31,9 @@ FPS_DEFINITION = ("FPS = training samples per second over the whole job, in the 
                   "on one card. FPS/ref = measured FPS / reference FPS.")
 
 
+@functools.lru_cache(maxsize=2)
 def template_environment(autoescape: bool) -> jinja2.Environment:
+    """One environment per escaping mode: jinja2 then compiles each template once per process."""
     return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
                               autoescape=autoescape, undefined=jinja2.StrictUndefined,
                               trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)

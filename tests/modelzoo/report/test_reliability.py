@@ -47,6 +47,9 @@ def _malformed(make_record) -> list:
         broken("bad-layout", result_table={"layout": "pivot"}),
         broken("bad-unit", throughput_unit=["images/s"]),
         broken("no-model", model=None),
+        broken("bad-std", metric_columns=[{"key": "lfw_accuracy", "title": "A", "std_key": ["s"]}]),
+        broken("bad-caption", curve_specs=[{"name": "r", "x": "a", "y": "b", "title": "t", "caption_metric": [1]}]),
+        broken("bad-target", target={"metric": ["acc1"], "target": 1.0}),
     ]
 
 
@@ -62,13 +65,16 @@ def test_one_bad_record_is_skipped_with_one_line_and_the_rest_renders(make_recor
         "record 4 skipped: run bad-cards: cards is str '8', expected a positive integer",
         "record 5 skipped: run bad-env: env is list ['zoo01'], expected a mapping",
         "record 6 skipped: run bad-curve: a curve spec lacks name, x, y or title",
-        "record 7 skipped: run bad-layout: result_table.layout 'pivot' is not 'metrics' or 'configs'",
+        "record 7 skipped: run bad-layout: result_table.layout str 'pivot' is not 'metrics' or 'configs'",
         "record 8 skipped: run bad-unit: throughput_unit is list ['images/s'], expected a string",
         "record 9 skipped: run no-model: model is NoneType None, expected a string",
+        "record 10 skipped: run bad-std: metric column 'lfw_accuracy' has a title or std_key that is not a string",
+        "record 11 skipped: run bad-caption: curve spec 'r' has a label or caption that is not a string",
+        "record 12 skipped: run bad-target: target.metric is list ['acc1'], expected a string",
     ]
     md = paths[0].read_text(encoding="utf-8")
     assert "| run-good |" in _results(md)
-    assert "## Skipped records\n\n9 records were left out of every table:\n\n- record 1 skipped:" in md
+    assert "## Skipped records\n\n12 records were left out of every table:\n\n- record 1 skipped:" in md
     assert all(len(path.read_text(encoding="utf-8")) < 200_000 for path in paths)  # no 20 MB cell
     page = paths[1].read_text(encoding="utf-8")
     assert "record 3 skipped: run bad-format" in page and "| run-good |" not in page
@@ -261,3 +267,39 @@ def test_the_report_modules_import_no_torch():
                "modelzoo.report.svg", "modelzoo.report.cells", "modelzoo.report.tables"]
     code = f"import sys, {', '.join(modules)}; sys.exit(1 if 'torch' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+ODD_VALUES = [None, -1, True, float("nan"), "x", [1, "a"], {"a": [1]}]
+
+
+def _odd_records(make_resnet) -> list[tuple[str, dict]]:
+    """A zoo-grade record with one field at a time replaced by a value of another type."""
+    base = make_resnet("base", cards=8, amp=True, resources={"power": {"per_card": [{"avg_w": 1.0}]},
+                                                             "memory": {"per_card": [{"reserved_gb": 1.0}]}},
+                       target={"metric": "acc1", "target": 75.0, "reached": True, "wall_s": 10.0}, release="1")
+    base["curves"]["eval"] = [{"wall_s": 1.0, "acc1": 70.0}]
+    base["curves"]["power"] = {"t": [0, 1], "watts": [1.0, 2.0]}
+    places = [(key, None) for key in base] + [
+        (key, inner) for key in ("metrics", "env", "data", "config", "resources", "target", "result_table", "curves")
+        for inner in base[key]]
+    out = []
+    for key, inner in places:
+        for value in ODD_VALUES:
+            record = json.loads(json.dumps(base))
+            if inner is None:
+                record[key] = value
+            else:
+                record[key][inner] = value
+            out.append((f"{key}.{inner}={value!r}", record))
+    return out
+
+
+def test_no_field_of_the_wrong_type_breaks_any_writer(make_resnet, make_record):
+    from modelzoo.report import render_json
+
+    good = make_record("good")
+    for where, record in _odd_records(make_resnet):
+        report = build_report([record, good], generated=GENERATED, releases=["1", "2"])
+        for writer in (render_markdown, html.render_html, render_json, render_csv):
+            assert writer(report), where
+        assert "good" in [r.run_id for r in report.runs], where
