@@ -226,11 +226,13 @@ def mark_finished(record: dict, status: str, error: Optional[str] = None) -> dic
 
 
 def mark_failed(record: dict, exc: BaseException) -> dict:
-    """End the attempt because ``exc`` was raised: Ctrl-C is ``interrupted``, anything else ``failed``."""
+    """End the attempt because ``exc`` was raised: Ctrl-C is ``interrupted``, anything else ``failed``.
+
+    Whether ``--resume`` can continue depends on a checkpoint only the caller knows of,
+    so the caller adds that hint.
+    """
     if isinstance(exc, KeyboardInterrupt):
-        hint = (f"; resume with 'modelzoo run {record.get('model')} --resume {record.get('run_id')}'"
-                if record.get("kind", "train") == "train" else "")
-        return mark_finished(record, "interrupted", "stopped by Ctrl-C" + hint)
+        return mark_finished(record, "interrupted", "stopped by Ctrl-C")
     if isinstance(exc, UserError) or getattr(exc, "names_itself", False):  # e.g. a PluginError
         return mark_finished(record, "failed", str(exc))
     text = str(exc)
