@@ -23,8 +23,10 @@ from types import SimpleNamespace
 import torch
 
 import _common  # noqa: F401  (puts the checkout and plugins/facenet on sys.path)
+from modelzoo.optim import build_optimizer
 from modelzoo.plugins import PluginInfo, load_registry
-from modelzoo.trainer import TrainStep, build_optimizer
+from modelzoo.settings import CoreSettings
+from modelzoo.step import TrainStep
 from modelzoo.zoo import apply_sets, find_zoo_file, load_zoo, resolve_profile
 from modelzoo_facenet import plugin
 
@@ -39,11 +41,11 @@ def step_throughput(config: dict, size: int, classes: int, steps: int, warmup: i
     torch.manual_seed(0)
     network = plugin.build_network(config)
     loss = plugin.modelzoo_build_loss(context=SimpleNamespace(model=plugin.MODEL, config=config),
-                                      num_classes=classes)
+                                      data=SimpleNamespace(info={"num_classes": classes}))
     module = TrainStep(network, loss)
     layout = torch.channels_last if channels_last else torch.contiguous_format
     module = module.to(memory_format=layout)
-    optimizer = build_optimizer(config["optimizer"], module, torch.device("cpu"))
+    optimizer = build_optimizer(CoreSettings.from_config(config).optimizer, module, torch.device("cpu"))
     step_module = torch.compile(module) if compile_step else module
     batch = config["train"]["batch_size"]
     inputs = torch.randn(batch, 3, size, size).contiguous(memory_format=layout)
