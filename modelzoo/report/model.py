@@ -11,11 +11,11 @@ Rules (printed in the reports too):
   numbers are plausible. One row per card x card count x profile (a short profile never
   replaces the full one's row): the latest such run by start time.
 
-  - ``metrics`` layout (facenet README): ``Model | GPU | Profile | FPS | <metric columns> |
+  - ``metrics`` layout (facenet README): ``Model | GPU | FPS | <metric columns> | Profile |
     FPS/ref | Scaling | Run``; FPS is titled by the throughput unit (``FPS`` for images/s,
     the zoo's word; else the unit, e.g. ``tokens/s``).
-  - ``configs`` layout (ResNet-50 README): ``Model | GPU | Profile | <one column per
-    ConfigColumn> | Run``; each cell ``Acc@1=76.02,FPS=330,Time=4d3h,BatchSize=280`` from
+  - ``configs`` layout (ResNet-50 README): ``Model | GPU | <one column per ConfigColumn> |
+    Profile | Run``; each cell ``Acc@1=76.02,FPS=330,Time=4d3h,BatchSize=280`` from
     the latest run whose config matches the column.
 
   Reference rows (zoo.yaml) follow the measured rows of the same card and count. A
@@ -219,7 +219,8 @@ def build_section(model: str, runs: list[Run], refs: list[dict]) -> ModelSection
 def _metrics_table(title: str, columns: list[MetricColumn], header: str, main_runs: list[Run],
                    refs: list[dict], scaling: dict) -> tuple[Table, list]:
     ratio_header = "FPS/ref" if header == "FPS" else "vs ref"  # "tokens/s/ref" reads as a unit
-    headers = ["Model", "GPU", "Profile", header, *[c.title for c in columns], ratio_header, "Scaling"]
+    # the README's columns first (Model, GPU, FPS, metrics), then ours
+    headers = ["Model", "GPU", header, *[c.title for c in columns], "Profile", ratio_header, "Scaling"]
     ref_fps = {id(r): finite(r.get("fps")) for r in refs}
     ref_scaling = _reference_scaling(refs)
     measured = []
@@ -227,24 +228,22 @@ def _metrics_table(title: str, columns: list[MetricColumn], header: str, main_ru
         mine = [r for r in refs if _reference_cards(r) == run.cards and same_card(_reference_gpu(r), run.gpu)]
         base = next((ref_fps[id(r)] for r in mine if ref_fps[id(r)]), None)
         ratio = run.fps / base if run.fps and base else None
-        cells = [run.title, run.gpu_cell, run.profile, fixed(run.fps),
-                 *[metric_cell(c, run.metrics, measured=True) for c in columns],
-                 fixed(ratio), percent(scaling.get(run.run_id))]
+        cells = [run.title, run.gpu_cell, fixed(run.fps), *[metric_cell(c, run.metrics, measured=True) for c in columns],
+                 run.profile, fixed(ratio), percent(scaling.get(run.run_id))]
         measured.append((run.gpu, run.cards, TableRow(
             cells=cells, run_ids=[run.run_id], notes=run.notes(),
             values={"fps": run.fps, "fps_ratio": ratio, "scaling_efficiency": scaling.get(run.run_id),
                     "metrics": _metric_values(columns, run.metrics)})))
     ref_rows = []
     for ref in refs:
-        cells = [f"{title} (reference)", f"{_reference_gpu(ref)} x{_reference_cards(ref)}", text(ref.get("profile")),
-                 fixed(ref_fps[id(ref)]),
+        cells = [f"{title} (reference)", f"{_reference_gpu(ref)} x{_reference_cards(ref)}", fixed(ref_fps[id(ref)]),
                  *[metric_cell(c, _reference_metrics(ref), measured=False) for c in columns],
-                 MISSING, percent(ref_scaling.get(id(ref)))]
+                 text(ref.get("profile")), MISSING, percent(ref_scaling.get(id(ref)))]
         ref_rows.append((_reference_gpu(ref), _reference_cards(ref), TableRow(
             cells=cells, reference=True, source=str(ref.get("source") or "reference"),
             remark=str(ref.get("note") or ""),
             values={"fps": ref_fps[id(ref)], "metrics": _metric_values(columns, _reference_metrics(ref))})))
-    numeric = frozenset(range(3, len(headers)))
+    numeric = frozenset(range(2, len(headers))) - {headers.index("Profile")}
     rows = _interleave(measured, ref_rows)
     return Table(headers, rows, numeric), [(_reference_gpu(r), _reference_env(r), True) for r in refs]
 
@@ -259,7 +258,7 @@ def _configs_table(title: str, config_columns: list[ConfigColumn], columns: list
                    header: str, main_runs: list[Run], refs: list[dict], unplaced: list[str]
                    ) -> tuple[Table, list]:
     titles = [c.title for c in config_columns]
-    headers = ["Model", "GPU", "Profile", *titles]
+    headers = ["Model", "GPU", *titles, "Profile"]
     first = columns[0] if columns else None
     groups: dict[tuple, dict[str, Run]] = {}
     for run in main_runs:
@@ -269,9 +268,9 @@ def _configs_table(title: str, config_columns: list[ConfigColumn], columns: list
     for (_, cards, profile), cells_by_title in groups.items():
         any_run = next(iter(cells_by_title.values()))
         in_order = [cells_by_title[t] for t in titles if t in cells_by_title]
-        cells = [any_run.title, any_run.gpu_cell, profile,
+        cells = [any_run.title, any_run.gpu_cell,
                  *[_config_cell(first, header, cells_by_title[t]) if t in cells_by_title else MISSING
-                   for t in titles]]
+                   for t in titles], profile]
         notes = [f"{r.run_id}: {n}" if len(in_order) > 1 else n for r in in_order for n in r.notes()]
         measured.append((any_run.gpu, cards, TableRow(cells=cells, run_ids=[r.run_id for r in in_order],
                                                       notes=notes)))
@@ -286,9 +285,9 @@ def _configs_table(title: str, config_columns: list[ConfigColumn], columns: list
     ref_rows = []
     for (gpu, cards), by_title in ref_groups.items():
         sources = list(dict.fromkeys(str(r.get("source") or "reference") for r in by_title.values()))
-        cells = [f"{title} (reference)", f"{gpu} x{cards}", MISSING,
+        cells = [f"{title} (reference)", f"{gpu} x{cards}",
                  *[_reference_config_cell(first, header, by_title[t]) if t in by_title else MISSING
-                   for t in titles]]
+                   for t in titles], MISSING]
         remarks = [str(r["note"]) for r in by_title.values() if r.get("note")]
         ref_rows.append((gpu, cards, TableRow(cells=cells, reference=True, source="; ".join(sources),
                                               remark=" ".join(remarks))))
@@ -373,12 +372,13 @@ def _reference_scaling(refs: list[dict]) -> dict:
 
 def _apart_tables(model: str, columns: list[MetricColumn], header: str,
                   places: dict[str, list[Run]]) -> list[Apart]:
-    data_headers = ["Model", "GPU", "Profile", header, *[c.title for c in columns]]
-    numeric = frozenset(range(3, len(data_headers)))
+    data_headers = ["Model", "GPU", header, *[c.title for c in columns], "Profile"]
+    numeric = frozenset(range(2, len(data_headers) - 1))
 
     def table(runs: list[Run], last: str, last_cell) -> Table:
-        rows = [TableRow(cells=[r.title, r.gpu_cell, r.profile, _raw_fps(r),
-                                *[metric_cell(c, r.metrics, measured=True) for c in columns], last_cell(r)],
+        rows = [TableRow(cells=[r.title, r.gpu_cell, _raw_fps(r),
+                                *[metric_cell(c, r.metrics, measured=True) for c in columns], r.profile,
+                                last_cell(r)],
                          run_ids=[r.run_id], notes=r.notes() if last != "Why not published" else [])
                 for r in runs]
         return Table(data_headers + [last], rows, numeric)

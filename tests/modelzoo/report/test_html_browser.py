@@ -93,14 +93,14 @@ def test_chromium_renders_tables_and_charts_offline(report_html, tmp_path):
     facenet = dom.split('id="model-facenet"', 1)[1].split("</section>", 1)[0]
     text = _table_text(facenet, "results")
     assert [row[1] for row in text] == ["Iluvatar BI-V100 x1", "BI-V100 x1", "Iluvatar BI-V100 x8"]
-    assert text[0][2:] == ["zoo", "210.50", "0.98900+-0.00642", "0.97", "-", "run-c1"]
+    assert text[0][2:] == ["210.50", "0.98900+-0.00642", "zoo", "0.97", "-", "run-c1"]
     assert text[1][0] == "Facenet (reference)"
     assert text[2][6:] == ["93.8%", "run-c8"]
     assert "run-synth" not in str(text) and "run-bad" not in str(text)
 
     resnet = dom.split('id="model-resnet50"', 1)[1].split("</section>", 1)[0]
     assert _table_text(resnet, "results")[2] == [
-        "ResNet50", "BI-V100 x8", "zoo", "-", "Acc@1=76.43,FPS=4200,Time=8h,BatchSize=480", "rn-amp-8"]
+        "ResNet50", "BI-V100 x8", "-", "Acc@1=76.43,FPS=4200,Time=8h,BatchSize=480", "zoo", "rn-amp-8"]
     assert _table_text(resnet, "extended")[1] == [
         "Acc@1 >= 75.90 (reached in 7h)", "IXUCA SDK 2.2.0,bs:480,8x,AMP+NHWC", "4200", "76.43", "128*8",
         "0.95", "29.1*8", "CV 0.3% (n=5)", "BI-V100", "zoo", "rn-amp-8"]

@@ -117,8 +117,8 @@ def test_records_with_missing_sections_still_render(tmp_path):
     paths = render_reports([started, old], {"facenet": {"gpu": "BI-V100", "cards": 1}}, tmp_path,
                            generated=GENERATED)
     md = paths[0].read_text(encoding="utf-8")
-    assert "| Facenet             | GPU x1     | demo    | 10.00 | 0.99000      | -       | -       | run-old   |" in md
-    assert "| Facenet (reference) | BI-V100 x1 | -       | -     | -            | -       | -       | reference |" in md
+    assert "| Facenet             | GPU x1     | 10.00 | 0.99000      | demo    | -       | -       | run-old   |" in md
+    assert "| Facenet (reference) | BI-V100 x1 | -     | -            | -       | -       | -       | reference |" in md
     assert "| GPU x1 | demo    | running | -    | -     | run-new |" in md
     assert paths[1].read_text(encoding="utf-8").count('class="badge synthetic"') == 0
 

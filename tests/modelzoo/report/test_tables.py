@@ -39,9 +39,9 @@ def _after(markdown: str, heading: str) -> str:
 def test_single_run_table_is_the_readme_format_with_card_count_and_profile(make_record, envs):
     record = make_record("run-c1", env=dict(envs["bi_v100"], gpu="BI-V100"))
     assert _results(_markdown([record])) == (
-        "| Model   | GPU        | Profile | FPS    | LFW_Accuracy     | FPS/ref | Scaling | Run    |\n"
-        "|---------|------------|---------|--------|------------------|---------|---------|--------|\n"
-        "| Facenet | BI-V100 x1 | zoo     | 216.96 | 0.98900+-0.00642 | -       | -       | run-c1 |"
+        "| Model   | GPU        | FPS    | LFW_Accuracy     | Profile | FPS/ref | Scaling | Run    |\n"
+        "|---------|------------|--------|------------------|---------|---------|---------|--------|\n"
+        "| Facenet | BI-V100 x1 | 216.96 | 0.98900+-0.00642 | zoo     | -       | -       | run-c1 |"
     )
 
 
@@ -65,11 +65,11 @@ FPS = training samples per second over the whole job, in the model's unit (image
 
 ### Results
 
-| Model               | GPU        | Profile | FPS    | LFW_Accuracy     | FPS/ref | Scaling | Run                  |
-|---------------------|------------|---------|--------|------------------|---------|---------|----------------------|
-| Facenet             | BI-V100 x1 | zoo     | 108.48 | 0.98900+-0.00642 | 0.50    | -       | run-c1               |
-| Facenet (reference) | BI-V100 x1 | -       | 216.96 | 0.98900+-0.00642 | -       | -       | DeepSpark zoo README |
-| Facenet             | BI-V100 x8 | zoo     | 810.00 | 0.98733+-0.00512 | -       | 93.3%   | run-c8               |
+| Model               | GPU        | FPS    | LFW_Accuracy     | Profile | FPS/ref | Scaling | Run                  |
+|---------------------|------------|--------|------------------|---------|---------|---------|----------------------|
+| Facenet             | BI-V100 x1 | 108.48 | 0.98900+-0.00642 | zoo     | 0.50    | -       | run-c1               |
+| Facenet (reference) | BI-V100 x1 | 216.96 | 0.98900+-0.00642 | -       | -       | -       | DeepSpark zoo README |
+| Facenet             | BI-V100 x8 | 810.00 | 0.98733+-0.00512 | zoo     | -       | 93.3%   | run-c8               |
 
 Measured rows: the latest successful run on real data under the zoo's protocol for each card, card count and profile (by start time); 1 older run not shown (every run is in results.csv).
 
@@ -93,7 +93,7 @@ def test_a_short_profile_gets_its_own_row_and_scaling_stays_within_one_profile(m
                make_record("short-c8", env=env, cards=8, fps=1700.0, profile="casia-5ep",
                            accuracy=(0.91, 0.01), started="2026-01-02T00:00:00+00:00")]
     table = _results(_markdown(records)).splitlines()[2:]
-    assert [(row.split("|")[3].strip(), row.split("|")[8].strip(), row.split("|")[7].strip())
+    assert [(row.split("|")[5].strip(), row.split("|")[8].strip(), row.split("|")[7].strip())
             for row in table] == [("casia", "full-c1", "-"), ("casia", "full-c8", "95.0%"),
                                   ("casia-5ep", "short-c8", "-")]
 
@@ -141,12 +141,12 @@ def test_configs_layout_reproduces_the_resnet50_readme_rows(make_resnet, referen
                make_resnet("fp32-8", cards=8, acc1=74.98, fps=2150, batch_size=300, duration_s=12 * 3600 + 43 * 60),
                make_resnet("amp-8", cards=8, amp=True, acc1=76.43, fps=4200, batch_size=480, duration_s=8 * 3600)]
     assert _results(_markdown(records, references)) == (
-        "| Model                | GPU        | Profile | FP32                                           | AMP+NHWC                                     | Run           |\n"
-        "|----------------------|------------|---------|------------------------------------------------|----------------------------------------------|---------------|\n"
-        "| ResNet50             | BI-V100 x1 | zoo     | Acc@1=76.02,FPS=330,Time=4d3h,BatchSize=280    | Acc@1=75.56,FPS=550,Time=2d13h,BatchSize=300 | fp32-1, amp-1 |\n"
-        "| ResNet50 (reference) | BI-V100 x1 | -       | Acc@1=76.02,FPS=330,Time=4d3h,BatchSize=280    | Acc@1=75.56,FPS=550,Time=2d13h,BatchSize=300 | zoo README    |\n"
-        "| ResNet50             | BI-V100 x4 | zoo     | Acc@1=75.89,FPS=1233,Time=1d2h,BatchSize=300   | Acc@1=79.04,FPS=2400,Time=11h,BatchSize=512  | fp32-4, amp-4 |\n"
-        "| ResNet50             | BI-V100 x8 | zoo     | Acc@1=74.98,FPS=2150,Time=12h43m,BatchSize=300 | Acc@1=76.43,FPS=4200,Time=8h,BatchSize=480   | fp32-8, amp-8 |"
+        "| Model                | GPU        | FP32                                           | AMP+NHWC                                     | Profile | Run           |\n"
+        "|----------------------|------------|------------------------------------------------|----------------------------------------------|---------|---------------|\n"
+        "| ResNet50             | BI-V100 x1 | Acc@1=76.02,FPS=330,Time=4d3h,BatchSize=280    | Acc@1=75.56,FPS=550,Time=2d13h,BatchSize=300 | zoo     | fp32-1, amp-1 |\n"
+        "| ResNet50 (reference) | BI-V100 x1 | Acc@1=76.02,FPS=330,Time=4d3h,BatchSize=280    | Acc@1=75.56,FPS=550,Time=2d13h,BatchSize=300 | -       | zoo README    |\n"
+        "| ResNet50             | BI-V100 x4 | Acc@1=75.89,FPS=1233,Time=1d2h,BatchSize=300   | Acc@1=79.04,FPS=2400,Time=11h,BatchSize=512  | zoo     | fp32-4, amp-4 |\n"
+        "| ResNet50             | BI-V100 x8 | Acc@1=74.98,FPS=2150,Time=12h43m,BatchSize=300 | Acc@1=76.43,FPS=4200,Time=8h,BatchSize=480   | zoo     | fp32-8, amp-8 |"
     )
 
 
@@ -157,7 +157,8 @@ def test_configs_layout_leaves_an_empty_cell_and_keeps_unmatched_runs_apart(make
     odd["config"]["train"]["channels_last"] = False   # AMP without NHWC: no column takes it
     md = _markdown([make_resnet("fp32-1"), odd], references)
     results = _results(md)
-    assert "| ResNet50             | BI-V100 x1 | zoo     | Acc@1=76.02,FPS=330,Time=4d3h,BatchSize=280 | -" in results
+    assert [c.strip() for c in results.splitlines()[2].split("|")[1:-1]] == [
+        "ResNet50", "BI-V100 x1", "Acc@1=76.02,FPS=330,Time=4d3h,BatchSize=280", "-", "zoo", "fp32-1"]
     assert "fp16-nchw" not in results
     assert "| fp16-nchw |" in _after(md, "Configurations without a column")
     assert "Reference not shown: BI-V100 x8 (slides): its config matches no column." in md
@@ -182,19 +183,19 @@ def test_zoo_duration_formats_as_the_readme():
 def test_throughput_header_is_the_models_unit(make_lm):
     md = _markdown([make_lm("lm-1"), make_lm("lm-8", cards=8, fps=390000.0)])
     assert _results(md) == (
-        "| Model  | GPU                      | Profile | tokens/s  | Perplexity | vs ref | Scaling | Run  |\n"
-        "|--------|--------------------------|---------|-----------|------------|--------|---------|------|\n"
-        "| TinyLM | NVIDIA H100 80GB HBM3 x1 | zoo     | 51234.50  | 12.34      | -      | -       | lm-1 |\n"
-        "| TinyLM | NVIDIA H100 80GB HBM3 x8 | zoo     | 390000.00 | 12.34      | -      | 95.2%   | lm-8 |"
+        "| Model  | GPU                      | tokens/s  | Perplexity | Profile | vs ref | Scaling | Run  |\n"
+        "|--------|--------------------------|-----------|------------|---------|--------|---------|------|\n"
+        "| TinyLM | NVIDIA H100 80GB HBM3 x1 | 51234.50  | 12.34      | zoo     | -      | -       | lm-1 |\n"
+        "| TinyLM | NVIDIA H100 80GB HBM3 x8 | 390000.00 | 12.34      | zoo     | -      | 95.2%   | lm-8 |"
     )
 
 
 def test_each_model_gets_its_own_section_in_its_own_layout(make_record, make_resnet, make_lm, envs):
     md = _markdown([make_record("face", env=envs["bi_v100"]), make_resnet("rn"), make_lm("lm")])
     assert re.findall(r"^## (.+)$", md, re.M) == ["Facenet", "TinyLM", "ResNet50"]
-    assert _results(md, "Facenet").startswith("| Model   | GPU                 | Profile | FPS    | LFW_Accuracy")
-    assert _results(md, "ResNet50").startswith("| Model    | GPU        | Profile | FP32 ")
-    assert _results(md, "TinyLM").startswith("| Model  | GPU                      | Profile | tokens/s |")
+    assert _results(md, "Facenet").startswith("| Model   | GPU                 | FPS    | LFW_Accuracy     | Profile |")
+    assert _results(md, "ResNet50").startswith("| Model    | GPU        | FP32 ")
+    assert _results(md, "TinyLM").startswith("| Model  | GPU                      | tokens/s | Perplexity | Profile |")
 
 
 # --- warnings, lost runs, devices -------------------------------------------------------
@@ -205,8 +206,8 @@ def test_warnings_sit_beside_the_row_instead_of_a_bare_dash(make_lm):
                      warnings=["evaluation did not return metric 'perplexity'"])
     table = _results(_markdown([quiet, warned])).splitlines()
     assert table[0].endswith("| Run       | Notes                                         |")
-    assert table[2].endswith("| n/a        | -      | -       | lm-quiet  | no Perplexity in the record                   |")
-    assert table[3].endswith("| n/a        | -      | 73.2%   | lm-warned | evaluation did not return metric 'perplexity' |")
+    assert table[2].endswith("| n/a        | zoo     | -      | -       | lm-quiet  | no Perplexity in the record                   |")
+    assert table[3].endswith("| n/a        | zoo     | -      | 73.2%   | lm-warned | evaluation did not return metric 'perplexity' |")
 
 
 def test_a_dead_running_record_is_shown_as_lost(make_record, envs):
@@ -267,7 +268,7 @@ def test_only_synthetic_runs_leave_the_main_table_to_the_reference(make_record, 
                                 data_kind="synthetic")], references)
     assert [line.split("|")[1].strip() for line in _results(md).splitlines()[2:]] == ["Facenet (reference)"]
     assert "No successful run on real data under the zoo's protocol yet." in md
-    assert "| Facenet | CPU x2 | zoo     | 15.00 |" in md
+    assert "| Facenet | CPU x2 | 15.00 | 0.98900+-0.00642 | zoo     |" in md
 
 
 def test_other_protocol_runs_are_kept_apart_under_their_protocol(make_record, envs, references):
@@ -276,7 +277,7 @@ def test_other_protocol_runs_are_kept_apart_under_their_protocol(make_record, en
                            accuracy=(0.91833, 0.0), protocol="LFW unrestricted, fold 10")]
     md = _markdown(records, references)
     assert "run-fold10" not in _results(md)
-    assert ("| Facenet | CPU x1 | zoo     | 14.00 | 0.91833+-0.00000 | webface_182_44 | run-fold10 |"
+    assert ("| Facenet | CPU x1 | 14.00 | 0.91833+-0.00000 | zoo     | webface_182_44 | run-fold10 |"
             in _after(md, "Other protocol: LFW unrestricted, fold 10"))
 
 
