@@ -30,17 +30,11 @@ import json
 import os
 import resource
 import statistics
-import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-BENCH = Path(__file__).resolve().parent
-for _path in (REPO, BENCH):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
-
-from modelzoo.power import DEFAULT_HZ, PowerSampler, Reading, SmiCsvReader  # noqa: E402
+from _common import REPO
+from modelzoo.power import DEFAULT_HZ, PowerSampler, Reading, SmiCsvReader
 
 SAMPLE_CSV = REPO / "tests" / "modelzoo" / "data" / "handmade_smi_power_noheader_nounits.csv"
 
