@@ -21,6 +21,7 @@ AMP_MODES = ("none", "bf16", "fp16")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "steps", "cosine")
+RESIDENT_MODES = ("auto", "on", "off")  # train.resident: modelzoo/resident.py
 SEED_MAX = 2**32 - 1  # numpy's seed range: every random source derives from --seed
 
 
@@ -47,6 +48,8 @@ class TrainSettings:
     fps_warmup_steps: int = 10      # steps before the FPS window opens
     compute_fps_steps: int = 10     # steps timed on a device-resident batch; 0: skip
     repeat: int = 1                 # timed windows in one job (``--repeat``): FPS mean/std/CV
+    resident: str = "auto"          # decoded set in the training device's memory: auto | on | off
+    cuda_graphs: bool = False       # capture the whole step in a CUDA graph (no torch.compile)
 
 
 @dataclass
@@ -121,6 +124,9 @@ class CoreSettings:
             raise UserError(f"--seed / train.seed {t.seed} is out of range; use 0..{SEED_MAX}")
         _one_of("train.amp", t.amp, AMP_MODES)
         _one_of("train.compile_mode", t.compile_mode, COMPILE_MODES)
+        _one_of("train.resident", t.resident, RESIDENT_MODES)
+        if not isinstance(t.cuda_graphs, bool):
+            raise UserError(f"train.cuda_graphs {t.cuda_graphs!r} is not supported; use true or false")
         _finite("train.grad_clip", t.grad_clip, minimum=0.0)
         _one_of("optimizer.name", o.name.lower(), OPTIMIZERS)
         _finite("optimizer.lr", o.lr, minimum=0.0, strict=True)
