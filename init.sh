@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-step environment for modelzoo. Idempotent: run it again at any time.
 #
-#   bash init.sh           # runtime: torch (unless one is importable), modelzoo, the facenet plugin
+#   bash init.sh           # runtime: torch (unless one is importable), modelzoo, the model plugins
 #   bash init.sh --test    # the same plus the test tools
 #
 # Uses the active virtual environment (linked as ./.venv), else creates ./.venv. A vendor torch (the BI-V100
@@ -35,6 +35,10 @@ elif [ ! -e .venv ]; then
   ln -s "$VIRTUAL_ENV" .venv  # so that .venv/bin/modelzoo works the same either way
 fi
 pip() { python -m pip --disable-pip-version-check "$@"; }
+# facenet-pytorch is installed without its dependencies (below): pip's after-install check
+# then lists its pins (torch<2.3, numpy<2...) as conflicts on every later install. Those
+# lines describe a choice, not a broken install, so they are filtered out here.
+quiet_pins() { grep -v -e "facenet-pytorch .* requires" -e "dependency resolver does not currently take into account" || true; }
 
 if python -c "import torch" 2>/dev/null; then
   echo "init.sh: torch $(python -c 'import torch; print(torch.__version__)') is importable; not reinstalling it"
@@ -47,12 +51,14 @@ else
   pip install -q "${MODELZOO_TORCH_SPEC:-torch==2.14.1}" "${MODELZOO_TORCHVISION_SPEC:-torchvision==0.29.1}"
 fi
 
+plugins=(-e plugins/facenet -e plugins/classification)
 if [ "$with_tests" = 1 ]; then
-  pip install -q -e ".[test]" -e plugins/facenet
+  pip install -q -e ".[test]" "${plugins[@]}" 2>&1 | quiet_pins
 else
-  pip install -q -e . -e plugins/facenet
+  pip install -q -e . "${plugins[@]}" 2>&1 | quiet_pins
 fi
 # facenet-pytorch ships the MTCNN weights (and is the reference in tests); its own pins
 # (torch<2.3, numpy<2) would break this stack, so its dependencies are not installed.
-pip install -q --no-deps "facenet-pytorch==2.6.0"
-python -c "import torch, modelzoo, modelzoo_facenet; print('init.sh: ready: modelzoo', modelzoo.__version__, '| torch', torch.__version__, '| cuda', torch.cuda.is_available())"
+pip install -q --no-deps "facenet-pytorch==2.6.0" 2>&1 | quiet_pins
+echo "init.sh: facenet-pytorch is installed without its pinned dependencies (torch<2.3, numpy<2): only its MTCNN weights are used"
+python -c "import torch, modelzoo, modelzoo_facenet, modelzoo_classification; print('init.sh: ready: modelzoo', modelzoo.__version__, '| torch', torch.__version__, '| cuda', torch.cuda.is_available())"

@@ -553,7 +553,10 @@ def run_worker(job: Job) -> Optional[dict]:
         run_dir.mkdir(parents=True, exist_ok=True)
     distributed.barrier()
     _setup_logging(run_dir, place.is_main)
-    record = records.mark_running(records.load(run_dir)) if place.is_main else None
+    record = None
+    if place.is_main:  # this process owns the run now: its pid is what liveness checks read
+        record = records.mark_running(records.load(run_dir))
+        records.save(record, job.runs_dir)
     previous_metrics = dict(record.get("metrics") or {}) if record else {}
     try:
         with _Signals() as signals:
