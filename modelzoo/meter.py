@@ -37,6 +37,8 @@ class ThroughputMeter:
     sum_over_ranks: Optional[Callable[[float], float]] = None
     repeat: int = 1
     repeat_steps: int = 0  # timed steps per stretch when repeat > 1
+    # Told "open", "pause", "resume" and "close" as the window does (power sampling, memory peaks).
+    on_window: Optional[Callable[[str], None]] = None
     _samples: float = 0.0  # this rank's samples in the timed steps
     _stretches: list = field(default_factory=list)  # (samples, seconds) per closed stretch
     _stretch_start: tuple = (0.0, 0.0)  # (samples, active seconds) where the open stretch began
@@ -96,9 +98,14 @@ class ThroughputMeter:
     def window_open(self) -> bool:
         return self._window_start is not None or self._paused or self._closed
 
+    def _tell(self, event: str) -> None:
+        if self.on_window is not None:
+            self.on_window(event)
+
     def _open_window(self) -> None:
         self.synchronize()
         self.barrier()
+        self._tell("resume" if self._paused else "open")
         self._window_start = time.perf_counter()
         self._last_host_time = self._window_start
         if self.use_cuda_events:
@@ -121,17 +128,21 @@ class ThroughputMeter:
         if self._window_start is not None:
             self._stop_clock()
             self._paused = True
+            self._tell("pause")
 
     def resume(self) -> None:
         if self._paused:
-            self._paused = False
             self._open_window()
+            self._paused = False
 
     def close(self) -> None:
         """End the timed window (idempotent): synchronize, barrier, stop the clock."""
+        was_timing = self._window_start is not None or self._paused
         if self._window_start is not None:
             self._stop_clock()
         self._paused = False
+        if was_timing and not self._closed:
+            self._tell("close")
         self._closed = True
 
     def current_fps(self) -> Optional[float]:

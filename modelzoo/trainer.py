@@ -45,6 +45,7 @@ from modelzoo.runtime import ProgressLine
 from modelzoo.settings import CoreSettings
 from modelzoo.step import (StepRunner, TrainStep, compile_failure, compiled, configure_math,
                            emulated_cpu_amp, to_device)
+from modelzoo.window import WindowResources, fps_stability, target_reached
 
 LOG_FILE = "train.log"
 log = logging.getLogger("modelzoo.train")
@@ -65,6 +66,7 @@ class Job:
     seed: int
     resume: bool = False
     debug: bool = False
+    target: Optional[dict] = None  # zoo.yaml's convergence target: {metric, value, higher_is_better}
 
     @property
     def run_dir(self) -> Path:
@@ -310,6 +312,7 @@ class LoopOutcome:
     last_batch: Any = None  # (inputs, targets) of the last step, for compute-only timing
     samples_per_step: float = 0.0
     meter: Optional[ThroughputMeter] = None
+    resources: Optional[WindowResources] = None
     curves: dict = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
 
@@ -319,13 +322,15 @@ def train(setup: Setup, job: Job, place: distributed.Topology, device: torch.dev
     train_cfg = setup.settings.train
     data, runner = setup.data, setup.runner
     timed_total = max(0, setup.total_steps - setup.start_step - train_cfg.fps_warmup_steps)
+    resources = WindowResources(job.device, place)
     meter = ThroughputMeter(world_size=place.world_size, batch_per_card=train_cfg.batch_size,
                             warmup_steps=train_cfg.fps_warmup_steps,
                             synchronize=(torch.cuda.synchronize if job.device == "cuda" else (lambda: None)),
                             barrier=distributed.barrier, use_cuda_events=job.device == "cuda",
                             sum_over_ranks=distributed.sum_over_ranks if place.world_size > 1 else None,
-                            repeat=train_cfg.repeat, repeat_steps=timed_total // max(1, train_cfg.repeat))
-    outcome = LoopOutcome(step=setup.start_step, meter=meter,
+                            repeat=train_cfg.repeat, repeat_steps=timed_total // max(1, train_cfg.repeat),
+                            on_window=resources)
+    outcome = LoopOutcome(step=setup.start_step, meter=meter, resources=resources,
                           curves={"loss": {"step": [], "loss": []}})
     # Every logged step goes to train.log (tests and people read it); the live line is the terminal's.
     progress = ProgressLine(log.info, live=place.is_main, log_every_s=0, log_when_live=True)
@@ -445,14 +450,17 @@ def evaluate(setup: Setup, place: distributed.Topology):
     return result
 
 
-def _evaluate_into_curves(setup: Setup, outcome: LoopOutcome, step: int, place: distributed.Topology) -> None:
+def _evaluate_into_curves(setup: Setup, outcome: LoopOutcome, step: int, place: distributed.Topology):
+    """Evaluate and add the point (epoch, wall time, images so far, metrics) to the eval curve."""
     result = evaluate(setup, place)
     if result is not None:
-        epoch = step // setup.steps_per_epoch
-        point = {"epoch": epoch, "wall_s": round(time.perf_counter() - outcome.started, 3),
-                 "images": step * outcome.samples_per_step * place.world_size, **result.metrics}
+        epoch = step / setup.steps_per_epoch
+        point = {"epoch": round(epoch, 3), "wall_s": round(time.perf_counter() - outcome.started, 3),
+                 "images": step * outcome.samples_per_step * place.world_size,
+                 **{k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}}
         outcome.curves.setdefault("eval", []).append(point)
-        log.info("epoch %d: %s", epoch, _short(result.metrics))
+        log.info("epoch %g: %s", epoch, _short(result.metrics))
+    return result
 
 
 # --- Finish ----------------------------------------------------------------------------
@@ -468,12 +476,15 @@ class TrainResult:
     identity: Optional[DataIdentity] = None
     env: Optional[dict] = None
     warnings: list = field(default_factory=list)
+    resources: Optional[dict] = None
+    target: Optional[dict] = None
 
 
 def finish(setup: Setup, outcome: LoopOutcome, job: Job, place: distributed.Topology,
            declared_metrics: list[str]) -> TrainResult:
     meter = outcome.meter
     metrics = dict(meter.metrics())
+    metrics["fps_stability"] = fps_stability(metrics.pop("repeat_fps", None))
     step = outcome.step
     metrics.update(steps=step, total_steps=setup.total_steps, steps_per_epoch=setup.steps_per_epoch,
                    epochs_done=step / setup.steps_per_epoch)
@@ -490,7 +501,8 @@ def finish(setup: Setup, outcome: LoopOutcome, job: Job, place: distributed.Topo
         log.info("interrupted at step %d; checkpoint saved", step)
         return result
 
-    evaluation = evaluate(setup, place)
+    evaluation = _evaluate_into_curves(setup, outcome, step, place)
+    curves["eval"] = outcome.curves.get("eval", [])
     if evaluation is not None:
         metrics.update(evaluation.metrics)
         curves.update(evaluation.curves)
@@ -515,6 +527,9 @@ def finish(setup: Setup, outcome: LoopOutcome, job: Job, place: distributed.Topo
         if metrics.get("fps") and compute_fps:
             metrics["input_bound_ratio"] = compute_fps / metrics["fps"]
     metrics["images_seen"] = step * outcome.samples_per_step * place.world_size
+    timed = metrics["fps"] * metrics["timed_seconds"] if metrics.get("fps") else None
+    result.resources = outcome.resources.collect(timed)
+    result.target = target_reached(curves["eval"], job.target)
     if not metrics.get("fps"):
         result.status = "failed"
         result.error = f"no training step was timed ({metrics.get('fps_note', 'too few steps')}); " \
@@ -591,7 +606,8 @@ def _fill_record(record: dict, result: TrainResult, job: Job, previous_metrics: 
         metrics.update({k: v for k, v in previous_metrics.items() if k not in metrics or metrics[k] is None})
         metrics["fps_note"] = "timed in an earlier attempt of this run (resumed after training had ended)"
         result.status, result.error = "success", None
-    record.update(metrics=metrics, curves=result.curves, env=result.env,
+    record.update(metrics=metrics, curves=result.curves, env=result.env, resources=result.resources,
+                  target=result.target,
                   data=result.identity.as_dict() if result.identity else None,
                   checkpoint=str(job.run_dir / ckpt.CHECKPOINT_FILE),
                   warnings=list(record.get("warnings") or []) + result.warnings)
