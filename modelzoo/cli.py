@@ -1,6 +1,6 @@
 """The ``modelzoo`` command.
 
-Verbs: list, run, eval, prepare, export, report, compare. This module imports no torch
+Verbs: list, run, eval, prepare, export, report, compare, zoo. This module imports no torch
 at module level (``modelzoo list`` and ``modelzoo report`` stay instant); verbs that
 train or evaluate import the trainer when they run.
 
@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from modelzoo import __version__, records
+from modelzoo import __version__, records, release
 from modelzoo.api import MetricColumn, RunContext, UserError, int_at_least
 from modelzoo.plugins import PluginError, Registry, load_registry
 from modelzoo.runtime import choose_device, writable_dir
@@ -117,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-metric-drop", action="append", default=[], metavar="[KEY=]X[%]",
                    help="largest accepted worsening of a metric, absolute (0.005) or relative (2%%); "
                    "repeatable, per metric key (default: the model's own limits, else 0.5%% relative)")
+    release.add_zoo_parser(verbs, _common)  # zoo run / zoo check
     return parser
 
 
@@ -169,6 +170,8 @@ def _new_record(args, registry: Registry, spec, *, run_id: str, kind: str, profi
         throughput_unit=spec.throughput_unit, curve_specs=[c.as_dict() for c in spec.curves], **extra)
     record["result_table"] = spec.table.as_dict()
     record["release"] = getattr(args, "release", None) or os.environ.get("MODELZOO_RELEASE")
+    if getattr(args, "zoo_cell", None):  # a cell of `modelzoo zoo run`: how it finds the run again
+        record["zoo_cell"] = args.zoo_cell
     return record
 
 
@@ -508,7 +511,7 @@ def cmd_compare(args) -> int:
 
 
 VERBS = {"list": cmd_list, "run": cmd_run, "eval": cmd_eval, "export": cmd_export,
-         "report": cmd_report, "compare": cmd_compare}
+         "report": cmd_report, "compare": cmd_compare, "zoo": release.cmd_zoo}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

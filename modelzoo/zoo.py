@@ -20,6 +20,13 @@
         tolerances:                     # the release gate's limits (modelzoo compare)
           fps_pct: 5
           metrics: {lfw_accuracy: {abs: 0.005}, loss: {rel_pct: 2}}
+    releases:                           # what `modelzoo zoo run` runs and `zoo check` judges
+      "23.09":                          # a release id (kept as written: 23.10 stays "23.10")
+        description: SDK 3.1 validation # optional
+        models:                         # each must be a model of `models:`
+          facenet: {profiles: [casia], cards: [1, 8]}            # full schedules
+          toy: {profiles: [fast], cards: [1, 2], max_steps: 12}  # capped at 12 steps
+        tolerances: {fps_pct: 50}       # optional; wins over models.<m>.tolerances, key by key
 
 A profile may only set keys that exist in the plugin profile it extends, with a value
 of the same type; the same holds for ``--set key=value``. Every problem is reported as
@@ -47,11 +54,13 @@ from modelzoo.compare import threshold_problem
 
 SCHEMA_VERSION = 1
 ZOO_ENV = "MODELZOO_ZOO"
-_TOP_KEYS = {"schema_version": True, "models": True}  # key -> required
+_TOP_KEYS = {"schema_version": True, "models": True, "releases": False}  # key -> required
 _MODEL_KEYS = {"plugin": False, "description": False, "default_profile": False,
                "profiles": False, "references": False, "target": False, "tolerances": False}
 _TARGET_KEYS = {"metric": True, "value": True, "higher_is_better": False}
 _TOLERANCE_KEYS = {"fps_pct": False, "metrics": False}
+_RELEASE_KEYS = {"description": False, "models": True, "tolerances": False}
+_RELEASE_MODEL_KEYS = {"profiles": True, "cards": True, "max_steps": False}
 _REFERENCE_KEYS = {"gpu": True, "cards": True, "fps": False, "metrics": False, "sdk": False,
                    "release": False, "source": False, "note": False}
 
@@ -69,17 +78,41 @@ class ZooModel:
 
 
 @dataclass
+class ReleaseModel:
+    """One model's part of a release matrix: every profile on every card count."""
+    profiles: list[str]
+    cards: list[int]
+    max_steps: Optional[int] = None  # None: the profiles' full schedules
+
+
+@dataclass
+class ZooRelease:
+    id: str                          # as written in zoo.yaml
+    description: str = ""
+    models: dict[str, ReleaseModel] = field(default_factory=dict)
+    tolerances: dict = field(default_factory=dict)  # like ZooModel.tolerances; wins over the model's
+
+
+@dataclass
 class Zoo:
     path: Optional[Path]
     models: dict[str, ZooModel] = field(default_factory=dict)
+    releases: dict[str, ZooRelease] = field(default_factory=dict)
     _lines: dict[tuple, int] = field(default_factory=dict, repr=False)
     _scalars: dict[tuple, str] = field(default_factory=dict, repr=False)  # key path -> the text as written
+    _key_texts: dict[tuple, str] = field(default_factory=dict, repr=False)  # key path -> its key as written
 
     def where(self, key_path: tuple) -> str:
         """``zoo.yaml:12`` for a key path, for error messages."""
         line = self._lines.get(tuple(key_path))
         name = self.path.name if self.path else "zoo.yaml"
         return f"{self.path or name}:{line}" if line else str(self.path or name)
+
+    def dotted(self, key_path: tuple) -> str:
+        """``releases.23.10.models`` for a key path, each key as written (not as YAML read it)."""
+        written = tuple(k if isinstance(k, str) else self._key_texts.get(tuple(key_path[:i + 1]), k)
+                        for i, k in enumerate(key_path))  # list indices have no key text: they stay [i]
+        return _dotted(written)
 
     def references(self) -> dict[str, list[dict]]:
         return {name: model.references for name, model in self.models.items()}
@@ -136,6 +169,7 @@ class _Walk:
         self.where = where
         self.lines: dict[tuple, int] = {}
         self.scalars: dict[tuple, str] = {}
+        self.key_texts: dict[tuple, str] = {}
 
     def node(self, node: yaml.Node, path: tuple = ()) -> None:
         self.lines.setdefault(path, node.start_mark.line + 1)
@@ -156,6 +190,8 @@ class _Walk:
                                 f"(first at line {first[key]}); keep one")
             first[key] = line
             self.lines[path + (key,)] = line
+            if isinstance(key_node, yaml.ScalarNode):
+                self.key_texts[path + (key,)] = key_node.value
             self.node(value_node, path + (key,))
 
 
@@ -194,7 +230,7 @@ def load_zoo(path: Optional[Path]) -> Zoo:
     except UnicodeDecodeError as exc:
         raise UserError(f"zoo file {path} is not UTF-8 (byte {exc.start}); save it as UTF-8") from None
     data, walk = _parse(path, text)
-    zoo = Zoo(path=Path(path), _lines=walk.lines, _scalars=walk.scalars)
+    zoo = Zoo(path=Path(path), _lines=walk.lines, _scalars=walk.scalars, _key_texts=walk.key_texts)
     if not isinstance(data, dict):
         raise UserError(f"{zoo.where(())}: expected a mapping with 'schema_version' and 'models'")
     _check_keys(zoo, data, (), _TOP_KEYS)
@@ -206,6 +242,15 @@ def load_zoo(path: Optional[Path]) -> Zoo:
         raise UserError(f"{zoo.where(('models',))}: models: expected a mapping of model names")
     for name, body in models.items():
         zoo.models[name] = _model(zoo, name, body or {})
+    releases = data.get("releases") or {}
+    if not isinstance(releases, dict):
+        raise UserError(f"{zoo.where(('releases',))}: releases: expected a mapping of release ids to matrices")
+    for key, body in releases.items():
+        release = _release(zoo, key, body)
+        if release.id in zoo.releases:  # `23.10:` and `"23.10":` are two YAML keys but one id
+            raise UserError(f"{zoo.where(('releases', key))}: releases.{release.id}: release id given twice; "
+                            "keep one")
+        zoo.releases[release.id] = release
     return zoo
 
 
@@ -240,7 +285,7 @@ def _model(zoo: Zoo, name: str, body) -> ZooModel:
 # --- Typed entries ----------------------------------------------------------------------
 
 def _fail(zoo: Zoo, key_path: tuple, expected: str, value: Any, hint: str = "") -> None:
-    raise UserError(f"{zoo.where(key_path)}: {_dotted(key_path)}: {expected}, got {value!r}{hint}")
+    raise UserError(f"{zoo.where(key_path)}: {zoo.dotted(key_path)}: {expected}, got {value!r}{hint}")
 
 
 def _is_number(value: Any) -> bool:
@@ -250,7 +295,7 @@ def _is_number(value: Any) -> bool:
 def _reference(zoo: Zoo, ref, ref_path: tuple) -> dict:
     """One published result, checked; a release or SDK written as a bare number keeps its text."""
     if not isinstance(ref, dict):
-        raise UserError(f"{zoo.where(ref_path)}: {_dotted(ref_path)}: expected a mapping")
+        raise UserError(f"{zoo.where(ref_path)}: {zoo.dotted(ref_path)}: expected a mapping")
     _check_keys(zoo, ref, ref_path, _REFERENCE_KEYS)
     ref = {k: v for k, v in ref.items() if v is not None}  # an empty optional key means "not given"
     if not isinstance(ref.get("gpu"), str) or not ref["gpu"].strip():
@@ -273,7 +318,7 @@ def _reference(zoo: Zoo, ref, ref_path: tuple) -> dict:
 
 def _check_metric_values(zoo: Zoo, metrics, key_path: tuple) -> None:
     if not isinstance(metrics, dict):
-        raise UserError(f"{zoo.where(key_path)}: {_dotted(key_path)}: expected a mapping of metric names "
+        raise UserError(f"{zoo.where(key_path)}: {zoo.dotted(key_path)}: expected a mapping of metric names "
                         f"to numbers, e.g. {{lfw_accuracy: 0.989}}")
     for key, value in metrics.items():
         if not isinstance(key, str):
@@ -286,7 +331,7 @@ def _target(zoo: Zoo, target, key_path: tuple) -> Optional[dict]:
     if target is None:
         return None
     if not isinstance(target, dict):
-        raise UserError(f"{zoo.where(key_path)}: {_dotted(key_path)}: expected "
+        raise UserError(f"{zoo.where(key_path)}: {zoo.dotted(key_path)}: expected "
                         "{metric: KEY, value: NUMBER, higher_is_better: true|false}")
     _check_keys(zoo, target, key_path, _TARGET_KEYS)
     if not isinstance(target["metric"], str) or not target["metric"]:
@@ -303,7 +348,7 @@ def _tolerances(zoo: Zoo, tolerances, key_path: tuple) -> dict:
     if tolerances is None:
         return {}
     if not isinstance(tolerances, dict):
-        raise UserError(f"{zoo.where(key_path)}: {_dotted(key_path)}: expected a mapping with fps_pct "
+        raise UserError(f"{zoo.where(key_path)}: {zoo.dotted(key_path)}: expected a mapping with fps_pct "
                         "and/or metrics")
     _check_keys(zoo, tolerances, key_path, _TOLERANCE_KEYS)
     fps = tolerances.get("fps_pct")
@@ -311,13 +356,79 @@ def _tolerances(zoo: Zoo, tolerances, key_path: tuple) -> dict:
         _fail(zoo, key_path + ("fps_pct",), "expected a finite number >= 0", fps)
     metrics = tolerances.get("metrics") or {}
     if not isinstance(metrics, dict):
-        raise UserError(f"{zoo.where(key_path + ('metrics',))}: {_dotted(key_path + ('metrics',))}: "
+        raise UserError(f"{zoo.where(key_path + ('metrics',))}: {zoo.dotted(key_path + ('metrics',))}: "
                         "expected a mapping of metric keys to limits")
     for key, limit in metrics.items():
         problem = threshold_problem(limit)
         if problem:
             _fail(zoo, key_path + ("metrics", key), problem, limit)
-    return {k: v for k, v in (("fps_pct", fps), ("metrics", metrics)) if v}
+    # fps_pct 0 is a limit (no drop at all), not an absent one
+    return {k: v for k, v in (("fps_pct", fps), ("metrics", metrics)) if v is not None and v != {}}
+
+
+# --- Releases ---------------------------------------------------------------------------
+
+def _release(zoo: Zoo, key, body) -> ZooRelease:
+    """One release matrix, checked: its models exist in ``models:``, card counts are positive."""
+    key_path = ("releases", key)
+    release_id = zoo._key_texts.get(key_path, str(key))  # `23.10:` is a YAML float: keep the text
+    if not release_id.strip():
+        _fail(zoo, key_path, "expected a release id", key)
+    if not isinstance(body, dict):
+        raise UserError(f"{zoo.where(key_path)}: {zoo.dotted(key_path)}: expected a mapping with 'models' "
+                        "(and optionally 'description', 'tolerances')")
+    _check_keys(zoo, body, key_path, _RELEASE_KEYS)
+    description = body.get("description")
+    if description is not None and not isinstance(description, str):
+        _fail(zoo, key_path + ("description",), "expected a string", description)
+    models = body["models"]
+    if not isinstance(models, dict) or not models:
+        raise UserError(f"{zoo.where(key_path + ('models',))}: {zoo.dotted(key_path + ('models',))}: expected a "
+                        "mapping of model names to {profiles: [...], cards: [...]}, at least one")
+    matrix = {}
+    for name, entry in models.items():
+        if name not in zoo.models:
+            known = [str(m) for m in zoo.models]
+            hint = difflib.get_close_matches(str(name), known, n=1)
+            tip = f" (did you mean '{hint[0]}'?)" if hint else f" (models: {', '.join(known) or 'none'})"
+            where = key_path + ("models", name)
+            raise UserError(f"{zoo.where(where)}: {zoo.dotted(where)}: not a model of models:{tip}; add it "
+                            "there or fix the name")
+        matrix[name] = _release_model(zoo, entry, key_path + ("models", name))
+    return ZooRelease(id=release_id, description=description or "", models=matrix,
+                      tolerances=_tolerances(zoo, body.get("tolerances"), key_path + ("tolerances",)))
+
+
+def _release_model(zoo: Zoo, entry, key_path: tuple) -> ReleaseModel:
+    if not isinstance(entry, dict):
+        raise UserError(f"{zoo.where(key_path)}: {zoo.dotted(key_path)}: expected "
+                        "{profiles: [NAME, ...], cards: [N, ...], max_steps: N (optional)}")
+    _check_keys(zoo, entry, key_path, _RELEASE_MODEL_KEYS)
+    profiles = entry["profiles"]
+    if not isinstance(profiles, list) or not profiles:
+        _fail(zoo, key_path + ("profiles",), "expected a non-empty list of profile names", profiles)
+    for index, profile in enumerate(profiles):
+        if not isinstance(profile, str) or not profile.strip():
+            _fail(zoo, key_path + ("profiles", index), "expected a profile name", profile)
+    cards = entry["cards"]
+    if not isinstance(cards, list) or not cards:
+        _fail(zoo, key_path + ("cards",), "expected a non-empty list of card counts", cards)
+    for index, count in enumerate(cards):
+        if not _is_positive_int(count):
+            _fail(zoo, key_path + ("cards", index), "expected a positive integer", count)
+    for what, values in (("profiles", profiles), ("cards", cards)):
+        twice = sorted({str(v) for v in values if values.count(v) > 1})
+        if twice:
+            _fail(zoo, key_path + (what,), f"lists {', '.join(twice)} twice; keep one", values)
+    max_steps = entry.get("max_steps")
+    if max_steps is not None and not _is_positive_int(max_steps):
+        _fail(zoo, key_path + ("max_steps",), "expected a positive integer (or leave it out for the full "
+              "schedule)", max_steps)
+    return ReleaseModel(profiles=list(profiles), cards=list(cards), max_steps=max_steps)
+
+
+def _is_positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def _dotted(key_path: tuple) -> str:
@@ -329,10 +440,10 @@ def _check_keys(zoo: Zoo, data: dict, key_path: tuple, allowed: dict[str, bool])
         if key not in allowed:
             hint = difflib.get_close_matches(str(key), allowed, n=1)
             tip = f" (did you mean '{hint[0]}'?)" if hint else f" (allowed: {', '.join(allowed)})"
-            raise UserError(f"{zoo.where(key_path + (key,))}: {_dotted(key_path + (key,))}: unknown key{tip}")
+            raise UserError(f"{zoo.where(key_path + (key,))}: {zoo.dotted(key_path + (key,))}: unknown key{tip}")
     for key, required in allowed.items():
         if required and key not in data:
-            raise UserError(f"{zoo.where(key_path)}: {_dotted(key_path) or 'top level'}: missing required "
+            raise UserError(f"{zoo.where(key_path)}: {zoo.dotted(key_path) or 'top level'}: missing required "
                             f"key '{key}'")
 
 

@@ -277,3 +277,81 @@ def test_a_zoo_file_that_is_not_utf8_is_one_line(tmp_path):
     path.write_bytes(b"schema_version: 1\nmodels: {\xff}\n")
     with pytest.raises(UserError, match="is not UTF-8"):
         load_zoo(path)
+
+
+def test_a_zero_fps_tolerance_is_kept_as_a_limit(tmp_path):
+    zoo = _zoo(tmp_path, GATE.replace("fps_pct: 5", "fps_pct: 0"))
+    assert zoo.models["toy"].tolerances["fps_pct"] == 0  # no drop at all, not "not given"
+
+
+# --- Releases: the matrix `modelzoo zoo run` runs and `zoo check` judges ------------------
+
+RELEASES = """\
+schema_version: 1
+models:
+  toy: {}
+  toyseq: {}
+releases:
+  23.10:
+    description: SDK 3.1 validation
+    models:
+      toy: {profiles: [fast, base], cards: [1, 8], max_steps: 12}
+      toyseq: {profiles: [default], cards: [2]}
+    tolerances: {fps_pct: 0, metrics: {accuracy: {abs: 0.01}}}
+"""
+
+
+def test_a_release_matrix_is_read_with_its_id_as_written(tmp_path):
+    from modelzoo.zoo import ReleaseModel
+
+    zoo = _zoo(tmp_path, RELEASES)
+    release = zoo.releases["23.10"]  # a YAML float (23.1) as a key: the text is the id
+    assert release.id == "23.10" and release.description == "SDK 3.1 validation"
+    assert release.models == {"toy": ReleaseModel(["fast", "base"], [1, 8], 12),
+                              "toyseq": ReleaseModel(["default"], [2], None)}
+    assert release.tolerances == {"fps_pct": 0, "metrics": {"accuracy": {"abs": 0.01}}}
+    assert _zoo(tmp_path, RELEASES.split("releases:")[0]).releases == {}
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    ("toy: {profiles", "toyz: {profiles",
+     "zoo.yaml:9: releases.23.10.models.toyz: not a model of models: (did you mean 'toy'?); add it there"),
+    ("cards: [1, 8]", "cards: [0, 8]", "zoo.yaml:9: releases.23.10.models.toy.cards[0]: expected a positive integer"),
+    ("cards: [1, 8]", "cards: [1, true]", "releases.23.10.models.toy.cards[1]: expected a positive integer, got True"),
+    ("cards: [1, 8]", "cards: ['8']", "models.toy.cards[0]: expected a positive integer, got '8'"),
+    ("cards: [1, 8]", "cards: 8", "releases.23.10.models.toy.cards: expected a non-empty list of card counts, got 8"),
+    ("cards: [1, 8]", "cards: [8, 1, 8]", "models.toy.cards: lists 8 twice; keep one"),
+    ("cards: [1, 8]", "card: [1, 8]", "zoo.yaml:9: releases.23.10.models.toy.card: unknown key (did you mean 'cards'?)"),
+    ("[fast, base]", "[]", "models.toy.profiles: expected a non-empty list of profile names, got []"),
+    ("[fast, base]", "[fast, 3]", "models.toy.profiles[1]: expected a profile name, got 3"),
+    ("{profiles: [default], cards: [2]}", "{cards: [2]}",
+     "zoo.yaml:10: releases.23.10.models.toyseq: missing required key 'profiles'"),
+    ("max_steps: 12", "max_steps: 0", "models.toy.max_steps: expected a positive integer (or leave it out"),
+    ("    tolerances: {fps_pct: 0,", "    tolerance: {fps_pct: 0,",
+     "zoo.yaml:11: releases.23.10.tolerance: unknown key (did you mean 'tolerances'?)"),
+    ("fps_pct: 0,", "fps_pct: -1,", "zoo.yaml:11: releases.23.10.tolerances.fps_pct: expected a finite number >= 0"),
+    ("description: SDK 3.1 validation", "description: [a]", "zoo.yaml:7: releases.23.10.description: expected a string"),
+])
+def test_release_entries_are_checked_with_lines(tmp_path, old, new, expected):
+    assert old in RELEASES
+    with pytest.raises(UserError) as error:
+        _zoo(tmp_path, RELEASES.replace(old, new))
+    assert expected in str(error.value)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("releases: [r1]\n", "zoo.yaml:2: releases: expected a mapping of release ids to matrices"),
+    ("releases:\n  r1: {models: {}}\n", "zoo.yaml:3: releases.r1.models: expected a mapping of model names"),
+    ("releases:\n  r1: [toy]\n", "zoo.yaml:3: releases.r1: expected a mapping with 'models'"),
+    ("releases:\n  r1: {description: x}\n", "zoo.yaml:3: releases.r1: missing required key 'models'"),
+])
+def test_a_malformed_releases_section_is_one_line(tmp_path, text, expected):
+    with pytest.raises(UserError) as error:
+        _zoo(tmp_path, "schema_version: 1\n" + text + "models: {}\n")
+    assert expected in str(error.value)
+
+
+def test_a_release_id_written_twice_is_an_error(tmp_path):
+    entry = "{models: {toy: {profiles: [a], cards: [1]}}}"
+    with pytest.raises(UserError, match=r"zoo.yaml:5: releases.23.10: release id given twice; keep one"):
+        _zoo(tmp_path, f"schema_version: 1\nmodels: {{toy: {{}}}}\nreleases:\n  23.10: {entry}\n  '23.10': {entry}\n")
