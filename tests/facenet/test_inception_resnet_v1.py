@@ -106,7 +106,7 @@ def test_state_dict_keys_and_shapes_match_published_checkpoints(checkpoint):
 
 
 def test_parameter_count_matches_brief():
-    # BRIEF section 7: 23.48 M parameters without the classifier.
+    # facenet-pytorch's Inception-ResNet-v1 and davidsandberg's: 23.48 M parameters without the classifier.
     model = InceptionResnetV1(num_classes=10575)
     assert count_parameters(model) == 23_482_624
     assert count_parameters(model, exclude=()) == 23_482_624 + 512 * 10575 + 10575

@@ -50,7 +50,7 @@ def _lfw_sample(lfw_dir: Path) -> list[Path]:
     lfw = sorted((lfw_dir / "images_deepfunneled").glob("*/*.jpg"))
     step = len(lfw) // LFW_SAMPLE
     files = lfw[::step][:LFW_SAMPLE]
-    # The one LFW image where MTCNN finds no face (BRIEF section 6) exercises that path.
+    # The one LFW image where MTCNN finds no face (docs/mtcnn.md) exercises that path.
     files.append(lfw_dir / "images_deepfunneled" / "Marilyn_Monroe" / "Marilyn_Monroe_0001.jpg")
     return files
 

@@ -1,4 +1,4 @@
-"""FPS arithmetic as BRIEF section 3 defines it, on a controlled clock."""
+"""FPS arithmetic as docs/PROTOCOLS.md (FPS) defines it, on a controlled clock."""
 
 from __future__ import annotations
 

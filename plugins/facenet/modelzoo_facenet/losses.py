@@ -8,7 +8,7 @@ parameters are trained and checkpointed with the network's). After each call,
 the values are kept as tensors until read, so a trainer that reads them only every few
 steps does not synchronize the device on every step.
 
-- :class:`SoftmaxLoss`: davidsandberg/facenet's recipe (BRIEF section 4): softmax
+- :class:`SoftmaxLoss`: davidsandberg/facenet's recipe (the casia profile, profiles.py): softmax
   cross-entropy on the prelogits + prelogits-norm penalty + optional center loss. The L2
   weight decay of the recipe belongs to the optimizer, not here.
 - :class:`CosFaceLoss`, :class:`ArcFaceLoss`: large-margin losses on the normalized

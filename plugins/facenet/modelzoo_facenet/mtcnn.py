@@ -3,7 +3,7 @@
 Our own implementation of the three-stage cascade (PNet -> RNet -> ONet) that loads the
 state dicts shipped with facenet-pytorch 2.6.0 (``pnet.pt``, ``rnet.pt``, ``onet.pt``,
 MIT licence). It reproduces facenet-pytorch's ``MTCNN.detect`` (same boxes, probabilities
-and landmarks up to float rounding) with the parameters of BRIEF section 6:
+and landmarks up to float rounding) with the parameters of docs/PROTOCOLS.md (face alignment):
 
 - minimum face 20 px, thresholds 0.6 / 0.7 / 0.7, pyramid factor 0.709,
   inputs scaled ``(x - 127.5) * 0.0078125``;
