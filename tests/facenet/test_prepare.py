@@ -1,4 +1,5 @@
-"""The prepare job (modelzoo_facenet.prepare): layout, failures, resume, bad input."""
+"""The prepare job (modelzoo_facenet.prepare and its worker pool, prepare_pool): layout,
+failures, resume, bad input."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ import numpy as np
 import pytest
 
 from modelzoo.api import PrepareResult, UserError
-from modelzoo_facenet import prepare
+from modelzoo_facenet import prepare_pool
 from modelzoo_facenet.crop import CORRUPT, NOT_IMAGE, TMP_SUFFIX
-from modelzoo_facenet.prepare import DUPLICATE, NO_FACE, add_prepare_arguments, run_prepare
+from modelzoo_facenet.prepare import DUPLICATE, add_prepare_arguments, run_prepare
+from modelzoo_facenet.prepare_pool import NO_FACE
 
 # --- the prepare job ---------------------------------------------------------------------------
 
@@ -230,7 +232,7 @@ def test_write_failure_is_a_user_error_and_leaves_no_partial_file(raw_lfw, tmp_p
     def full_disk(path, rgb):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(prepare, "write_png_atomic", full_disk)
+    monkeypatch.setattr(prepare_pool, "write_png_atomic", full_disk)
     with pytest.raises(UserError, match="cannot write .*No space left") as err:
         run_prepare(_options(raw_lfw, limit=2), tmp_path / "data", log=lambda _: None)
     assert "\n" not in str(err.value)

@@ -10,7 +10,9 @@ the recipe reads, one face per image detected and cropped as davidsandberg/facen
     <set dir>/failures.txt          relative path <TAB> reason, one line per image
 
 It runs MTCNN in worker processes (one detector and one torch thread each) or, on CUDA,
-in one process that batches on the card while threads decode and encode. It is
+in one process that batches on the card while threads decode and encode
+(:mod:`modelzoo_facenet.prepare_pool`); this module is the job around it: options,
+inventory, LFW pairs, the failures journal and progress. It is
 resumable: an image whose PNG exists is skipped, each PNG is written to a temporary
 name and renamed into place, and stray temporary files of a killed run are removed.
 An image without a face is listed in ``failures.txt`` and skipped, or, with
@@ -28,20 +30,17 @@ import os
 import shutil
 import sys
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional, Sequence
-
-import numpy as np
+from typing import Any, Callable, Optional, Sequence
 
 from modelzoo.api import PrepareResult, UserError, int_at_least
 from modelzoo.runtime import DEVICES, ProgressLine, choose_device, writable_dir
-from modelzoo_facenet.crop import (FACE_RULES, TMP_SUFFIX, center_crop, crop_face, fallback_side,
-                                   read_image, select_face, write_png_atomic)
+from modelzoo_facenet.crop import FACE_RULES, TMP_SUFFIX
+from modelzoo_facenet.prepare_pool import Chunk, Runner, output_rel
 
-# Failure reasons of the job, written to failures.txt beside those of read_image.
-NO_FACE = "no face found"
+# A failure reason of the job, written to failures.txt beside those of read_image and
+# the pool's NO_FACE.
 DUPLICATE = "duplicate name (another file in the folder has the same stem)"
 
 FAILURES_NAME = "failures.txt"
@@ -214,10 +213,6 @@ def _existing_outputs(job: _Set) -> set[str]:
     return done
 
 
-def _output_rel(ident: str, name: str) -> str:
-    return f"{ident}/{os.path.splitext(name)[0]}.png"
-
-
 # --- LFW pairs ------------------------------------------------------------------------
 
 def _find_pairs(raw_arg: Path, image_root: Path, explicit: Optional[str]) -> Path:
@@ -302,91 +297,7 @@ def _copy_atomic(src: Path, dst: Path) -> None:
     os.replace(tmp, dst)
 
 
-# --- Work -----------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class _Chunk:
-    raw: str
-    out: str
-    items: tuple[tuple[str, str], ...]
-    size: int
-    margin: int
-    rule: str
-    fallback: bool
-
-
-# Per worker process: the detector built once by the pool initializer.
-_DETECTOR = None
-
-
-def _worker_init(weights_dir: str, device: str, threads: int) -> None:
-    global _DETECTOR
-    import torch
-
-    torch.set_num_threads(threads)
-    from modelzoo_facenet.mtcnn import MTCNN
-
-    _DETECTOR = MTCNN(weights_dir=weights_dir, device=device)
-
-
-def _worker_run(chunk: _Chunk) -> list[tuple[str, str, Optional[str]]]:
-    return _process_chunk(_DETECTOR, chunk, None)
-
-
-def _process_chunk(detector, chunk: _Chunk, pool: Optional[ThreadPoolExecutor]
-                   ) -> list[tuple[str, str, Optional[str]]]:
-    """Align one chunk. Returns (relative source path, status, reason) per image with
-    status "done", "fallback" (centre crop written, reason listed) or "failed"."""
-    raw, out = Path(chunk.raw), Path(chunk.out)
-    mapper = pool.map if pool is not None else map
-    decoded = list(mapper(lambda it: read_image(raw / it[0] / it[1]), chunk.items))
-    results: list[tuple[str, str, Optional[str]]] = []
-    good = [i for i, (img, _) in enumerate(decoded) if img is not None]
-    detections = detector.detect([decoded[i][0] for i in good]) if good else []
-    found = dict(zip(good, detections))
-    writes: list[tuple[Path, np.ndarray]] = []
-    made_dirs: set[str] = set()
-    for i, (ident, name) in enumerate(chunk.items):
-        rel = f"{ident}/{name}"
-        image, reason = decoded[i]
-        if image is None:
-            results.append((rel, "failed", reason))
-            continue
-        det = found[i]
-        pick = select_face(det, image.shape, chunk.rule)
-        crop = None
-        if pick is not None:
-            try:
-                crop = crop_face(image, det.boxes[pick], chunk.margin, chunk.size)
-            except ValueError:
-                crop = None
-        status, why = "done", None
-        if crop is None:
-            if not chunk.fallback:
-                results.append((rel, "failed", NO_FACE))
-                continue
-            crop = center_crop(image, chunk.size, fallback_side(image.shape, chunk.margin))
-            status, why = "fallback", NO_FACE
-        if ident not in made_dirs:
-            try:
-                (out / ident).mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise UserError(f"cannot create {out / ident}: {exc.strerror or exc}; check the "
-                                "permissions of --data-root") from None
-            made_dirs.add(ident)
-        writes.append((out / _output_rel(ident, name), crop))
-        results.append((rel, status, why))
-    list(mapper(lambda w: _write_output(*w), writes))
-    return results
-
-
-def _write_output(path: Path, rgb: np.ndarray) -> None:
-    try:
-        write_png_atomic(path, rgb)
-    except OSError as exc:  # disk full, permissions changed under us
-        raise UserError(f"cannot write {path}: {exc.strerror or exc}; check the free space and "
-                        "permissions of --data-root, then run again (finished images are kept)") from None
-
+# --- One set --------------------------------------------------------------------------
 
 def _progress_text(name: str, done: int, total: int, elapsed_s: float) -> str:
     rate = done / max(elapsed_s, 1e-9)
@@ -424,10 +335,10 @@ class _Tally:
     reasons: dict[str, int] = field(default_factory=dict)
 
 
-def _run_set(job: _Set, opts: dict, runner: "_Runner", log: Callable[[str], None]) -> _Tally:
+def _run_set(job: _Set, opts: dict, runner: Runner, log: Callable[[str], None]) -> _Tally:
     job.out.mkdir(parents=True, exist_ok=True)
     done = _existing_outputs(job)
-    todo = [it for it in job.items if _output_rel(*it) not in done]
+    todo = [it for it in job.items if output_rel(*it) not in done]
     tally = _Tally(skipped=len(job.items) - len(todo))
     failures_path = job.out / FAILURES_NAME
     # Entries of earlier runs survive for images not retried now (e.g. centre crops).
@@ -443,7 +354,7 @@ def _run_set(job: _Set, opts: dict, runner: "_Runner", log: Callable[[str], None
         _write_failures(failures_path, failures)
         return tally
     batch = opts["batch_size"]
-    chunks = [_Chunk(str(job.raw), str(job.out), tuple(todo[i:i + batch]), job.size, job.margin,
+    chunks = [Chunk(str(job.raw), str(job.out), tuple(todo[i:i + batch]), job.size, job.margin,
                      opts["face_rule"], bool(opts["center_crop_failures"]))
               for i in range(0, len(todo), batch)]
     progress = ProgressLine(log)
@@ -469,58 +380,6 @@ def _run_set(job: _Set, opts: dict, runner: "_Runner", log: Callable[[str], None
         progress.close()
         _write_failures(failures_path, failures)
     return tally
-
-
-class _Runner:
-    """Runs chunks: a process pool on CPU, or the calling process on CUDA."""
-
-    def __init__(self, weights_dir: Path, device: str, workers: int) -> None:
-        self.weights_dir, self.device, self.workers = str(weights_dir), device, workers
-        self.pool: Optional[ProcessPoolExecutor] = None
-        self.threads: Optional[ThreadPoolExecutor] = None
-        self.detector = None
-
-    def __enter__(self) -> "_Runner":
-        if self.device == "cpu" and self.workers > 1:
-            import multiprocessing
-
-            # spawn: a forked copy of a process that has used torch threads can hang.
-            self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=_worker_init,
-                                            initargs=(self.weights_dir, self.device, 1))
-        else:
-            from modelzoo_facenet.mtcnn import MTCNN
-
-            self.detector = MTCNN(weights_dir=self.weights_dir, device=self.device)
-            if self.device != "cpu":
-                self.threads = ThreadPoolExecutor(self.workers)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=exc[0] is None, cancel_futures=True)
-        if self.threads is not None:
-            self.threads.shutdown(wait=True)
-
-    def run(self, chunks: list[_Chunk]) -> Iterable[list[tuple[str, str, Optional[str]]]]:
-        if self.pool is None:
-            for chunk in chunks:
-                yield _process_chunk(self.detector, chunk, self.threads)
-            return
-        # A bounded number of chunks in flight keeps memory flat on huge sets.
-        pending: set[Future] = set()
-        queue = iter(chunks)
-        for chunk in queue:
-            pending.add(self.pool.submit(_worker_run, chunk))
-            if len(pending) >= 2 * self.workers:
-                break
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                yield fut.result()
-                nxt = next(queue, None)
-                if nxt is not None:
-                    pending.add(self.pool.submit(_worker_run, nxt))
 
 
 def run_prepare(options: dict[str, Any], data_root: str | os.PathLike,
@@ -580,7 +439,7 @@ def run_prepare(options: dict[str, Any], data_root: str | os.PathLike,
     outputs: dict[str, str] = {}
     failure_files: list[str] = []
     total = _Tally()
-    with _Runner(weights_dir, device, workers) as runner:
+    with Runner(weights_dir, device, workers) as runner:
         for job in jobs:
             set_start = time.monotonic()
             tally = _run_set(job, opts, runner, log)
@@ -628,7 +487,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    # Run through the package module so that worker processes unpickle its functions.
-    from modelzoo_facenet import prepare as _prepare
-
-    sys.exit(_prepare.main())
+    # The worker processes unpickle their functions from modelzoo_facenet.prepare_pool,
+    # so running this module as __main__ needs no detour through the package.
+    sys.exit(main())
