@@ -14,7 +14,8 @@ from __future__ import annotations
 from typing import Optional
 
 from modelzoo import distributed
-from modelzoo.power import PowerReport, PowerSampler, visible_cards
+from modelzoo.power import PowerReport, PowerSampler
+from modelzoo.power_readers import visible_cards
 from modelzoo.resources import peak_memory, reset_peak_memory, stability, time_to_target
 
 

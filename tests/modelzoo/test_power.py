@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from modelzoo import power
-from modelzoo.power import (PowerReport, PowerSampler, RaplReader, Reading, SmiCsvReader, open_reader,
-                            parse_smi_csv, summarize_card, visible_cards)
+from modelzoo import power, power_readers
+from modelzoo.power import PowerReport, PowerSampler, summarize_card
+from modelzoo.power_readers import RaplReader, Reading, SmiCsvReader, open_reader, parse_smi_csv, visible_cards
 
 DATA = Path(__file__).parent / "data"
 NOHEADER = DATA / "handmade_smi_power_noheader_nounits.csv"
@@ -264,8 +264,8 @@ def test_rate_must_be_positive():
 
 def _no_backends(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "pynvml", None)  # import pynvml -> ImportError
-    monkeypatch.setattr(power.shutil, "which", lambda name: None)
-    monkeypatch.setattr(power, "RAPL_ROOT", tmp_path / "no-powercap")
+    monkeypatch.setattr(power_readers.shutil, "which", lambda name: None)
+    monkeypatch.setattr(power_readers, "RAPL_ROOT", tmp_path / "no-powercap")
 
 
 def test_nothing_readable_is_none_with_reasons_never_zero(monkeypatch, tmp_path):
@@ -310,15 +310,15 @@ def test_rapl_reads_package_domains_with_their_wrap_range(tmp_path):
 def test_rapl_counter_through_the_sampler(tmp_path, monkeypatch):
     root = _rapl_tree(tmp_path, {0: ("package-0", 0, 1_000_000)})
     counter = itertools.count()
-    real = power._read_text
+    real = power_readers._read_text
 
     def read(path):  # the counter moves 0.3 J per read and wraps at 1 J
         if path.name == "energy_uj":
             return str((next(counter) * 300_000) % 1_000_000)
         return real(path)
 
-    monkeypatch.setattr(power, "_read_text", read)
-    monkeypatch.setattr(power, "RAPL_ROOT", root)
+    monkeypatch.setattr(power_readers, "_read_text", read)
+    monkeypatch.setattr(power_readers, "RAPL_ROOT", root)
     sampler = PowerSampler.for_device("cpu", hz=40)
     assert sampler.source == "rapl"
     card = _run(sampler, 0.3).as_dict()["per_card"][0]
@@ -327,15 +327,15 @@ def test_rapl_counter_through_the_sampler(tmp_path, monkeypatch):
 
 def test_rapl_permission_denied_is_missing_with_reason(tmp_path, monkeypatch):
     root = _rapl_tree(tmp_path, {0: ("package-0", 5, 10)})
-    real = power._read_text
+    real = power_readers._read_text
 
     def read(path):  # as for a non-root user on Linux >= 5.10 (the tests may run as root)
         if path.name == "energy_uj":
             raise PermissionError(13, "Permission denied", str(path))
         return real(path)
 
-    monkeypatch.setattr(power, "_read_text", read)
-    monkeypatch.setattr(power, "RAPL_ROOT", root)
+    monkeypatch.setattr(power_readers, "_read_text", read)
+    monkeypatch.setattr(power_readers, "RAPL_ROOT", root)
     out = _run(PowerSampler.for_device("cpu"), 0.05).as_dict(images=10)
     assert out["source"] is None and out["energy_j"] is None
     assert out["reason"].startswith("RAPL not readable: permission denied")
@@ -378,8 +378,8 @@ def test_smi_reader_keeps_the_asked_cards_and_names_the_absent_ones():
     assert values[0].watts == 187.42 and values[3].watts is None
     assert values[9].reason == "ixsmi printed no row for card 9"
     assert seen[0][0][1:] == ["--query-gpu=index,power.draw", "--format=csv,noheader,nounits"]
-    assert seen[0][1] == power.SMI_TIMEOUT_S
-    with pytest.raises(power.BackendUnavailable, match="by index"):
+    assert seen[0][1] == power_readers.SMI_TIMEOUT_S
+    with pytest.raises(power_readers.BackendUnavailable, match="by index"):
         SmiCsvReader("ixsmi", cards=["GPU-1234"], runner=runner)
 
 
@@ -446,7 +446,7 @@ def _fake_pynvml(counter_cards=(0,), init_error=None):
     nvml.nvmlShutdown = lambda: state.__setitem__("shutdown", state["shutdown"] + 1)
     nvml.nvmlDeviceGetCount = lambda: 2
     nvml.nvmlDeviceGetHandleByIndex = lambda index: index
-    nvml.nvmlDeviceGetHandleByUUID = lambda uuid: {"GPU-aaaa": 0, "GPU-bbbb": 1}[uuid]
+    nvml.nvmlDeviceGetHandleByUUID = lambda uuid: {b"GPU-aaaa": 0, b"GPU-bbbb": 1}[uuid]
     nvml.nvmlDeviceGetIndex = lambda handle: handle
     nvml.nvmlDeviceGetPowerUsage = lambda handle: [312_500, 95_250][handle]  # mW
     nvml.nvmlDeviceGetTotalEnergyConsumption = energy
@@ -457,7 +457,7 @@ def _fake_pynvml(counter_cards=(0,), init_error=None):
 def test_nvml_backend_watts_counter_and_fallback(monkeypatch):
     nvml = _fake_pynvml(counter_cards=(0,))
     monkeypatch.setitem(sys.modules, "pynvml", nvml)
-    monkeypatch.setattr(power.shutil, "which", lambda name: None)
+    monkeypatch.setattr(power_readers.shutil, "which", lambda name: None)
     sampler = PowerSampler.for_device("cuda", cards=["GPU-bbbb", 0], hz=20)
     assert sampler.source == "nvml" and sampler.reader.cards == [1, 0]
     values = sampler.reader()
@@ -474,7 +474,7 @@ def test_nvml_backend_watts_counter_and_fallback(monkeypatch):
 
 def test_nvml_init_failure_is_a_reason(monkeypatch):
     monkeypatch.setitem(sys.modules, "pynvml", _fake_pynvml(init_error="Driver Not Loaded"))
-    monkeypatch.setattr(power.shutil, "which", lambda name: None)
+    monkeypatch.setattr(power_readers.shutil, "which", lambda name: None)
     reader, reason = open_reader("cuda")
     assert reader is None and reason.startswith("no NVML: Driver Not Loaded")
 
@@ -488,6 +488,7 @@ def test_visible_cards(monkeypatch):
     assert visible_cards(8) == ["GPU-aaaa", 3]
 
 
-def test_power_module_does_not_import_torch():
-    source = Path(power.__file__).read_text()
+@pytest.mark.parametrize("module", [power, power_readers])
+def test_power_module_does_not_import_torch(module):
+    source = Path(module.__file__).read_text()
     assert "import torch" not in source
