@@ -135,6 +135,13 @@ def worker_init(worker_id: int = 0) -> None:
     _CV2_CONFIGURED_PID = os.getpid()
 
 
+def ensure_worker_init() -> None:
+    """For a Dataset's ``__getitem__``: run :func:`worker_init` once in a loader worker whose
+    DataLoader was built without it (the core's trainer builds its own loader)."""
+    if _CV2_CONFIGURED_PID != os.getpid() and torch.utils.data.get_worker_info() is not None:
+        worker_init()
+
+
 def decode_image(path: str, resize_to: Optional[int | tuple[int, int]] = None) -> np.ndarray:
     """Read an image as a uint8 HxWx3 RGB array (grayscale expanded, alpha dropped)."""
     data = np.fromfile(path, dtype=np.uint8)  # np.fromfile + imdecode also handles non-ASCII paths
@@ -169,8 +176,7 @@ class ImageIndexDataset(Dataset):
         return len(self.index.paths)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        if _CV2_CONFIGURED_PID != os.getpid() and torch.utils.data.get_worker_info() is not None:
-            worker_init()  # the DataLoader was built without our worker_init_fn
+        ensure_worker_init()
         image = decode_image(self.index.paths[i], self.resize_to)
         return torch.from_numpy(image).permute(2, 0, 1), self.index.labels[i]
 
