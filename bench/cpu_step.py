@@ -1,9 +1,15 @@
 """Training-step throughput of a facenet profile's network on the CPU, by input size and width.
 
-Random input, no data loading and no evaluation: the step alone (forward, loss, backward,
-optimizer), built from the profile the way ``modelzoo run`` builds it (the plugin's
-network and loss, the trainer's TrainStep and optimizer). It answers "what does a smaller
-face or a narrower network buy on this CPU" in a minute, before a half-hour run.
+Random input, no data loading and no evaluation: the product's step alone, built from the
+profile the way ``modelzoo run`` builds it: the plugin's network and loss in
+``modelzoo.step.TrainStep``, ``modelzoo.optim.build_optimizer`` on the typed settings
+(``modelzoo.settings.CoreSettings``), and ``modelzoo.step.StepRunner`` running it (the
+profile's amp with fp16 gradient scaling, gradient clipping, channels_last; forward,
+loss, backward, optimizer). ``--nchw`` and ``--compile`` set ``train.channels_last`` and
+``train.compile``. The plugin's device transform (crop, flip, jitter) is left out: it
+needs the data set, and the random input already has the network's size and layout. It
+answers "what does a smaller face or a narrower network buy on this CPU" in a minute,
+before a half-hour run.
 
     python bench/cpu_step.py --profile lfw-unrestricted --sizes 96,80,72,64 --widths 0.75,0.5
     python bench/cpu_step.py --sizes 96 --nchw              # channels_last off
@@ -17,6 +23,7 @@ them by 10-15 %, so read differences below that as noise.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from types import SimpleNamespace
 
@@ -25,8 +32,8 @@ import torch
 import _common  # noqa: F401  (puts the checkout and plugins/facenet on sys.path)
 from modelzoo.optim import build_optimizer
 from modelzoo.plugins import PluginInfo, load_registry
-from modelzoo.settings import CoreSettings
-from modelzoo.step import TrainStep
+from modelzoo.settings import CoreSettings, with_core_defaults
+from modelzoo.step import StepRunner, TrainStep, compiled, emulated_cpu_amp
 from modelzoo.zoo import apply_sets, find_zoo_file, load_zoo, resolve_profile
 from modelzoo_facenet import plugin
 
@@ -35,26 +42,39 @@ def _floats(text: str) -> list[float]:
     return [float(v) for v in text.split(",") if v]
 
 
+def core_settings(config: dict, channels_last: bool, compile_step: bool) -> CoreSettings:
+    """The run's typed core settings of ``config``, with the bench's layout and compile flags."""
+    merged = with_core_defaults(config)
+    merged["train"].update(channels_last=channels_last, compile=compile_step)
+    return CoreSettings.from_config(merged)
+
+
 def step_throughput(config: dict, size: int, classes: int, steps: int, warmup: int,
                     channels_last: bool, compile_step: bool, ops: bool) -> float:
     """Images per second of ``steps`` training steps on one random batch of ``size`` px."""
     torch.manual_seed(0)
+    settings = core_settings(config, channels_last, compile_step)
+    train = settings.train
+    device = torch.device("cpu")
     network = plugin.build_network(config)
     loss = plugin.modelzoo_build_loss(context=SimpleNamespace(model=plugin.MODEL, config=config),
                                       data=SimpleNamespace(info={"num_classes": classes}))
-    module = TrainStep(network, loss)
-    layout = torch.channels_last if channels_last else torch.contiguous_format
-    module = module.to(memory_format=layout)
-    optimizer = build_optimizer(CoreSettings.from_config(config).optimizer, module, torch.device("cpu"))
-    step_module = torch.compile(module) if compile_step else module
-    batch = config["train"]["batch_size"]
+    module = TrainStep(network, loss).to(device)
+    if train.channels_last:
+        module = module.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(settings.optimizer, module, device)
+    runner = StepRunner(model=compiled(module, train) if train.compile else module, parameters=module,
+                        optimizer=optimizer, device_type=device.type, amp=train.amp,
+                        grad_clip=train.grad_clip, channels_last=train.channels_last, transform=None,
+                        scaler=torch.amp.GradScaler(device.type) if train.amp == "fp16" else None)
+    layout = torch.channels_last if train.channels_last else torch.contiguous_format
+    batch = train.batch_size
+    # In a run the device transform hands the step its batch in this layout already.
     inputs = torch.randn(batch, 3, size, size).contiguous(memory_format=layout)
     targets = torch.randint(0, classes, (batch,))
 
     def step() -> None:
-        optimizer.zero_grad(set_to_none=True)
-        step_module(inputs, targets).backward()
-        optimizer.step()
+        runner(inputs, targets)
 
     for _ in range(warmup):
         step()
@@ -95,9 +115,14 @@ def main(argv=None) -> None:
     _, config = resolve_profile(registry.model("facenet"), load_zoo(find_zoo_file()), args.profile)
     apply_sets(config, args.sets)
     widths = args.widths or [config["model"]["width"]]
+    amp = core_settings(config, not args.nchw, args.compile).train.amp
     print(f"profile {args.profile}, {config['model']['backbone']}, batch {config['train']['batch_size']}, "
           f"{torch.get_num_threads()} threads, {torch.backends.cpu.get_cpu_capability()}, "
-          f"{'NCHW' if args.nchw else 'channels_last'}{', compiled' if args.compile else ''}")
+          f"{'NCHW' if args.nchw else 'channels_last'}{', compiled' if args.compile else ''}"
+          f"{'' if amp == 'none' else ', amp ' + amp}")
+    slow_amp = emulated_cpu_amp("cpu", amp)
+    if slow_amp:
+        print(f"warning: {slow_amp}", file=sys.stderr)
     for width in widths:
         config["model"]["width"] = width
         for size in args.sizes:
