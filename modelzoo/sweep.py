@@ -13,7 +13,7 @@ import statistics
 from typing import Optional
 
 from modelzoo import records
-from modelzoo.api import UserError
+from modelzoo.api import MetricColumn, UserError
 
 
 def parse_sweep(text: str) -> tuple[str, list[str]]:
@@ -58,8 +58,7 @@ def summarize(sweep_id: str, key: str, values: list[str], members: list[dict]) -
         metric_columns=first["metric_columns"], log="")
     record["started"] = first["started"]  # mark_finished then times the whole sweep
     record["members"] = [{"run_id": m["run_id"], "value": v, "status": records.effective_status(m),
-                          "metrics": {c["key"]: (m.get("metrics") or {}).get(c["key"])
-                                      for c in m.get("metric_columns") or []}}
+                          "metrics": {c.key: (m.get("metrics") or {}).get(c.key) for c in _columns(m)}}
                          for v, m in zip(values, members)]
     record["sweep"] = {"key": key, "values": values}
     record["env"] = first.get("env")
@@ -70,8 +69,13 @@ def summarize(sweep_id: str, key: str, values: list[str], members: list[dict]) -
     problem = _problem(values, members)
     if problem:
         return records.mark_finished(record, "failed", problem)
-    record["metrics"] = _means(first["metric_columns"], members)
+    record["metrics"] = _means(_columns(first), members)
     return records.mark_finished(record, "success")
+
+
+def _columns(record: dict) -> list[MetricColumn]:
+    """The record's metric columns, read back as :class:`MetricColumn` s."""
+    return [MetricColumn.from_dict(column) for column in record.get("metric_columns") or []]
 
 
 def _problem(values: list[str], members: list[dict]) -> Optional[str]:
@@ -84,30 +88,30 @@ def _problem(values: list[str], members: list[dict]) -> Optional[str]:
         return f"{len(failed)} of {len(members)} sweep runs did not succeed: " + ", ".join(failed)
     for member in members:
         metrics = member.get("metrics") or {}
-        for column in (members[0].get("metric_columns") or []) + (member.get("metric_columns") or []):
-            value = metrics.get(column["key"])
+        for column in _columns(members[0]) + _columns(member):
+            value = metrics.get(column.key)
             if value is None:
-                return f"run {member['run_id']} has no {column['key']}; the mean over the sweep would leave it out"
-            if not _finite(value):
-                return (f"run {member['run_id']} {column['key']} is not a finite number; the mean over the "
+                return f"run {member['run_id']} has no {column.key}; the mean over the sweep would leave it out"
+            if not _is_finite(value):
+                return (f"run {member['run_id']} {column.key} is not a finite number; the mean over the "
                         "sweep would leave it out")
     return None
 
 
-def _finite(value) -> bool:
+def _is_finite(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _means(columns: list[dict], members: list[dict]) -> dict:
+def _means(columns: list[MetricColumn], members: list[dict]) -> dict:
     """Each column's mean over the members and, as its std, their population std; mean throughput."""
     metrics = {}
     for column in columns:
-        series = [m["metrics"][column["key"]] for m in members]
-        metrics[column["key"]] = statistics.fmean(series)
-        if column.get("std_key"):
-            metrics[column["std_key"]] = statistics.pstdev(series)
+        series = [m["metrics"][column.key] for m in members]
+        metrics[column.key] = statistics.fmean(series)
+        if column.std_key:
+            metrics[column.std_key] = statistics.pstdev(series)
     for name in ("fps", "fps_per_card", "compute_fps"):
-        series = [m["metrics"].get(name) for m in members if _finite(m["metrics"].get(name))]
+        series = [m["metrics"].get(name) for m in members if _is_finite(m["metrics"].get(name))]
         if series:
             metrics[name] = statistics.fmean(series)
     return metrics

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from html import escape as _html_escape
 from typing import Optional, Sequence
 
+from modelzoo.report.cells import finite
+
 # Colour-blind-friendly palette (Okabe-Ito order, blue first).
 PALETTE = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000")
 MAX_POINTS = 800  # per series; longer series are thinned so a page stays small
@@ -49,13 +51,9 @@ class HLine:
     color: str = "#555555"
 
 
-def _finite(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _points(series: Series) -> list[tuple[float, float]]:
     """Finite (x, y) pairs, thinned by a stride (keeping the last point) when too many."""
-    pts = [(float(x), float(y)) for x, y in zip(series.x, series.y) if _finite(x) and _finite(y)]
+    pts = [(float(x), float(y)) for x, y in zip(series.x, series.y) if finite(x) is not None and finite(y) is not None]
     if len(pts) > MAX_POINTS:
         stride = math.ceil(len(pts) / MAX_POINTS)
         last = pts[-1]
@@ -110,7 +108,7 @@ def line_chart(series: Sequence[Series], *, title: str, x_label: str, y_label: s
     data = [(s, pts) for s, pts in data if pts]
     legend = [(s.label, s.color or PALETTE[i % len(PALETTE)], s.dashed)
               for i, (s, _) in enumerate(data) if s.label]
-    legend += [(h.label, h.color, True) for h in hlines if _finite(h.y) and h.label]
+    legend += [(h.label, h.color, True) for h in hlines if finite(h.y) is not None and h.label]
     if len(legend) == 1 and not hlines:
         legend = []
 
@@ -135,7 +133,7 @@ def line_chart(series: Sequence[Series], *, title: str, x_label: str, y_label: s
         return "".join(out)
 
     xs = [x for _, pts in data for x, _ in pts]
-    ys = [y for _, pts in data for _, y in pts] + [h.y for h in hlines if _finite(h.y)]
+    ys = [y for _, pts in data for _, y in pts] + [h.y for h in hlines if finite(h.y) is not None]
     if x_range:
         x_ticks = nice_ticks(*x_range)
         x_lo, x_hi = x_range
@@ -193,7 +191,7 @@ def line_chart(series: Sequence[Series], *, title: str, x_label: str, y_label: s
         out.append(f'<line x1="{px(x_lo):.1f}" y1="{py(y_lo):.1f}" x2="{px(x_hi):.1f}" '
                    f'y2="{py(y_hi):.1f}" stroke="#8c959f" stroke-dasharray="4 4"/>')
     for h in hlines:
-        if _finite(h.y):
+        if finite(h.y) is not None:
             out.append(f'<line class="hline" x1="{left}" y1="{py(h.y):.1f}" x2="{left + plot_w}" '
                        f'y2="{py(h.y):.1f}" stroke="{escape(h.color)}" stroke-width="1.5" '
                        f'stroke-dasharray="6 4"/>')
