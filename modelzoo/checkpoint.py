@@ -36,6 +36,8 @@ def read_state(path: Path) -> dict:
         if "weights_only" in reason or "Weights only load failed" in reason:
             reason = "it holds objects other than tensors and plain containers"
         raise UserError(f"not a checkpoint: {path} ({reason[:160]})") from None
+    except OSError as exc:  # a zip cut short makes torch seek before its start (EINVAL)
+        raise UserError(f"not a checkpoint: {path} (reading it failed: {exc.strerror or exc})") from None
     if not isinstance(state, dict) or not state:
         raise UserError(f"not a checkpoint: {path} (it holds {type(state).__name__}, not a state dict)")
     return state
@@ -48,7 +50,32 @@ def save_checkpoint(path: Path, state: dict) -> None:
     temporary file removed.
     """
     with records.atomic_writer(Path(path)) as handle:
-        torch.save(state, handle)
+        writer = _WriteErrorKeeper(handle)
+        try:
+            torch.save(state, writer)
+        except RuntimeError:
+            if writer.error is None:
+                raise
+            raise writer.error from None  # ENOSPC, not torch's "unexpected pos": WriteFailed names it
+
+
+class _WriteErrorKeeper:
+    """The file torch.save writes to, keeping the OSError of a failed write: torch's zip
+    writer swallows it and raises a RuntimeError about file positions instead."""
+
+    def __init__(self, handle):
+        self.handle = handle
+        self.error = None
+
+    def write(self, data) -> int:
+        try:
+            return self.handle.write(data)
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+
+    def flush(self) -> None:
+        self.handle.flush()
 
 
 def load_training_state(path: Path, run_id: str) -> dict:

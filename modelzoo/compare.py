@@ -48,9 +48,13 @@ class Comparison:
 
 def _finite(value) -> Optional[float]:
     """``value`` as a float when it is a finite real number (not a bool), else None."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # a JSON integer no float holds (10**400)
+        return None
+    return value if math.isfinite(value) else None
 
 
 def threshold_problem(limit) -> Optional[str]:

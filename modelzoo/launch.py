@@ -12,8 +12,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import socket
 import sys
 import traceback
@@ -51,7 +53,13 @@ def _elastic_entry(job_fields: dict) -> None:
     """A spawned worker: on error a non-zero exit and nothing else on the terminal (rank 0
     has written the record, and the launching process prints its one line); the
     traceback only with --debug."""
+    # Out of the terminal's process group: Ctrl-C reaches the launcher alone, whose agent passes
+    # it on once; a worker that got it twice would take the second as "abort, no checkpoint".
+    # SIGTERM when the launcher dies (kill -9) then stops the workers, which no group kill reaches.
+    os.setpgrp()
+    _signal_when_parent_dies(signal.SIGTERM)
     job = Job(**job_fields)
+    stopped = _stop_signal_watch()
     try:
         run_worker(job)
     except BaseException as exc:  # noqa: BLE001 - every way out is reported the same
@@ -59,6 +67,39 @@ def _elastic_entry(job_fields: dict) -> None:
             traceback.print_exception(exc)
         sys.stderr.flush()
         os._exit(130 if isinstance(exc, KeyboardInterrupt) else 1)
+    if stopped():
+        # The agent stops a job by signalling its workers and waiting for them to exit (30 s,
+        # then SIGKILL); a worker that returned would wait for the agent to collect its result.
+        sys.stderr.flush()
+        os._exit(130)
+
+
+def _signal_when_parent_dies(sig: int) -> None:
+    """Linux's PR_SET_PDEATHSIG; elsewhere nothing (a killed launcher leaves its workers running)."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(sig), 0, 0, 0)  # 1: PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the launcher died before the request: no signal will come
+            os.kill(os.getpid(), sig)
+
+
+def _stop_signal_watch():
+    """A check of whether SIGTERM or SIGINT reached this process, whichever handler took it
+    (the trainer's turns them into a checkpoint and a clean return): Python writes every
+    signal's number to the wakeup fd before any handler runs."""
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(read_fd, False)
+    os.set_blocking(write_fd, False)
+    signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+
+    def received() -> bool:
+        seen = b""
+        with contextlib.suppress(BlockingIOError):
+            while chunk := os.read(read_fd, 4096):
+                seen += chunk
+        return any(number in (signal.SIGTERM, signal.SIGINT) for number in seen)
+    return received
 
 
 def launch(job: Job, cards: int) -> dict:
@@ -71,6 +112,8 @@ def launch(job: Job, cards: int) -> dict:
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
     if not job.debug:  # the agent's own failure report repeats what the record says
+        for name in [n for n in logging.root.manager.loggerDict if n.startswith("torch.distributed.elastic")]:
+            logging.getLogger(name).setLevel(logging.CRITICAL)  # each sets its own level ($LOGLEVEL)
         logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=cards, run_id=job.run_id,
                           rdzv_backend="c10d", rdzv_endpoint=f"127.0.0.1:{_free_port()}",

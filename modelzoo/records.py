@@ -231,8 +231,8 @@ def mark_failed(record: dict, exc: BaseException) -> dict:
     Whether ``--resume`` can continue depends on a checkpoint only the caller knows of,
     so the caller adds that hint.
     """
-    if isinstance(exc, KeyboardInterrupt):
-        return mark_finished(record, "interrupted", "stopped by Ctrl-C")
+    if isinstance(exc, KeyboardInterrupt):  # the trainer's carries the signal's name ("stopped by SIGTERM")
+        return mark_finished(record, "interrupted", str(exc) or "stopped by Ctrl-C")
     if isinstance(exc, UserError) or getattr(exc, "names_itself", False):  # e.g. a PluginError
         return mark_finished(record, "failed", str(exc))
     text = str(exc)

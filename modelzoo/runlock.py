@@ -16,6 +16,7 @@ import socket
 from pathlib import Path
 from typing import Iterator
 
+from modelzoo import records
 from modelzoo.api import UserError
 
 LOCK_FILE = ".lock"
@@ -25,7 +26,10 @@ LOCK_FILE = ".lock"
 def run_lock(run_dir: Path) -> Iterator[None]:
     """Hold the run folder's lock for the block; UserError naming the owner when taken."""
     path = Path(run_dir) / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:  # e.g. a full disk at start: one line naming the file, like every write
+        raise records._write_failed(path, exc) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -33,8 +37,20 @@ def run_lock(run_dir: Path) -> Iterator[None]:
             owner = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
             raise UserError(f"run {Path(run_dir).name} is in use by {owner}; wait for it to end "
                             "(or stop it) before running it again") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+        except OSError as exc:
+            raise records._write_failed(path, exc) from None
+        _remove_stale_temps(Path(run_dir))
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+def _remove_stale_temps(run_dir: Path) -> None:
+    """Temp files of atomic writes whose writer died mid-write (kill -9): with the lock
+    taken, this process is the folder's only writer, so none of them is in use."""
+    for stale in run_dir.glob(".*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()
