@@ -222,7 +222,10 @@ def _check_data(registry: Registry, context: RunContext) -> None:
 def cmd_run(args) -> int:
     if args.sweep:
         return _run_sweep(args)
-    record = _run(args)
+    try:
+        record = _run(args)
+    except _Stopped as stop:  # the run's own line ("run X interrupted: ... --resume"), not a bare one
+        record = stop.record
     return 0 if record is None else _finish_message(record)
 
 
@@ -246,10 +249,15 @@ def _run_sweep(args) -> int:
     for value in values:
         member_args = copy.copy(args)
         member_args.sets = list(args.sets) + [f"{key}={value}"]
-        record = _run(member_args, sweep_id=None if args.dry_run else sweep_id)
+        try:
+            record = _run(member_args, sweep_id=None if args.dry_run else sweep_id)
+        except _Stopped as stop:
+            record = stop.record
         if record is None:  # --dry-run
             continue
-        _finish_message(record)
+        code = _finish_message(record)
+        if record.get("status") == "interrupted":  # a signal stops the sweep, not only this member
+            return code
         members.append(record)
     if not members:
         return 0
@@ -342,7 +350,29 @@ def _run(args, sweep_id: Optional[str] = None) -> Optional[dict]:
             print(f"run {run_id}: {args.model} ({profile}) on {cards} "
                   f"{'card' if device == 'cuda' else 'CPU worker'}{'s' if cards > 1 else ''}; "
                   f"record in {run_dir}", file=sys.stderr)
-            return launch.launch(job, cards)
+            try:
+                return launch.launch(job, cards)
+            except KeyboardInterrupt as exc:  # stopped outside the loop: the worker recorded it
+                stopped = _interrupted_record(run_dir)
+                if stopped is None:
+                    raise
+                raise _Stopped(stopped) from exc
+
+
+class _Stopped(KeyboardInterrupt):
+    """A run stopped by a signal outside its training loop, with the record its worker wrote."""
+
+    def __init__(self, record: dict):
+        super().__init__(record.get("error"))
+        self.record = record
+
+
+def _interrupted_record(run_dir: Path) -> Optional[dict]:
+    try:
+        record = records.load(run_dir)
+    except UserError:
+        return None
+    return record if record.get("status") == "interrupted" else None
 
 
 @contextlib.contextmanager
@@ -413,9 +443,12 @@ def cmd_eval(args) -> int:
             result = registry.hooks_for(args.model).modelzoo_evaluate(context=context, network=network)
         if result is None:
             raise UserError(f"the plugin of '{args.model}' does not evaluate models")
+        known = len(registry.warnings)
+        facts = registry.environment_facts(args.model)
+        record["warnings"] += registry.warnings[known:]  # a failing environment hook: said, not swallowed
         record.update(metrics=result.metrics, curves=result.curves,
                       data=result.identity.as_dict() if result.identity else None,
-                      env=envinfo.capture(device, extra=registry.environment_facts(args.model)))
+                      env=envinfo.capture(device, extra=facts))
         record["warnings"] += [f"evaluation did not return metric '{c.key}'" for c in spec.metric_columns
                                if not isinstance(result.metrics.get(c.key), (int, float))]
         records.mark_finished(record, "success")
@@ -461,6 +494,10 @@ def cmd_prepare(argv: list[str]) -> int:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     if not hooks.implements("modelzoo_prepare_arguments") or \
             not hooks.modelzoo_prepare_arguments(model=model, parser=parser):
+        if any(a in ("-h", "--help") for a in argv):  # asked for help: answer it, like every verb
+            parser.description = f"Model '{model}' has no data preparation step: there is nothing to run."
+            parser.print_help()
+            return 0
         raise UserError(f"model '{model}' has no data preparation step")
     rest = list(argv)
     rest.remove(model)
