@@ -34,7 +34,8 @@ import time
 from pathlib import Path
 
 from _common import REPO
-from modelzoo.power import DEFAULT_HZ, PowerSampler, Reading, SmiCsvReader
+from modelzoo.power import DEFAULT_HZ, PowerSampler
+from modelzoo.power_readers import Reading, SmiCsvReader, _run_tool
 
 SAMPLE_CSV = REPO / "tests" / "modelzoo" / "data" / "handmade_smi_power_noheader_nounits.csv"
 
@@ -94,7 +95,6 @@ def make_sampler(arm: str, hz: float, power_device: str):
 
 
 def _cat(timeout: float) -> str:
-    from modelzoo.power import _run_tool
 
     return _run_tool(["cat", str(SAMPLE_CSV)], timeout)
 

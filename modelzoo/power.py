@@ -42,7 +42,6 @@ from typing import Callable, Optional
 
 from modelzoo.power_readers import Card, Reader, Reading, open_reader
 # Importable from here too, for bench/power_overhead.py.
-from modelzoo.power_readers import SmiCsvReader, _run_tool  # noqa: F401
 
 DEFAULT_HZ = 4.0
 

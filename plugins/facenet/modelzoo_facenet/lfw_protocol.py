@@ -118,7 +118,9 @@ class LfwResult:
     @property
     def formatted(self) -> str:
         """The zoo README's LFW_Accuracy cell: ``0.98900+-0.00642``."""
-        return f"{self.accuracy:.5f}+-{self.accuracy_std:.5f}"
+        from modelzoo.api import format_mean_std
+
+        return format_mean_std(self.accuracy, self.accuracy_std)
 
     def as_metrics(self) -> dict:
         return {
