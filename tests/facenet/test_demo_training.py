@@ -23,7 +23,8 @@ def demo_runs(tmp_path_factory):
             patch.setenv(key, value)
         patch.delenv("MODELZOO_ZOO", raising=False)
         patch.chdir(tmp)
-        untrained = _run(["--max-steps", "1"])
+        # two steps, the second timed: a run that times no step has no FPS and is refused
+        untrained = _run(["--max-steps", "2", "--set", "train.fps_warmup_steps=1"])
         trained = _run(["--set", "train.epochs=14"])  # 700 steps: the loss leaves its plateau near 300
         yield tmp, untrained, trained, patch
 

@@ -12,8 +12,12 @@ from modelzoo.cli import main
 from modelzoo.plugins import load_registry
 from modelzoo.zoo import find_zoo_file, load_zoo, resolve_profile
 
+from modelzoo.settings import with_core_defaults
 from modelzoo_facenet import plugin
-from modelzoo_facenet.profiles import PROFILES
+from modelzoo_facenet.profiles import PROFILES as PLUGIN_PROFILES
+
+# The profiles as a run sees them: the core's defaults merged under the plugin's values.
+PROFILES = {name: with_core_defaults(profile) for name, profile in PLUGIN_PROFILES.items()}
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -102,16 +106,19 @@ def test_facenet_pytorch_state_dicts_load_strictly(tmp_path):
     reference = facenet_pytorch.InceptionResnetV1(pretrained=None, classify=True, num_classes=8631).eval()
     path = tmp_path / "vggface2.pt"
     torch.save(reference.state_dict(), path)
-    network = plugin.modelzoo_load_weights(context=_context(PROFILES["casia"], tmp_path), path=path).eval()
+    state = torch.load(path, weights_only=True)
+    network = plugin.modelzoo_load_weights(context=_context(PROFILES["casia"], tmp_path), state=state,
+                                           path=path).eval()
     images = torch.randn(2, 3, 160, 160)
     reference.classify = False
     with torch.no_grad():
         assert torch.allclose(network.embed(images), reference(images), atol=1e-5)
     demo = _context(PROFILES["demo"], tmp_path, profile="demo")
     with pytest.raises(UserError, match="512-d embeddings but the profile says 128"):
-        plugin.modelzoo_load_weights(context=demo, path=path)
+        plugin.modelzoo_load_weights(context=demo, state=state, path=path)
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     assert main(["eval", "facenet", "--weights", str(tmp_path / "none.pt"), "--device", "cpu"]) == 2
+    assert main(["eval", "facenet", "--weights", str(tmp_path / "junk.pt"), "--device", "cpu"]) == 2
 
 
 def test_unrestricted_profile_trains_on_nine_sets_and_tests_the_held_out_fold(lfw_dir, tmp_path):
@@ -155,9 +162,9 @@ def test_unrestricted_loader_refuses_overlapping_people(tmp_path):
 def test_environment_facts_survive_a_host_without_opencv(monkeypatch):
     import cv2
 
-    assert plugin.modelzoo_environment()["opencv"] == cv2.__version__
+    assert plugin.modelzoo_environment(model="facenet")["opencv"] == cv2.__version__
     monkeypatch.setitem(__import__("sys").modules, "cv2", None)  # import cv2 -> ImportError
-    assert plugin.modelzoo_environment() == {"opencv": None, "modelzoo_facenet": plugin.__version__}
+    assert plugin.modelzoo_environment(model="facenet") == {"opencv": None, "modelzoo_facenet": plugin.__version__}
 
 
 def test_evaluation_on_rank_0_never_waits_for_the_other_ranks(tmp_path):
