@@ -22,7 +22,7 @@ from typing import Optional, Sequence
 from modelzoo import __version__, records, release
 from modelzoo.api import MetricColumn, RunContext, UserError, int_at_least
 from modelzoo.plugins import PluginError, Registry, load_registry
-from modelzoo.runtime import choose_device, writable_dir
+from modelzoo.runtime import DEVICES, choose_device, writable_dir
 from modelzoo.settings import CoreSettings
 from modelzoo.zoo import Zoo, apply_sets, find_zoo_file, load_zoo, profile_names, resolve_profile
 
@@ -46,7 +46,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="model name (see 'modelzoo list')")
     parser.add_argument("--profile", help="profile from zoo.yaml or the plugin (default: the model's default)")
-    parser.add_argument("--device", choices=("auto", "cuda", "cpu"),
+    parser.add_argument("--device", choices=DEVICES,
                         help="cuda when a card is visible, else cpu (default: auto; with --resume, the run's)")
     parser.add_argument("--data-root", help="root of the data sets (default: $MODELZOO_DATA_ROOT or "
                         "./data; with --resume, the interrupted run's)")
@@ -106,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="md,html,json,csv", help="comma-separated: md, html, json, csv")
     p.add_argument("--output", default="reports", help="output directory (default: ./reports)")
     p.add_argument("--runs", nargs="+", metavar="RUN_ID", help="only these runs (default: all)")
+    p.add_argument("--release", dest="releases", action="append", metavar="ID",
+                   help="twice (--release A --release B): the two releases side by side with deltas")
 
     p = verbs.add_parser("compare", help="compare two runs; exit 1 on a regression")
     _common(p)
@@ -330,7 +332,8 @@ def _run(args, sweep_id: Optional[str] = None) -> Optional[dict]:
         run_id = launch.share_run_id(run_id)
     job = launch.Job(run_id=run_id, model=args.model, profile=profile, config=config,
                      data_root=str(args.data_root), cache_dir=str(_cache_dir()), runs_dir=str(runs_dir),
-                     device=device, seed=config["train"]["seed"], resume=bool(resumed), debug=args.debug)
+                     device=device, seed=config["train"]["seed"], resume=bool(resumed), debug=args.debug,
+                     target=zoo.models[args.model].target if args.model in zoo.models else None)
     if not place.is_main:
         launch.launch(job, cards)
         return None
@@ -522,7 +525,7 @@ def cmd_report(args) -> int:
     else:
         found, problems = records.load_all_with_problems(runs_dir)
     for problem in problems:
-        print(f"modelzoo: warning: skipped {problem}", file=sys.stderr)
+        print(f"modelzoo: warning: skipped {problem}", file=sys.stderr)  # also listed in the report
     if not found:
         print(f"no run records in {runs_dir}; run a model first, e.g. "
               "'modelzoo run facenet --cards 1 --profile demo'")
@@ -531,7 +534,8 @@ def cmd_report(args) -> int:
     from modelzoo.report.render import render_reports
 
     output = writable_dir(Path(args.output), "report directory", "--output")
-    for path in render_reports(found, zoo.references(), output, formats=formats):
+    for path in render_reports(found, zoo.references(), output, formats=formats, releases=args.releases,
+                               skipped=problems, warn=lambda m: print(f"modelzoo: warning: {m}", file=sys.stderr)):
         print(path)
     return 0
 
@@ -541,8 +545,11 @@ def cmd_compare(args) -> int:
 
     runs_dir = Path(args.runs_dir)
     base, new = records.find(runs_dir, args.base), records.find(runs_dir, args.new)
-    result = compare_records(base, new, max_fps_drop_pct=args.max_fps_drop,
-                             thresholds=parse_thresholds(args.max_metric_drop))
+    zoo_model = _zoo(args).models.get(base.get("model"))
+    tolerances = zoo_model.tolerances if zoo_model else {}  # zoo.yaml's, unless the options say otherwise
+    fps_limit = args.max_fps_drop if args.max_fps_drop is not None else tolerances.get("fps_pct")
+    result = compare_records(base, new, max_fps_drop_pct=fps_limit,
+                             thresholds={**tolerances.get("metrics", {}), **parse_thresholds(args.max_metric_drop)})
     print(format_comparison(result))
     return EXIT_REGRESSION if result.regressions else 0
 
