@@ -160,3 +160,22 @@ def test_environment_names_versions_without_importing_torchvision():
     facts = plugin.modelzoo_environment(model="resnet50")
     assert facts["modelzoo_classification"] == plugin.__version__
     assert facts["torchvision"].split("+")[0] == __import__("torchvision").__version__.split("+")[0]
+
+
+def test_imagenet_source_reads_the_prepared_index(imagenet_raw, tmp_path):
+    from modelzoo_classification.imagenet import prepare_imagenet
+
+    prepare_imagenet(imagenet_raw, tmp_path / "data" / "imagenet_index", log=lambda _: None)
+    config = profile("imagenet", data={"train_crop": 28, "val_resize": 32, "val_crop": 28},
+                     eval={"batch_size": 4, "num_workers": 0}, model={"arch": "resnet18"})
+    ctx = context(config, tmp_path, "imagenet")
+    assert plugin.modelzoo_check_data(context=ctx) == []
+    data = plugin.modelzoo_train_data(context=ctx)
+    assert data.info == {"num_classes": 3} and data.identity.kind == "real" and data.identity.images == 12
+    assert data.identity.extra["val_images"] == 6 and data.identity.extra["val_labels"] == "folders"
+    image, label = data.dataset[4]
+    assert image.dtype == torch.uint8 and tuple(image.shape) == (3, 28, 28) and label == 1
+    network = plugin.modelzoo_build_model(context=ctx, data=data).eval()
+    with torch.no_grad():
+        result = plugin.modelzoo_evaluate(context=ctx, network=network)
+    assert result.metrics["eval_images"] == 6 and result.identity.name == "ImageNet val"

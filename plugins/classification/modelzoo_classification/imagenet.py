@@ -265,18 +265,23 @@ def _read_csv(path: Path) -> Split:
     return Split([r[0] for r in rows[1:]], [int(r[1]) for r in rows[1:]])
 
 
-def read_index(index_dir: Path, remedy: str) -> ImageNetIndex:
-    """The index ``prepare`` wrote; UserError ending with ``remedy`` when it is missing or stale."""
+def read_meta(index_dir: Path, remedy: str) -> dict:
+    """``index.json`` (cheap: no image list); UserError ending with ``remedy`` when missing or stale."""
     meta_file = index_dir / "index.json"
     if not meta_file.is_file():
         raise UserError(f"data not found: {meta_file}; {remedy}")
     meta = json.loads(meta_file.read_text())
     if meta.get("format") != INDEX_FORMAT:
         raise UserError(f"{meta_file} was written by another version of the plugin; {remedy}")
-    root = Path(meta["root"])
-    if not root.is_dir():
-        raise UserError(f"the ImageNet folder {root} named in {meta_file} is gone; {remedy}")
-    return ImageNetIndex(root, list(meta["classes"]), _read_csv(index_dir / "train.csv"),
+    if not Path(meta["root"]).is_dir():
+        raise UserError(f"the ImageNet folder {meta['root']} named in {meta_file} is gone; {remedy}")
+    return meta
+
+
+def read_index(index_dir: Path, remedy: str) -> ImageNetIndex:
+    """The index ``prepare`` wrote; UserError ending with ``remedy`` when it is missing or stale."""
+    meta = read_meta(index_dir, remedy)
+    return ImageNetIndex(Path(meta["root"]), list(meta["classes"]), _read_csv(index_dir / "train.csv"),
                          _read_csv(index_dir / "val.csv"), meta)
 
 

@@ -133,9 +133,9 @@ def modelzoo_check_data(context: RunContext) -> list[str]:
         return []  # generated on first use
     try:
         if source == "imagenet":
-            from modelzoo_classification.imagenet import read_index
+            from modelzoo_classification.imagenet import read_meta
 
-            read_index(_data_dir(context), _hint(context))
+            read_meta(_data_dir(context), _hint(context))
         else:
             from modelzoo_classification.lfw_people import read_split
 
