@@ -4,7 +4,12 @@
   plus noise, generated from the seed; accuracy on held-out samples. Knobs for the
   tests: ``data.delay_s`` slows each sample (so a signal lands mid-run),
   ``loss.nan_at_step`` poisons the loss, ``data.fail_in`` makes a hook raise,
-  ``data.skip_metric`` leaves the accuracy out of the evaluation.
+  ``data.skip_metric`` leaves the accuracy out of the evaluation. Knobs that slow one
+  phase each, so that a signal lands there (the fault tests): ``data.build_delay_s``
+  (building the data set), ``model.state_dict_delay_s`` (gathering the weights for a
+  checkpoint), ``eval.delay_s`` (the evaluation), ``loss.delay_s`` from the
+  ``loss.delay_from_call``-th loss call on (the compute-only timing, which follows the
+  training steps); each logs a ``toy: slow ...`` line when its delay starts.
 - ``toyseq``: not an image model: a tiny next-token model on generated sequences,
   dict batches (``{"tokens", "next"}``), throughput in tokens/s and a lower-is-better
   metric (the held-out loss), with a declared curve.
@@ -20,9 +25,11 @@ from modelzoo.api import CurveSpec, DataIdentity, EvalResult, MetricColumn, Mode
 __version__ = "0.0.1"
 
 PROFILE = {
-    "data": {"classes": 4, "images": 256, "size": 16, "delay_s": 0.0, "fail_in": "", "skip_metric": False},
-    "model": {"width": 8},
-    "loss": {"nan_at_step": 0},
+    "data": {"classes": 4, "images": 256, "size": 16, "delay_s": 0.0, "fail_in": "", "skip_metric": False,
+             "build_delay_s": 0.0},
+    "model": {"width": 8, "state_dict_delay_s": 0.0},
+    "loss": {"nan_at_step": 0, "delay_from_call": 0, "delay_s": 0.0},
+    "eval": {"delay_s": 0.0},
     "train": {"epochs": 2, "batch_size": 16, "num_workers": 0, "log_every": 4,
               "fps_warmup_steps": 2, "compute_fps_steps": 4},
     "optimizer": {"name": "sgd", "lr": 0.05},
@@ -54,6 +61,14 @@ def modelzoo_models():
 def _fail(context, hook_name):
     if context.config["data"].get("fail_in") == hook_name:
         raise RuntimeError(f"toy failure in {hook_name}")
+
+
+def _slow(context, section, key, phase):
+    """Sleep ``config[section][key]`` seconds (a knob of the fault tests), saying so in the log."""
+    delay = context.config.get(section, {}).get(key, 0.0)
+    if delay:
+        context.log(f"toy: slow {phase} ({delay} s)")
+        time.sleep(delay)
 
 
 def _make_samples(config, seed, count):
@@ -90,6 +105,7 @@ def modelzoo_train_data(context):
     _fail(context, "modelzoo_train_data")
     if context.model == "toyseq":
         return _sequence_data(context)
+    _slow(context, "data", "build_delay_s", "data set")
     images, labels = _make_samples(context.config, context.seed, context.config["data"]["images"])
     return TrainData(dataset=_SlowDataset(images, labels, context.config["data"]["delay_s"]),
                      identity=DataIdentity(name="toy patterns", kind="synthetic", path="(generated)",
@@ -106,9 +122,13 @@ def modelzoo_build_model(context, data):
     if context.model == "toyseq":
         return _NextToken(context.config["data"]["vocabulary"], width)
     num_classes = data.info["num_classes"]
-    return nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
-                         nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, num_classes))
+    network = nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
+                            nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
+                            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, num_classes))
+    if context.config["model"].get("state_dict_delay_s"):
+        network.register_state_dict_pre_hook(
+            lambda *_: _slow(context, "model", "state_dict_delay_s", "checkpoint"))
+    return network
 
 
 
@@ -120,6 +140,7 @@ def modelzoo_build_loss(context, data):
     if context.model == "toyseq":
         return _TokenLoss()
     nan_at = context.config["loss"]["nan_at_step"]
+    delay_from = context.config["loss"].get("delay_from_call", 0)
 
     class PoisonableCrossEntropy(nn.Module):
         def __init__(self):
@@ -128,6 +149,8 @@ def modelzoo_build_loss(context, data):
 
         def forward(self, logits, targets):
             self.calls += 1
+            if delay_from and int(self.calls) >= delay_from:
+                _slow(context, "loss", "delay_s", f"loss call {int(self.calls)}")
             loss = nn.functional.cross_entropy(logits, targets)
             if nan_at and int(self.calls) >= nan_at:
                 loss = loss * float("nan")
@@ -141,6 +164,7 @@ def modelzoo_evaluate(context, network):
     _fail(context, "modelzoo_evaluate")
     if context.model == "toyseq":
         return _evaluate_sequences(context, network)
+    _slow(context, "eval", "delay_s", "evaluation")
     if context.config["data"]["skip_metric"]:
         return EvalResult(metrics={"other": 1.0})
     images, labels = _make_samples(context.config, context.seed + 1, 128)
