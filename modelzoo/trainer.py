@@ -196,6 +196,7 @@ class Setup:
     total_steps: int
     start_step: int
     env: Optional[dict]
+    warnings: list = field(default_factory=list)  # the registry's, for the record (rank 0)
 
 
 def _plugin_answer(value, hook_name: str, hooks: ModelHooks):
@@ -219,6 +220,8 @@ def build(job: Job, place: distributed.Topology, device: torch.device) -> Setup:
     env = None
     if place.is_main:
         env = envinfo.capture(job.device, extra=registry.environment_facts(job.model))
+        for warning in registry.warnings:  # e.g. the plugin's environment hook raised
+            log.warning("warning: %s", warning)
         log.info("run %s: model %s, profile %s, %d worker(s) on %s", job.run_id, job.model,
                  job.profile, place.world_size, env.get("gpu") or env["cpu"])
 
@@ -287,7 +290,8 @@ def build(job: Job, place: distributed.Topology, device: torch.device) -> Setup:
                         prefetch_factor=train.prefetch_factor if train.num_workers else None)
     return Setup(context=context, hooks=hooks, settings=settings, data=data, step_module=step_module,
                  runner=runner, optimizer=optimizer, scaler=scaler, loader=loader,
-                 steps_per_epoch=steps_per_epoch, total_steps=total_steps, start_step=start_step, env=env)
+                 steps_per_epoch=steps_per_epoch, total_steps=total_steps, start_step=start_step, env=env,
+                 warnings=list(registry.warnings) if place.is_main else [])
 
 
 def _checkpoint_state(setup: Setup, step: int, job: Job) -> dict:
@@ -491,7 +495,7 @@ def finish(setup: Setup, outcome: LoopOutcome, job: Job, place: distributed.Topo
     curves = dict(outcome.curves)
     curves["throughput"] = {"step": [s for s, _ in meter.history], "fps": [f for _, f in meter.history]}
     result = TrainResult(status=outcome.status, error=outcome.error, metrics=metrics, curves=curves,
-                         identity=setup.data.identity, env=setup.env)
+                         identity=setup.data.identity, env=setup.env, warnings=list(setup.warnings))
     if outcome.status == "diverged":
         return result
     if place.is_main:
