@@ -365,6 +365,8 @@ def train(setup: Setup, job: Job, place: distributed.Topology, device: torch.dev
                 outcome.step = step
                 meter.step_done(step, samples)
                 outcome.samples_per_step = samples
+                if place.world_size == 1 and signals.received is not None:
+                    raise StopRun("interrupted", "stopped by a signal")  # alone: no one to agree with
 
                 if step % train_cfg.log_every == 0 or step == setup.total_steps:
                     mean_loss = _check_health(loss_sum, losses_seen, signals, place.world_size, device)
