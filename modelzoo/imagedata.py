@@ -1,13 +1,10 @@
-"""Image classification input, model-agnostic: class-folder index, a pre-decoded uint8 cache,
-on-device augmentation.
+"""Model-agnostic image input: class-folder index, a pre-decoded uint8 cache, on-device augmentation.
 
-Any plugin whose data is images with integer labels can use this module. The host side stays cheap: workers only decode images to
-uint8 CHW tensors (or read them from a pre-decoded memmap), and everything per-pixel in
-floating point (crop, flip, normalization, optional jitter) runs after the host-to-device
-copy in :class:`DeviceAugment`, on the card.
-
-Imports torch and OpenCV at module level: only training workers and plugins' data hooks
-import it, never the CLI (``modelzoo list`` stays instant).
+For any plugin whose data is images with integer labels. The host only decodes images to
+uint8 CHW tensors (or reads them from a pre-decoded memmap); everything per-pixel in
+floating point (crop, flip, normalization, jitter) runs after the host-to-device copy in
+:class:`DeviceAugment`, on the card. Imports torch and OpenCV: only training workers and
+plugins' data hooks import it, never the CLI (``modelzoo list`` stays instant).
 
 Public API::
 
@@ -18,8 +15,7 @@ Public API::
     ImageIndexDataset(index, resize_to=None)               # item: (uint8 CHW RGB tensor, int label)
     DecodedCache.open(index, cache_dir, resize_to=None, workers=None, log=None) -> DecodedCache
     DecodedCache.dataset() -> CachedDataset                # same items as ImageIndexDataset
-    DeviceAugment(crop, train=True, flip=True, output_size=None, mean=127.5, std=128.0, ...)
-                                                           # uint8 NCHW -> normalized float
+    DeviceAugment(crop, train=True, flip=True, mean=127.5, std=128.0, ...)  # uint8 NCHW -> float
     make_train_loader(dataset, batch_size, ...) -> DataLoader
     worker_init(worker_id)                                 # DataLoader worker_init_fn
 """
@@ -452,6 +448,7 @@ class DeviceAugment(nn.Module):
         self.std = _per_channel("std", std)
         if min(self.std) <= 0:
             raise ValueError(f"std must be positive, got {std}")
+        self._per_channel: dict = {}
         self.generator = generator
         self.channels_last = channels_last
         self.train(train)
@@ -505,8 +502,11 @@ class DeviceAugment(nn.Module):
             x = self._jitter(x)
         if len(set(self.mean)) == 1 and len(set(self.std)) == 1:  # one scalar op each, no broadcast
             return x.sub_(self.mean[0]).mul_(1.0 / self.std[0])
-        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-        scale = 1.0 / torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+        key = (x.device, x.dtype)
+        if key not in self._per_channel:  # made once per device: a host-to-card copy per step would sync
+            self._per_channel[key] = (torch.tensor(self.mean, dtype=x.dtype).view(1, 3, 1, 1).to(x.device),
+                                      (1.0 / torch.tensor(self.std, dtype=x.dtype)).view(1, 3, 1, 1).to(x.device))
+        mean, scale = self._per_channel[key]
         return x.sub_(mean).mul_(scale)
 
     def _random_erase(self, x: torch.Tensor) -> torch.Tensor:

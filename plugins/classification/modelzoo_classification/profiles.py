@@ -76,6 +76,12 @@ def _variant(base: dict, changes: dict) -> dict:
     return out
 
 
+# The demo: 10 classes (5 shapes x solid/striped, colours random) of 36 px images, 300 per
+# class for training and 100 held out; a ResNet-18 on 32 px crops. Probed on the 2-core
+# AVX-512 Xeon, shared with other jobs (1 thread): 6 epochs SGD lr 0.1 41.6 %, AdamW lr 0.002
+# 73.8 %; AdamW lr 0.003 8 epochs 81.8 %, 10 epochs 85.5 %; chance 10 %. MobileNetV3 stayed
+# at chance in so few steps (its batch norm's momentum 0.01 leaves the running statistics
+# near their initial values).
 DEMO = _variant(IMAGENET, {
     "data": {"source": "demo", "name": "synthetic shapes (demo)", "train_crop": 32, "val_resize": 36,
              "val_crop": 32, "scale_jitter": 0.1},
@@ -83,9 +89,9 @@ DEMO = _variant(IMAGENET, {
     "eval": {"batch_size": 250, "num_workers": 0},
     # One process: on 2 cores a loader worker only steals the compute threads' time, and the
     # decoded cache makes loading in the main process nearly free.
-    "train": {"epochs": 6, "batch_size": 64, "num_workers": 0, "eval_every_epochs": 0, "checkpoint_every": 0,
+    "train": {"epochs": 8, "batch_size": 64, "num_workers": 0, "eval_every_epochs": 0, "checkpoint_every": 0,
               "log_every": 20, "fps_warmup_steps": 10, "compute_fps_steps": 10},
-    "optimizer": {"lr": 0.1, "weight_decay": 5e-4, "decay_norm_and_bias": False},
+    "optimizer": {"name": "adamw", "lr": 0.003, "weight_decay": 0.05, "decay_norm_and_bias": False},
     "schedule": {"name": "cosine", "milestones": {}, "warmup_epochs": 0.5},
 })
 
