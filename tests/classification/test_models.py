@@ -40,3 +40,13 @@ def test_options_that_do_not_apply_are_user_errors():
         build_network("resnet18", 1)
     residual = build_network("resnet18", 10, zero_init_residual=True)
     assert float(residual.layer1[0].bn2.weight.detach().abs().sum()) == 0.0
+
+
+def test_topk_counts_a_row_when_its_target_is_among_the_k_best():
+    from modelzoo_classification.evaluate import topk_correct
+
+    logits = torch.tensor([[0.9, 0.1, 0.0, 0.0, 0.0, 0.0, 0.0],   # target 0: top-1
+                           [0.1, 0.9, 0.8, 0.7, 0.6, 0.5, 0.0],   # target 5: 5th best
+                           [0.1, 0.9, 0.8, 0.7, 0.6, 0.5, 0.0]])  # target 6: last
+    assert topk_correct(logits, torch.tensor([0, 5, 6])).tolist() == [1, 2]
+    assert topk_correct(logits[:, :3], torch.tensor([0, 2, 1]), ks=(1, 5)).tolist() == [2, 3]  # 3 classes

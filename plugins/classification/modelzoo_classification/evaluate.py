@@ -15,12 +15,12 @@ import torch
 from torch import nn
 
 
-def topk_correct(logits: torch.Tensor, targets: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> list[int]:
-    """How many rows have their target among the ``k`` highest logits, for each ``k``
-    (``k`` above the number of classes counts every row)."""
+def topk_correct(logits: torch.Tensor, targets: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> torch.Tensor:
+    """How many rows have their target among the ``k`` highest logits, for each ``k`` (a tensor
+    on the logits' device: no host sync per batch; ``k`` above the class count counts every row)."""
     top = logits.topk(min(max(ks), logits.shape[1]), dim=1).indices
     hits = top == targets[:, None]
-    return [int(hits[:, :k].any(dim=1).sum()) for k in ks]
+    return torch.stack([hits[:, :k].any(dim=1).sum() for k in ks])
 
 
 def _autocast(device: torch.device, amp: str):
@@ -36,7 +36,8 @@ def accuracy(network: nn.Module, batches: Iterable, device: str, transform: Call
              log: Optional[Callable[[str], None]] = None) -> dict[str, float]:
     """``{"acc1", "acc5" (percent), "eval_images"}`` of ``network`` on ``batches``."""
     device = torch.device(device)
-    correct1 = correct5 = seen = 0
+    correct = torch.zeros(2, dtype=torch.int64, device=device)  # top-1, top-5
+    seen = 0
     for number, (images, labels) in enumerate(batches, 1):
         images = transform(images.to(device, non_blocking=True))
         if channels_last:
@@ -44,13 +45,14 @@ def accuracy(network: nn.Module, batches: Iterable, device: str, transform: Call
         labels = labels.to(device, non_blocking=True)
         with _autocast(device, amp):
             logits = network(images)
-        top1, top5 = topk_correct(logits.float(), labels)
-        correct1, correct5, seen = correct1 + top1, correct5 + top5, seen + len(labels)
+        correct += topk_correct(logits.float(), labels)
+        seen += len(labels)
         if log and number % 50 == 0:
-            log(f"evaluated {seen} images, acc1 so far {100.0 * correct1 / seen:.2f}")
+            log(f"evaluated {seen} images, acc1 so far {100.0 * int(correct[0]) / seen:.2f}")
     if seen == 0:
         raise ValueError("no images to evaluate")
-    return {"acc1": 100.0 * correct1 / seen, "acc5": 100.0 * correct5 / seen, "eval_images": seen}
+    top1, top5 = correct.tolist()
+    return {"acc1": 100.0 * top1 / seen, "acc5": 100.0 * top5 / seen, "eval_images": seen}
 
 
 def array_batches(images, labels, batch_size: int):
