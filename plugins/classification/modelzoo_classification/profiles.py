@@ -77,11 +77,11 @@ def _variant(base: dict, changes: dict) -> dict:
 
 
 # The demo: 10 classes (5 shapes x solid/striped, colours random) of 36 px images, 300 per
-# class for training and 100 held out; a ResNet-18 on 32 px crops. Probed on the 2-core
-# AVX-512 Xeon, shared with other jobs (1 thread): 6 epochs SGD lr 0.1 41.6 %, AdamW lr 0.002
-# 73.8 %; AdamW lr 0.003 8 epochs 81.8 %, 10 epochs 85.5 %; chance 10 %. MobileNetV3 stayed
-# at chance in so few steps (its batch norm's momentum 0.01 leaves the running statistics
-# near their initial values).
+# class for training and 100 held out; a ResNet-18 on 32 px crops. On the 2-core AVX-512
+# Xeon, 1 thread, another job running: AdamW lr 0.003 for 6 epochs 74.0 % in 64 s end to end
+# (generation included), 8 epochs 81.8 % in 85 s; SGD lr 0.1 41.6 % at 6 epochs; chance 10 %.
+# 6 epochs keep a 2-core host ~3x slower under 3 minutes. MobileNetV3 stays at chance in so
+# few steps (batch-norm momentum 0.01 leaves the running statistics near their start).
 DEMO = _variant(IMAGENET, {
     "data": {"source": "demo", "name": "synthetic shapes (demo)", "train_crop": 32, "val_resize": 36,
              "val_crop": 32, "scale_jitter": 0.1},
@@ -89,7 +89,7 @@ DEMO = _variant(IMAGENET, {
     "eval": {"batch_size": 250, "num_workers": 0},
     # One process: on 2 cores a loader worker only steals the compute threads' time, and the
     # decoded cache makes loading in the main process nearly free.
-    "train": {"epochs": 8, "batch_size": 64, "num_workers": 0, "eval_every_epochs": 0, "checkpoint_every": 0,
+    "train": {"epochs": 6, "batch_size": 64, "num_workers": 0, "eval_every_epochs": 0, "checkpoint_every": 0,
               "log_every": 20, "fps_warmup_steps": 10, "compute_fps_steps": 10},
     "optimizer": {"name": "adamw", "lr": 0.003, "weight_decay": 0.05, "decay_norm_and_bias": False},
     "schedule": {"name": "cosine", "milestones": {}, "warmup_epochs": 0.5},
