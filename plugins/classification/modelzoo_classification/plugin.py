@@ -22,7 +22,7 @@ from typing import Any, Optional
 
 from modelzoo import hookimpl
 from modelzoo.api import (ConfigColumn, DataIdentity, EvalResult, MetricColumn, ModelSpec, PrepareResult,
-                          ResultTable, RunContext, TrainData, UserError)
+                          ResultTable, RunContext, TrainData, UserError, int_at_least)
 
 from modelzoo_classification import __version__
 from modelzoo_classification.profiles import PROFILES
@@ -68,16 +68,16 @@ def modelzoo_prepare_arguments(model: str, parser: argparse.ArgumentParser) -> b
     parser.add_argument("--check", choices=("header", "decode"), default="header",
                         help="how each ImageNet image is checked: its file signature (fast) or a full "
                              "decode (default: header)")
-    parser.add_argument("--workers", type=int, default=8, help="threads for the image check (default 8)")
+    parser.add_argument("--workers", type=int_at_least(1), default=8, help="threads for the image check (default 8)")
     parser.add_argument("--lfw", metavar="RAW", type=Path,
                         help="LFW folder (holding images_deepfunneled/): write the lfw-people split and "
                              "centre crops to DATA_ROOT/lfw_people")
-    parser.add_argument("--lfw-min-images", type=int, default=20, help="people with this many images become "
+    parser.add_argument("--lfw-min-images", type=int_at_least(2), default=20, help="people with this many images become "
                         "classes (default 20: 62 people)")
     parser.add_argument("--lfw-test-fraction", type=float, default=0.25,
                         help="share of each person's images held out for testing (default 0.25)")
-    parser.add_argument("--lfw-seed", type=int, default=0, help="seed of the train/test draw (default 0)")
-    parser.add_argument("--lfw-crop", type=int, default=150, help="side of the centre square kept of the "
+    parser.add_argument("--lfw-seed", type=int_at_least(0), default=0, help="seed of the train/test draw (default 0)")
+    parser.add_argument("--lfw-crop", type=int_at_least(16), default=150, help="side of the centre square kept of the "
                         "250x250 images (default 150)")
     return True
 
