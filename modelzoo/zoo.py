@@ -61,8 +61,11 @@ _TARGET_KEYS = {"metric": True, "value": True, "higher_is_better": False}
 _TOLERANCE_KEYS = {"fps_pct": False, "metrics": False}
 _RELEASE_KEYS = {"description": False, "models": True, "tolerances": False}
 _RELEASE_MODEL_KEYS = {"profiles": True, "cards": True, "max_steps": False}
+# config / time / batch_size: the cells of a configs-layout README (ResNet-50: "FP32",
+# "Acc@1=76.02,FPS=330,Time=4d3h,BatchSize=280").
 _REFERENCE_KEYS = {"gpu": True, "cards": True, "fps": False, "metrics": False, "sdk": False,
-                   "release": False, "source": False, "note": False}
+                   "release": False, "source": False, "note": False, "config": False, "time": False,
+                   "batch_size": False}
 
 
 @dataclass
@@ -310,9 +313,12 @@ def _reference(zoo: Zoo, ref, ref_path: tuple) -> dict:
     for key in ("sdk", "release"):  # `release: 23.10` is a YAML float (23.1): keep what was written
         if _is_number(ref.get(key)):
             ref[key] = zoo._scalars.get(ref_path + (key,), str(ref[key]))
-    for key in ("sdk", "release", "source", "note"):
+    for key in ("sdk", "release", "source", "note", "config", "time"):
         if key in ref and not isinstance(ref[key], str):
             _fail(zoo, ref_path + (key,), "expected a string", ref[key], " (quote it)")
+    batch = ref.get("batch_size")
+    if batch is not None and (not isinstance(batch, int) or isinstance(batch, bool) or batch < 1):
+        _fail(zoo, ref_path + ("batch_size",), "expected a positive integer", batch)
     return ref
 
 
