@@ -26,12 +26,12 @@ import math
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
-
-import torch
+from typing import Optional
 
 import _common  # noqa: F401  (puts the checkout and plugins/facenet on sys.path)
+import torch
 
 CASIA_CLASSES = 10575  # CASIA-WebFace identities: the classifier of the recipe's training step
 # (matmul size, copy bytes, seconds per timed repeat): large enough to reach the peak,

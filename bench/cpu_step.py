@@ -27,9 +27,9 @@ import sys
 import time
 from types import SimpleNamespace
 
+import _common  # noqa: F401  (puts the checkout and plugins/facenet on sys.path)
 import torch
 
-import _common  # noqa: F401  (puts the checkout and plugins/facenet on sys.path)
 from modelzoo.optim import build_optimizer
 from modelzoo.plugins import PluginInfo, load_registry
 from modelzoo.settings import CoreSettings, with_core_defaults

@@ -160,7 +160,6 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"lfw_people_bench.py: error: {exc}", file=sys.stderr)
         return 2
     import torch
-
     from _common import machine_facts
     from machine import describe
 

@@ -26,9 +26,9 @@ import time
 from pathlib import Path
 from typing import Optional
 
+import _common  # noqa: F401  (puts the checkout and plugins/facenet on sys.path)
 import torch
 
-import _common  # noqa: F401  (puts the checkout and plugins/facenet on sys.path)
 from modelzoo_facenet.inception_resnet_v1 import InceptionResnetV1
 from modelzoo_facenet.losses import SoftmaxLoss
 from modelzoo_facenet.profiles import CASIA

@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 from _common import REPO
+
 from modelzoo.power import DEFAULT_HZ, PowerSampler
 from modelzoo.power_readers import Reading, SmiCsvReader, _run_tool
 
@@ -182,8 +183,8 @@ def main(argv=None) -> None:
 
     off = [block["img_s"] for block in blocks["off"]]
     summary = {}
-    print(f"\n| arm | median img/s | ratio to off (median of repeats) | range | ratio of medians | "
-          f"readings/block | sampler CPU ms/s |")
+    print("\n| arm | median img/s | ratio to off (median of repeats) | range | ratio of medians | "
+          "readings/block | sampler CPU ms/s |")
     print("|---|---:|---:|---|---:|---:|---:|")
     for arm in arms:
         rates = [block["img_s"] for block in blocks[arm]]

@@ -200,7 +200,6 @@ def resnet50_gflop_per_training_image(size: int) -> float:
 
 def matmul_peak(device_name: str, amp: str, quick: bool) -> dict:
     import torch
-
     from ceilings import SIZES, matmul_ceilings
 
     n, _, seconds = SIZES[(device_name, quick)]

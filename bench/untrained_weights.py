@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import argparse
 
+import _common  # noqa: F401  (puts the checkout and plugins/facenet on sys.path)
 import torch
 
-import _common  # noqa: F401  (puts the checkout and plugins/facenet on sys.path)
 from modelzoo.plugins import PluginInfo, load_registry
 from modelzoo.zoo import apply_sets, find_zoo_file, load_zoo, resolve_profile
 from modelzoo_facenet import plugin

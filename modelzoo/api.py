@@ -8,12 +8,12 @@ appear only in annotations.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 if TYPE_CHECKING:  # pragma: no cover - annotations only
-    import torch
     from torch.utils.data import Dataset, Sampler
 
 
@@ -76,7 +76,7 @@ class MetricColumn:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "MetricColumn":
+    def from_dict(cls, data: dict) -> MetricColumn:
         """A column read back from a record; UserError when it is malformed."""
         if not isinstance(data, dict) or not isinstance(data.get("key"), str):
             raise UserError(f"metric column {data!r} is malformed; expected a mapping with a 'key'")
@@ -285,10 +285,10 @@ class TrainData:
     for :func:`~modelzoo.hookspecs.modelzoo_build_model`); the core does not read it.
     """
 
-    dataset: "Dataset"
+    dataset: Dataset
     identity: DataIdentity
-    sampler: Optional["Sampler"] = None
-    batch_sampler: Optional["Sampler"] = None
+    sampler: Optional[Sampler] = None
+    batch_sampler: Optional[Sampler] = None
     collate_fn: Optional[Callable] = None
     device_transform: Optional[Callable[[Any], Any]] = None
     inputs_of: Callable[[Any], Any] = first_item

@@ -16,8 +16,9 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
 from modelzoo import __version__, records, release
 from modelzoo.api import MetricColumn, RunContext, UserError, int_at_least

@@ -23,8 +23,9 @@ a smaller drop cannot be told from timing noise.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable, Optional
+from typing import Optional
 
 from modelzoo.api import UserError, check_format
 from modelzoo.records import effective_status

@@ -15,8 +15,9 @@ once (NCCL on CUDA, gloo on the CPU); the small collectives the core uses live h
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping, Optional
+from typing import Optional
 
 # Slurm's names for what torch.distributed reads, used when srun starts one task per card.
 _SLURM_TO_TORCH = {"SLURM_PROCID": "RANK", "SLURM_NTASKS": "WORLD_SIZE", "SLURM_LOCALID": "LOCAL_RANK",

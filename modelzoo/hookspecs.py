@@ -106,7 +106,7 @@ def modelzoo_train_data(context: RunContext) -> Optional[TrainData]:
 
 
 @hookspec(firstresult=True)
-def modelzoo_build_model(context: RunContext, data: TrainData) -> Optional["torch.nn.Module"]:
+def modelzoo_build_model(context: RunContext, data: TrainData) -> Optional[torch.nn.Module]:
     """Required. The network, on the CPU, in training mode.
 
     ``data`` is this run's :class:`TrainData` (its ``info`` carries what the plugin put
@@ -116,7 +116,7 @@ def modelzoo_build_model(context: RunContext, data: TrainData) -> Optional["torc
 
 
 @hookspec(firstresult=True)
-def modelzoo_build_loss(context: RunContext, data: TrainData) -> Optional["torch.nn.Module"]:
+def modelzoo_build_loss(context: RunContext, data: TrainData) -> Optional[torch.nn.Module]:
     """Required. The loss: ``forward(outputs, data.targets_of(batch)) -> scalar tensor``.
 
     It may hold trainable parameters (a classifier, class centres); the core trains them
@@ -125,7 +125,7 @@ def modelzoo_build_loss(context: RunContext, data: TrainData) -> Optional["torch
 
 
 @hookspec(firstresult=True)
-def modelzoo_evaluate(context: RunContext, network: "torch.nn.Module") -> Optional[EvalResult]:
+def modelzoo_evaluate(context: RunContext, network: torch.nn.Module) -> Optional[EvalResult]:
     """Required. Score ``network`` (on ``context.device``, in eval mode, under no_grad)
     on the model's benchmark.
 
@@ -138,7 +138,7 @@ def modelzoo_evaluate(context: RunContext, network: "torch.nn.Module") -> Option
 
 
 @hookspec(firstresult=True)
-def modelzoo_load_weights(context: RunContext, state: dict, path: Path) -> Optional["torch.nn.Module"]:
+def modelzoo_load_weights(context: RunContext, state: dict, path: Path) -> Optional[torch.nn.Module]:
     """Optional (``modelzoo eval`` and ``export`` need it). Build the network and load
     ``state`` into it.
 
@@ -151,7 +151,7 @@ def modelzoo_load_weights(context: RunContext, state: dict, path: Path) -> Optio
 
 
 @hookspec(firstresult=True)
-def modelzoo_export(context: RunContext, network: "torch.nn.Module", fmt: str, output: Path) -> Optional[str]:
+def modelzoo_export(context: RunContext, network: torch.nn.Module, fmt: str, output: Path) -> Optional[str]:
     """Optional. Export ``network`` to ``fmt`` (``onnx`` or ``torchscript``) at ``output``.
 
     Must check that the exported model reproduces the network's outputs on a few inputs

@@ -28,10 +28,11 @@ import math
 import os
 import shutil
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Optional
 
 import cv2
 import numpy as np
@@ -230,7 +231,7 @@ class DecodedCache:
     @classmethod
     def open(cls, index: ImageIndex, cache_dir: str | os.PathLike,
              resize_to: Optional[int | tuple[int, int]] = None, workers: Optional[int] = None,
-             log: Optional[Callable[[str], None]] = None) -> "DecodedCache":
+             log: Optional[Callable[[str], None]] = None) -> DecodedCache:
         """Reuse the cache for ``index`` under ``cache_dir``, building it first if needed.
 
         ``workers`` decoding threads (cv2 releases the GIL; default: the CPU count).
@@ -308,7 +309,7 @@ class DecodedCache:
     def __len__(self) -> int:
         return self.images.shape[0]
 
-    def dataset(self) -> "CachedDataset":
+    def dataset(self) -> CachedDataset:
         return CachedDataset(self.path / "images.npy", self.labels.tolist(), len(self.class_names))
 
 

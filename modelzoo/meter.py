@@ -19,8 +19,9 @@ consecutive events are read when the window closes; on the CPU the host clock is
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 

@@ -37,10 +37,12 @@ import math
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Optional
+from typing import Optional
 
 from modelzoo.power_readers import Card, Reader, Reading, open_reader
+
 # Importable from here too, for bench/power_overhead.py.
 
 DEFAULT_HZ = 4.0
@@ -171,7 +173,7 @@ class PowerReport:
         }
 
     @classmethod
-    def combine(cls, reports: list) -> "PowerReport":
+    def combine(cls, reports: list) -> PowerReport:
         """One report from several samplers' (one per node: gather them to rank 0, drop ``None``s)."""
         reports = [report for report in reports if report is not None]
         sources = {report.source for report in reports if report.source}
@@ -222,7 +224,7 @@ class PowerSampler:
         self.report: Optional[PowerReport] = None
 
     @classmethod
-    def for_device(cls, device: str = "cuda", cards: Optional[list] = None, hz: float = DEFAULT_HZ) -> "PowerSampler":
+    def for_device(cls, device: str = "cuda", cards: Optional[list] = None, hz: float = DEFAULT_HZ) -> PowerSampler:
         """The first working backend for ``device`` (see ``open_reader``), or a sampler that reports why none."""
         reader, reason = open_reader(device, cards)
         return cls(reader, getattr(reader, "source", None), hz=hz, reason=reason)
@@ -235,7 +237,7 @@ class PowerSampler:
     def running(self) -> bool:
         return self._current is not None
 
-    def start(self) -> "PowerSampler":
+    def start(self) -> PowerSampler:
         if self._stopped:
             raise RuntimeError("this PowerSampler was stopped; make a new one")
         if self._current is None:
@@ -274,7 +276,7 @@ class PowerSampler:
             self.report = self._build()
         return self.report
 
-    def __enter__(self) -> "PowerSampler":
+    def __enter__(self) -> PowerSampler:
         return self.start()
 
     def __exit__(self, *exc) -> None:

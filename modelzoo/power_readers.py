@@ -42,9 +42,10 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Union
+from typing import Optional, Union
 
 Card = Union[int, str]  # an index as the driver tool numbers cards, or an NVIDIA UUID ("GPU-...")
 RAPL_ROOT = Path("/sys/class/powercap")

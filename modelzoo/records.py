@@ -24,8 +24,9 @@ import socket
 import tempfile
 import time
 import warnings
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO, Iterable, Iterator, Optional, TypedDict
+from typing import BinaryIO, Optional, TypedDict
 
 from modelzoo.api import UserError
 

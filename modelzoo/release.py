@@ -40,9 +40,10 @@ import os
 import re
 import secrets
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Optional
 
 from modelzoo import records
 from modelzoo.api import MetricColumn, UserError, check_format, int_at_least

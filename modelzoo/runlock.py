@@ -13,8 +13,8 @@ import contextlib
 import fcntl
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from modelzoo import records
 from modelzoo.api import UserError

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any, Optional
 
 MISSING = "-"
 NOT_MEASURED = "n/a"  # a value a measured run should have and does not

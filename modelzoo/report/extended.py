@@ -15,9 +15,10 @@ config column), with the change in FPS (relative) and in each metric (absolute).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import fmean
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import TYPE_CHECKING, Optional
 
 from modelzoo.api import MetricColumn, UserError
 from modelzoo.report.cells import MISSING, NOT_MEASURED, finite, metric_cell, short_fps, signed, zoo_duration
@@ -46,7 +47,7 @@ class ExtendedTable:
     note: str = EXTENDED_NOTE
 
 
-def extended_table(section: "ModelSection") -> Optional[ExtendedTable]:
+def extended_table(section: ModelSection) -> Optional[ExtendedTable]:
     """The zoo's extended table for the section's main-table runs, or None when none of
     them carries resources, FPS repeats or a target."""
     runs = section.main_runs
@@ -88,7 +89,7 @@ def _formatted(column: Optional[MetricColumn], value: float) -> str:
         return f"{value:g}"
 
 
-def precision(run: Run, section: "ModelSection") -> str:
+def precision(run: Run, section: ModelSection) -> str:
     """The table's config column when the model has them, else the core's train.amp setting."""
     column = config_column_of(run.config, section.config_columns)
     if column:
@@ -98,7 +99,7 @@ def precision(run: Run, section: "ModelSection") -> str:
     return label + ("+NHWC" if config_value(run.config, "train.channels_last") is True else "")
 
 
-def _configuration(run: Run, section: "ModelSection") -> str:
+def _configuration(run: Run, section: ModelSection) -> str:
     if run.on_cpu:
         stack = f"CPU {run.env['cpu_capability']}" if run.env.get("cpu_capability") else "CPU"
     elif run.env.get("sdk"):
@@ -189,7 +190,7 @@ def release_pair(releases: Optional[Sequence[str]]) -> Optional[tuple[str, str]]
     return names[0], names[1]
 
 
-def release_table(section: "ModelSection", main_runs: list[Run], pair: tuple[str, str]) -> ReleaseTable:
+def release_table(section: ModelSection, main_runs: list[Run], pair: tuple[str, str]) -> ReleaseTable:
     """The latest main-table run of each release per main-table row, side by side, with changes."""
     from modelzoo.report.model import main_key  # the row rule lives with the other rules
 

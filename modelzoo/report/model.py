@@ -33,14 +33,26 @@ Rules (printed in the reports too):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Optional
 
 from modelzoo.api import ConfigColumn, MetricColumn
 from modelzoo.records import utc_now
 from modelzoo.report import extended
-from modelzoo.report.cells import (MISSING, NOT_MEASURED, finite, fixed, metric_cell, number, one_line, percent,
-                                   short_fps, text, zoo_duration)
+from modelzoo.report.cells import (
+    MISSING,
+    NOT_MEASURED,
+    finite,
+    fixed,
+    metric_cell,
+    number,
+    one_line,
+    percent,
+    short_fps,
+    text,
+    zoo_duration,
+)
 from modelzoo.report.runs import RecordProblem, Run, config_column_of, read_run
 from modelzoo.report.tables import Table, TableRow
 

@@ -24,8 +24,9 @@ in :mod:`~modelzoo.report.html`.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Sequence
+from typing import Optional
 
 from modelzoo.api import UserError
 from modelzoo.records import write_atomic

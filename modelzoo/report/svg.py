@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape as _html_escape
-from typing import Optional, Sequence
+from typing import Optional
 
 from modelzoo.report.cells import finite
 

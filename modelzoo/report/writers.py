@@ -19,7 +19,7 @@ import jinja2
 
 from modelzoo import __version__
 from modelzoo.report.cells import csv_cell, fixed, markdown_table, md_cell, one_line
-from modelzoo.report.model import SYNTHETIC_MARK, Report, ModelSection, metric_columns_of
+from modelzoo.report.model import SYNTHETIC_MARK, ModelSection, Report, metric_columns_of
 from modelzoo.report.runs import Run
 from modelzoo.report.tables import Table
 

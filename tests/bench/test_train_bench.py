@@ -58,8 +58,8 @@ def test_plain_port_trains_and_times_the_recipe_model(tmp_path):
 
 def test_plain_port_does_the_same_work_per_image_as_the_plugin():
     """Same network and loss module (classifier included), parameter for parameter."""
-    from modelzoo_facenet.plugin import build_network
     from modelzoo_facenet.losses import build_loss
+    from modelzoo_facenet.plugin import build_network
     from modelzoo_facenet.profiles import CASIA
 
     network, loss, optimizer = plain_port.build_model(num_classes=7, device=torch.device("cpu"))

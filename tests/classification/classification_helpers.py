@@ -15,7 +15,6 @@ except ImportError:  # the plugin is not pip-installed in this checkout: import 
 
 from modelzoo.api import RunContext
 from modelzoo.settings import with_core_defaults
-
 from modelzoo_classification.profiles import PROFILES
 
 WNIDS = ("n01440764", "n01443537", "n01484850")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from classification_helpers import WNIDS, write_jpeg
 
 

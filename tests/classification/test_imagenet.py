@@ -11,11 +11,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from classification_helpers import WNIDS
 
-from classification_helpers import WNIDS, write_jpeg
 from modelzoo.api import UserError
-from modelzoo_classification.imagenet import (RandomResizedCropDataset, ResizeCentreCropDataset, prepare_imagenet,
-                                              read_index)
+from modelzoo_classification.imagenet import (
+    RandomResizedCropDataset,
+    ResizeCentreCropDataset,
+    prepare_imagenet,
+    read_index,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 

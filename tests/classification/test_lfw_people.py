@@ -10,8 +10,14 @@ import numpy as np
 import pytest
 
 from modelzoo.api import UserError
-from modelzoo_classification.lfw_people import (centre_crop_box, find_lfw_images, prepare_lfw_people, read_split,
-                                                split_index, stratified_split)
+from modelzoo_classification.lfw_people import (
+    centre_crop_box,
+    find_lfw_images,
+    prepare_lfw_people,
+    read_split,
+    split_index,
+    stratified_split,
+)
 
 COUNTS = {"Ann_A": 24, "Bob_B": 20, "Cid_C": 21, "Dee_D": 19, "Eve_E": 3}
 

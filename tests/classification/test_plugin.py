@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from classification_helpers import context, profile, tiny_demo
+
 from modelzoo.api import TrainData, UserError
 from modelzoo.plugins import PluginInfo, load_registry
 from modelzoo.settings import CORE_DEFAULTS
@@ -51,7 +51,7 @@ def test_default_profile_is_torchvisions_resnet50_recipe():
 def test_profiles_name_only_what_they_change_and_the_core_fills_the_rest():
     for name, values in PROFILES.items():
         for section in ("train", "optimizer", "schedule"):
-            for key, value in values.get(section, {}).items():
+            for key, _value in values.get(section, {}).items():
                 assert key in CORE_DEFAULTS[section], (name, section, key)
         assert set(values["data"]) == set(PROFILES["imagenet"]["data"]), name  # the schema's keys
     resolved = _registry().model("resnet50").profiles["demo"]

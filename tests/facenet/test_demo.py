@@ -86,7 +86,7 @@ def test_pairs_file_is_valid_lfw_view2(small_set: demo.DemoInfo):
         for name, i, j in same:
             assert i != j and 1 <= i <= 3 and 1 <= j <= 3
             people.add(name)
-        for a, i, b, j in diff:
+        for a, _i, b, _j in diff:
             assert a != b
             people.update((a, b))
         for pair in same:

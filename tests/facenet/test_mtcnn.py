@@ -13,8 +13,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 import pytest
+import torch
 
 from modelzoo.api import UserError
 from modelzoo_facenet import mtcnn as mtcnn_module

@@ -10,9 +10,8 @@ import torch
 from modelzoo.api import RunContext, UserError
 from modelzoo.cli import main
 from modelzoo.plugins import load_registry
-from modelzoo.zoo import find_zoo_file, load_zoo, resolve_profile
-
 from modelzoo.settings import with_core_defaults
+from modelzoo.zoo import find_zoo_file, load_zoo, resolve_profile
 from modelzoo_facenet import plugin
 from modelzoo_facenet.profiles import PROFILES as PLUGIN_PROFILES
 

@@ -5,8 +5,8 @@ every verb's --help is an answer, not an error."""
 from __future__ import annotations
 
 import pytest
-
 from fault_helpers import assert_no_run_folder, assert_one_line_error, assert_runs_folder_sound
+
 from modelzoo import records
 
 

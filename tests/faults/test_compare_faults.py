@@ -8,7 +8,6 @@ inside compare, is an error (exit 2, one line on stderr), never a regression's e
 from __future__ import annotations
 
 import pytest
-
 from fault_helpers import assert_one_line_error, toy_record, write_record
 
 

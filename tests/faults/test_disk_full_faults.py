@@ -14,7 +14,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from fault_helpers import TINY, assert_no_run_folder, assert_one_line_error, assert_runs_folder_sound
 
 INJECTOR = Path(__file__).parent / "enospc"

@@ -5,7 +5,6 @@ is named in a warning while the run still succeeds."""
 from __future__ import annotations
 
 import pytest
-
 from fault_helpers import TINY, Workspace, assert_runs_folder_sound, run_together
 
 ENV_FAILS = '''\

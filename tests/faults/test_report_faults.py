@@ -8,7 +8,6 @@ import csv
 import json
 
 import pytest
-
 from fault_helpers import TINY, assert_one_line_error, toy_record, write_raw_record, write_record
 
 FORMULA_STARTS = ("=", "+", "-", "@")

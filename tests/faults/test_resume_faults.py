@@ -9,9 +9,17 @@ import signal
 import time
 
 import pytest
+from fault_helpers import (
+    Workspace,
+    assert_one_line_error,
+    assert_runs_folder_sound,
+    status_of,
+    toy_record,
+    wait_for_log,
+    write_raw_record,
+    write_record,
+)
 
-from fault_helpers import (Workspace, assert_one_line_error, assert_runs_folder_sound, status_of, toy_record,
-                           wait_for_log, write_raw_record, write_record)
 from modelzoo import records
 
 # Slow steps and a checkpoint every 2 steps: a kill -9 lands mid-run with a checkpoint to resume from.

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from fault_helpers import assert_no_run_folder, assert_one_line_error
 
 BILLION_LAUGHS = "schema_version: 1\na: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(

@@ -8,11 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from toy_helpers import run_cli
 
 from modelzoo import records
 from modelzoo.cli import main
-
-from toy_helpers import run_cli
 
 
 def _error_line(capsys) -> str:

@@ -8,8 +8,14 @@ import pytest
 
 from modelzoo import records
 from modelzoo.api import UserError
-from modelzoo.compare import (DEFAULT_MAX_METRIC_DROP, FPS_NOISE_SIGMAS, compare_records, format_comparison,
-                              parse_threshold, parse_thresholds)
+from modelzoo.compare import (
+    DEFAULT_MAX_METRIC_DROP,
+    FPS_NOISE_SIGMAS,
+    compare_records,
+    format_comparison,
+    parse_threshold,
+    parse_thresholds,
+)
 
 ACCURACY = {"key": "accuracy", "title": "Accuracy", "format": "{:.4f}", "std_key": None,
             "higher_is_better": True}

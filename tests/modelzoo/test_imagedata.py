@@ -16,9 +16,19 @@ import pytest
 import torch
 
 from modelzoo.api import UserError
-from modelzoo.imagedata import (IMAGENET_MEAN, IMAGENET_STD, CachedDataset, DecodedCache, DeviceAugment,
-                                ImageIndexDataset, crop_flip_copy, crop_flip_gather, decode_image,
-                                make_train_loader, scan_class_folders)
+from modelzoo.imagedata import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    CachedDataset,
+    DecodedCache,
+    DeviceAugment,
+    ImageIndexDataset,
+    crop_flip_copy,
+    crop_flip_gather,
+    decode_image,
+    make_train_loader,
+    scan_class_folders,
+)
 
 
 def _write(path: Path, image: np.ndarray) -> None:
@@ -56,7 +66,7 @@ def test_dataset_decodes_rgb_gray_rgba_jpeg(tmp_path: Path):
     index = scan_class_folders(root)
     ds = ImageIndexDataset(index)
     items = [ds[i] for i in range(len(ds))]
-    for image, label in items:
+    for image, _label in items:
         assert image.dtype == torch.uint8 and tuple(image.shape) == (3, 12, 10)
     assert [label for _, label in items] == [0, 1, 2, 3]
     red, g, blue, jpeg = (image for image, _ in items)

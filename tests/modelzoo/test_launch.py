@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from modelzoo import records
-
 from toy_helpers import run_cli
+
+from modelzoo import records
 
 
 def test_two_process_gloo_run_end_to_end(tmp_path):

@@ -6,11 +6,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from toy_helpers import TOY_DIR
 
 from modelzoo.api import UserError
 from modelzoo.plugins import PluginInfo, load_registry
-
-from toy_helpers import TOY_DIR
 
 
 def _install_dist(site: Path, dist: str, entry_points: dict[str, str]) -> None:

@@ -20,12 +20,11 @@ import time
 from pathlib import Path
 
 import pytest
+from toy_helpers import run_cli, subprocess_env
 
 from modelzoo import records
 from modelzoo.cli import main
 from modelzoo.release import Cell, next_action
-
-from toy_helpers import run_cli, subprocess_env
 
 # toy/slow: 10 ms per sample, a checkpoint every 2 steps: a kill while it trains leaves a
 # checkpoint to resume from. Targets and references are written for this CPU.

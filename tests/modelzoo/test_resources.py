@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from modelzoo import resources
-from modelzoo.resources import (STABILITY_DESCRIPTION, peak_memory, reset_peak_memory, stability,
-                                time_to_target)
+from modelzoo.resources import STABILITY_DESCRIPTION, peak_memory, reset_peak_memory, stability, time_to_target
 
 # --------------------------------------------------------------------------- memory
 

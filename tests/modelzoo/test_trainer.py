@@ -9,13 +9,12 @@ import time
 
 import pytest
 import torch
+from toy_helpers import run_cli, subprocess_env
 
 from modelzoo import records
 from modelzoo.optim import learning_rate
 from modelzoo.settings import ScheduleSettings
 from modelzoo.trainer import BatchStream, _EpochBatches
-
-from toy_helpers import run_cli, subprocess_env
 
 
 def test_step_schedule_follows_the_recipe_table():

@@ -9,7 +9,8 @@ as the zoo README prints them (Acc@1=76.02).
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Iterable, Optional
+from collections.abc import Callable, Iterable
+from typing import Optional
 
 import torch
 from torch import nn

@@ -29,10 +29,11 @@ import csv
 import json
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 
@@ -290,6 +291,7 @@ def read_index(index_dir: Path, remedy: str) -> ImageNetIndex:
 def _decode(path: str):
     """uint8 CHW RGB tensor (OpenCV decode; grayscale and CMYK files come out RGB)."""
     import torch
+
     from modelzoo import imagedata
 
     imagedata.ensure_worker_init()  # one OpenCV thread per loader worker: the workers are the parallelism

@@ -18,12 +18,22 @@ from __future__ import annotations
 import argparse
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from modelzoo import hookimpl
-from modelzoo.api import (ConfigColumn, DataIdentity, EvalResult, MetricColumn, ModelSpec, PrepareResult,
-                          ResultTable, RunContext, TrainData, UserError, int_at_least)
-
+from modelzoo.api import (
+    ConfigColumn,
+    DataIdentity,
+    EvalResult,
+    MetricColumn,
+    ModelSpec,
+    PrepareResult,
+    ResultTable,
+    RunContext,
+    TrainData,
+    UserError,
+    int_at_least,
+)
 from modelzoo_classification import __version__
 from modelzoo_classification.profiles import PROFILES
 
@@ -176,7 +186,7 @@ def _cached_index(context: RunContext, part: str, all_ranks: bool):
         demo = demo or _demo_set(context)
         if context.is_main and all_ranks:
             context.log(f"demo data: {demo.classes} classes, {demo.train_images} train / {demo.test_images} "
-                        f"held-out images ({'generated in %.1fs' % demo.seconds if demo.generated else 'reused'}) "
+                        f"held-out images ({f'generated in {demo.seconds:.1f}s' if demo.generated else 'reused'}) "
                         f"at {demo.root}")
         index = scan_class_folders(demo.train_dir if part == "train" else demo.test_dir)
         return index, {"seed": data["demo_seed"], "generator": "modelzoo_classification.demo", "root": str(demo.root)}

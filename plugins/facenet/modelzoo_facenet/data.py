@@ -17,7 +17,8 @@ from __future__ import annotations
 import math
 import os
 import zlib
-from typing import Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Optional
 
 import numpy as np
 

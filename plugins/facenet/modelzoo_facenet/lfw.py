@@ -18,9 +18,10 @@ Fold labels: :attr:`Pair.fold` is LFW's own numbering, 1..10, like the people.tx
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 

@@ -19,9 +19,10 @@ standardized) and returning ``(N, D)`` embeddings, e.g. ``model.embed`` of a mod
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Optional
 
 import cv2
 import numpy as np

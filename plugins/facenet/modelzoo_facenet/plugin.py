@@ -12,9 +12,7 @@ from pathlib import Path
 from typing import Optional
 
 from modelzoo import hookimpl
-from modelzoo.api import (CurveSpec, DataIdentity, EvalResult, MetricColumn, ModelSpec, RunContext,
-                          TrainData, UserError)
-
+from modelzoo.api import CurveSpec, DataIdentity, EvalResult, MetricColumn, ModelSpec, RunContext, TrainData, UserError
 from modelzoo_facenet import __version__
 from modelzoo_facenet.profiles import PROFILES
 
@@ -113,7 +111,7 @@ def _demo_dataset(context: RunContext, all_ranks: bool = True):
                                           **options)
         context.log(f"demo data: {info.train_identities} train identities, {info.train_images} images, "
                     f"{info.test_identities} unseen test identities, {info.pairs} pairs "
-                    f"({'generated in %.1fs' % info.seconds if info.generated else 'reused'}) at {info.root}")
+                    f"({f'generated in {info.seconds:.1f}s' if info.generated else 'reused'}) at {info.root}")
     if all_ranks:
         context.barrier()
 

@@ -30,9 +30,10 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Optional
 
 from modelzoo.api import PrepareResult, UserError, int_at_least
 from modelzoo.runtime import DEVICES, ProgressLine, choose_device, writable_dir

@@ -15,10 +15,11 @@ functions from this module, whichever module started the job.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Optional
 
 import numpy as np
 
@@ -133,7 +134,7 @@ class Runner:
         self.threads: Optional[ThreadPoolExecutor] = None
         self.detector = None
 
-    def __enter__(self) -> "Runner":
+    def __enter__(self) -> Runner:
         if self.device == "cpu" and self.workers > 1:
             import multiprocessing
 

@@ -14,7 +14,8 @@ positives and ``(P - 1) x K`` negatives for in-batch mining. Use it as a DataLoa
 
 from __future__ import annotations
 
-from typing import Iterator, Optional, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Optional
 
 import numpy as np
 from torch.utils.data import Sampler

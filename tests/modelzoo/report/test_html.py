@@ -9,8 +9,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from modelzoo.report import build_report, render_html
-from modelzoo.report import svg
+from modelzoo.report import build_report, render_html, svg
 
 GENERATED = "2026-01-04T00:00:00+00:00"
 HOSTILE = "<script>alert(1)</script>"
