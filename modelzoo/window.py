@@ -46,6 +46,8 @@ class WindowResources:
 
     def collect(self, timed_images: Optional[float]) -> Optional[dict]:
         """Every rank calls it; rank 0 gets ``{"memory": ..., "power": ...}``, the others None."""
+        if self.sampler is not None and self.sampler.running:  # a window that never closed
+            self.report = self.sampler.stop()
         memory = {"rank": self.place.rank, **peak_memory(self.device)}
         gathered = distributed.gather_objects((memory, self.report))
         if not self.place.is_main:
@@ -56,7 +58,8 @@ class WindowResources:
             power = PowerReport.combine(reports).as_dict(images=int(timed_images) if timed_images else None)
         else:
             power = {"source": None, "per_card": [], "avg_w": None, "peak_w": None, "energy_j": None,
-                     "j_per_1000_images": None, "reason": "the timed window never opened"}
+                     "j_per_1000_images": None, "seconds": 0.0, "hz": None, "sampler_cpu_s": None,
+                     "reason": "the timed window never opened"}
         return {"memory": {"kind": per_card[0].get("kind"), "per_card": per_card,
                            "peak_gb_max": _max(entry.get("reserved_gb") or entry.get("allocated_gb")
                                                for entry in per_card)},
