@@ -31,7 +31,8 @@ section keeps: ``captured``, ``off`` or ``fell back: <reason>``.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any, Optional
 
 import torch
 from torch import nn

@@ -35,8 +35,9 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Optional
+from typing import Optional
 
 import numpy as np
 import torch
@@ -176,7 +177,7 @@ class ResidentBatches:
     @classmethod
     def from_dataset(cls, dataset, device: torch.device | str, budget_bytes: Optional[int] = None, *,
                      host_budget_bytes: Optional[int] = None, collate_fn: Optional[Callable] = None,
-                     log: Optional[Callable[[str], None]] = None) -> Optional["ResidentBatches"]:
+                     log: Optional[Callable[[str], None]] = None) -> Optional[ResidentBatches]:
         """Load ``dataset`` where :func:`place` puts it (``budget_bytes``: the card budget on
         CUDA, the RAM budget on a CPU); None, with the reason given to ``log``, when it cannot."""
         device = torch.device(device)
@@ -190,7 +191,7 @@ class ResidentBatches:
         return cls.load(dataset, device, placement.where)
 
     @classmethod
-    def load(cls, dataset: CachedDataset, device: torch.device | str, where: str) -> "ResidentBatches":
+    def load(cls, dataset: CachedDataset, device: torch.device | str, where: str) -> ResidentBatches:
         """Copy the memmap into ``where`` (``card``, ``pinned`` or ``host``; ``pinned`` on a CPU
         device is plain RAM with the prefetch thread, which is how its logic is tested here)."""
         device = torch.device(device)
@@ -215,7 +216,7 @@ class ResidentBatches:
 
     # --- Batches ---------------------------------------------------------------------
 
-    def loader(self, batch_stream: Iterable) -> "_Loader":
+    def loader(self, batch_stream: Iterable) -> _Loader:
         """An iterable of batches over ``batch_stream``: what the trainer iterates in place of
         its DataLoader (``to_device`` then leaves the batches where they are)."""
         return _Loader(self, batch_stream)

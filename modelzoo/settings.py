@@ -22,6 +22,9 @@ COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "steps", "cosine")
 RESIDENT_MODES = ("auto", "on", "off")  # train.resident: modelzoo/resident.py
+# YAML reads on/off as booleans (--set train.resident=off gives False), and a null default
+# lets the config check accept them: both spellings mean the same mode.
+_RESIDENT_SPELLINGS = {None: "auto", True: "on", False: "off"}
 SEED_MAX = 2**32 - 1  # numpy's seed range: every random source derives from --seed
 
 
@@ -48,7 +51,7 @@ class TrainSettings:
     fps_warmup_steps: int = 10      # steps before the FPS window opens
     compute_fps_steps: int = 10     # steps timed on a device-resident batch; 0: skip
     repeat: int = 1                 # timed windows in one job (``--repeat``): FPS mean/std/CV
-    resident: str = "auto"          # decoded set in the training device's memory: auto | on | off
+    resident: object = None         # decoded set in the training device's memory: auto (null) | on | off
     cuda_graphs: bool = False       # capture the whole step in a CUDA graph (no torch.compile)
 
 
@@ -124,6 +127,8 @@ class CoreSettings:
             raise UserError(f"--seed / train.seed {t.seed} is out of range; use 0..{SEED_MAX}")
         _one_of("train.amp", t.amp, AMP_MODES)
         _one_of("train.compile_mode", t.compile_mode, COMPILE_MODES)
+        if t.resident is None or isinstance(t.resident, bool):
+            t.resident = _RESIDENT_SPELLINGS[t.resident]  # the trainer reads auto | on | off
         _one_of("train.resident", t.resident, RESIDENT_MODES)
         if not isinstance(t.cuda_graphs, bool):
             raise UserError(f"train.cuda_graphs {t.cuda_graphs!r} is not supported; use true or false")

@@ -37,7 +37,9 @@ from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, Sampl
 from modelzoo import checkpoint as ckpt
 from modelzoo import distributed, records
 from modelzoo import env as envinfo
+from modelzoo import resident as resident_data
 from modelzoo.api import DataIdentity, RunContext, TrainData, UserError
+from modelzoo.graphs import GraphedStep
 from modelzoo.meter import ThroughputMeter, compute_only_fps
 from modelzoo.optim import build_optimizer, learning_rate, optimizer_implementation
 from modelzoo.plugins import ModelHooks, load_registry
@@ -188,10 +190,10 @@ class Setup:
     settings: CoreSettings
     data: TrainData
     step_module: TrainStep
-    runner: StepRunner
+    runner: StepRunner  # or its GraphedStep (train.cuda_graphs): the same call
     optimizer: torch.optim.Optimizer
     scaler: Optional[torch.amp.GradScaler]
-    loader: DataLoader
+    loader: Any  # a DataLoader, or ResidentBatches.loader(...) (train.resident)
     steps_per_epoch: int
     total_steps: int
     start_step: int
@@ -236,10 +238,11 @@ def build(job: Job, place: distributed.Topology, device: torch.device) -> Setup:
     scaler = torch.amp.GradScaler(job.device) if train.amp == "fp16" else None
     if place.is_main:
         env.update(math_settings, optimizer_implementation=optimizer_implementation(optimizer),
-                   compile=train.compile_mode if train.compile else False)
+                   compile=train.compile_mode if train.compile else False, cuda_graphs="off")
         log.info("math: %s", ", ".join(f"{k} {v}" for k, v in {
             **math_settings, "amp": train.amp, "channels_last": train.channels_last,
-            "optimizer": env["optimizer_implementation"], "compile": env["compile"]}.items()))
+            "optimizer": env["optimizer_implementation"], "compile": env["compile"],
+            "cuda_graphs": train.cuda_graphs}.items()))
         slow_amp = emulated_cpu_amp(job.device, train.amp)
         if slow_amp:
             log.warning("%s", slow_amp)
@@ -283,11 +286,21 @@ def build(job: Job, place: distributed.Topology, device: torch.device) -> Setup:
     runner = StepRunner(model=model_for_step, parameters=step_module, optimizer=optimizer,
                         device_type=job.device, amp=train.amp, grad_clip=train.grad_clip,
                         channels_last=train.channels_last, transform=data.device_transform, scaler=scaler)
-    loader = DataLoader(data.dataset, batch_sampler=BatchStream(batches, start_step),
-                        num_workers=train.num_workers,
-                        pin_memory=job.device == "cuda" and train.pin_memory,
-                        collate_fn=data.collate_fn, persistent_workers=False,
-                        prefetch_factor=train.prefetch_factor if train.num_workers else None)
+    if train.cuda_graphs:
+        runner = GraphedStep(runner, device, log_line=log.warning if place.is_main else (lambda line: None))
+    stream = BatchStream(batches, start_step)
+    # After the model and optimizer: the card budget is a share of the memory they leave free.
+    resident, residency = resident_data.choose(train.resident, data, device, workers_on_host=place.local_world_size,
+                                               log=log.info if place.is_main else None)
+    if place.is_main:
+        env["resident_data"] = residency
+    if resident is not None:
+        loader = resident.loader(stream)
+    else:
+        loader = DataLoader(data.dataset, batch_sampler=stream, num_workers=train.num_workers,
+                            pin_memory=job.device == "cuda" and train.pin_memory,
+                            collate_fn=data.collate_fn, persistent_workers=False,
+                            prefetch_factor=train.prefetch_factor if train.num_workers else None)
     return Setup(context=context, hooks=hooks, settings=settings, data=data, step_module=step_module,
                  runner=runner, optimizer=optimizer, scaler=scaler, loader=loader,
                  steps_per_epoch=steps_per_epoch, total_steps=total_steps, start_step=start_step, env=env,
@@ -533,6 +546,8 @@ def finish(setup: Setup, outcome: LoopOutcome, job: Job, place: distributed.Topo
         if metrics.get("fps") and compute_fps:
             metrics["input_bound_ratio"] = compute_fps / metrics["fps"]
     metrics["images_seen"] = step * outcome.samples_per_step * place.world_size
+    if isinstance(setup.runner, GraphedStep) and result.env is not None:
+        result.env["cuda_graphs"] = setup.runner.describe()  # known once the loop has run
     timed = metrics["fps"] * metrics["timed_seconds"] if metrics.get("fps") else None
     result.resources = outcome.resources.collect(timed)
     result.target = target_reached(curves["eval"], job.target)

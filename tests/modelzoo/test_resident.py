@@ -175,6 +175,9 @@ def test_settings_accept_the_modes_and_refuse_others():
     settings = CoreSettings.from_config({})
     assert settings.train.resident == "auto" and settings.train.cuda_graphs is False
     assert CoreSettings.from_config({"train": {"resident": "off", "cuda_graphs": True}}).train.resident == "off"
+    # YAML's on/off arrive as booleans (--set train.resident=off): the same modes
+    for spelled, mode in ((None, "auto"), (True, "on"), (False, "off"), ("on", "on")):
+        assert CoreSettings.from_config({"train": {"resident": spelled}}).train.resident == mode
     with pytest.raises(UserError, match="train.resident 'always' is not supported; use one of auto, on, off"):
         CoreSettings.from_config({"train": {"resident": "always"}})
     with pytest.raises(UserError, match="train.cuda_graphs 'yes'"):
@@ -207,3 +210,39 @@ def test_card_and_pinned_batches_equal_the_pinned_loaders(cached, card_budget, w
 def test_card_too_small_and_host_too_small_is_not_resident(cached):
     batches, record = choose("auto", _data(cached), "cuda", card_budget=0, host_budget=0)
     assert batches is None and "exceeds both the card budget" in record["reason"]
+
+
+# --- Through the trainer ---------------------------------------------------------------------
+
+def test_the_trainer_trains_the_same_with_and_without_resident_data(tmp_path, monkeypatch):
+    pytest.importorskip("modelzoo_facenet")
+    from modelzoo import records
+    from modelzoo.cli import main
+
+    for key, value in {"MODELZOO_DISABLE_PLUGIN_AUTOLOAD": "1", "MODELZOO_PLUGINS": "modelzoo_facenet.plugin",
+                       "MODELZOO_RUNS": str(tmp_path / "runs"), "MODELZOO_CACHE": str(tmp_path / "cache")}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("MODELZOO_ZOO", raising=False)
+    monkeypatch.chdir(tmp_path)
+    small = ["data.demo_train_identities=40", "data.demo_images_per_identity=8", "data.demo_test_identities=60",
+             "data.decoded_cache=true", "train.log_every=3", "train.fps_warmup_steps=2", "train.compute_fps_steps=2"]
+
+    def run(mode: str) -> dict:
+        before = {r["run_id"] for r in records.load_all("runs")}
+        sets = [item for pair in (("--set", s) for s in small + [f"train.resident={mode}"]) for item in pair]
+        assert main(["run", "facenet", "--profile", "demo", "--device", "cpu", "--max-steps", "12", *sets]) == 0
+        (record,) = [r for r in records.load_all("runs") if r["run_id"] not in before]
+        return record
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # steady on a shared 2-core machine; the equality holds at any count
+    try:
+        loader, on = run("off"), run("on")
+    finally:
+        torch.set_num_threads(threads)
+    assert loader["env"]["resident_data"] == {"resident": False, "reason": "train.resident=off"}
+    assert on["env"]["resident_data"]["resident"] is True and on["env"]["resident_data"]["where"] == "cpu RAM"
+    # the same batches and the same per-step seeds: the same losses, step for step
+    assert on["curves"]["loss"] == loader["curves"]["loss"] and len(on["curves"]["loss"]["loss"]) == 4
+    assert on["metrics"]["lfw_accuracy"] == loader["metrics"]["lfw_accuracy"]
+    assert on["env"]["cuda_graphs"] == "off"
