@@ -101,7 +101,7 @@ class CoreSettings:
     schedule: ScheduleSettings
 
     @classmethod
-    def from_config(cls, config: dict) -> "CoreSettings":
+    def from_config(cls, config: dict) -> CoreSettings:
         """Typed, range-checked core sections of a resolved config (UserError on a bad value)."""
         sections = {}
         for name, kind in SECTIONS.items():

@@ -18,7 +18,6 @@ the record says ``interrupted`` and the CLI exits 130.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
 import random
 import signal
@@ -32,21 +31,21 @@ from typing import Any, Optional
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, Sampler
+from torch.utils.data import DataLoader, DistributedSampler
 
 from modelzoo import checkpoint as ckpt
 from modelzoo import distributed, records
 from modelzoo import env as envinfo
 from modelzoo import resident as resident_data
 from modelzoo.api import DataIdentity, RunContext, TrainData, UserError
+from modelzoo.batches import BatchStream, EpochBatches
 from modelzoo.graphs import GraphedStep
 from modelzoo.meter import ThroughputMeter, compute_only_fps
 from modelzoo.optim import build_optimizer, learning_rate, optimizer_implementation
 from modelzoo.plugins import ModelHooks, load_registry
 from modelzoo.runtime import ProgressLine
 from modelzoo.settings import CoreSettings
-from modelzoo.step import (StepRunner, TrainStep, compile_failure, compiled, configure_math,
-                           emulated_cpu_amp, to_device)
+from modelzoo.step import StepRunner, TrainStep, compile_failure, compiled, configure_math, emulated_cpu_amp, to_device
 from modelzoo.window import WindowResources, fps_stability, target_reached
 
 LOG_FILE = "train.log"
@@ -135,50 +134,6 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-# --- Data order ------------------------------------------------------------------------
-
-class _EpochBatches:
-    """A plain sampler cut into fixed-size batches, with ``set_epoch`` passed through."""
-
-    def __init__(self, sampler: Sampler, batch_size: int):
-        self.sampler = sampler
-        self.batches = BatchSampler(sampler, batch_size, drop_last=True)
-
-    def set_epoch(self, epoch: int) -> None:
-        if hasattr(self.sampler, "set_epoch"):
-            self.sampler.set_epoch(epoch)
-
-    def __iter__(self):
-        return iter(self.batches)
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-
-class BatchStream(Sampler):
-    """Endless batches: pass after pass over the data, starting at a given global step.
-
-    Pass ``p`` uses ``set_epoch(p)``, so the order depends only on the seed and the pass;
-    resuming at step ``s`` skips to the same batch without loading the ones before it.
-    """
-
-    def __init__(self, batches, start_step: int):
-        self.batches = batches
-        self.start_step = start_step
-        self.per_pass = len(batches)
-        if self.per_pass == 0:
-            raise UserError("the training set holds fewer samples than one batch per card; "
-                            "lower train.batch_size or add data")
-
-    def __iter__(self):
-        pass_index, offset = divmod(self.start_step, self.per_pass)
-        while True:
-            if hasattr(self.batches, "set_epoch"):
-                self.batches.set_epoch(pass_index)
-            yield from itertools.islice(iter(self.batches), offset, None)
-            pass_index, offset = pass_index + 1, 0
-
-
 # --- Build -----------------------------------------------------------------------------
 
 @dataclass
@@ -252,7 +207,7 @@ def build(job: Job, place: distributed.Topology, device: torch.device) -> Setup:
     else:
         sampler = data.sampler or DistributedSampler(data.dataset, num_replicas=place.world_size, rank=place.rank,
                                                      shuffle=True, seed=job.seed, drop_last=True)
-        batches = _EpochBatches(sampler, train.batch_size)
+        batches = EpochBatches(sampler, train.batch_size)
     steps_per_epoch = train.steps_per_epoch or len(batches)
     if steps_per_epoch == 0:
         raise UserError("the training set holds fewer samples than one batch per card; "

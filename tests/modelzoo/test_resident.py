@@ -13,11 +13,11 @@ from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 from modelzoo import resident
 from modelzoo.api import DataIdentity, TrainData, UserError
+from modelzoo.batches import BatchStream, EpochBatches
 from modelzoo.imagedata import CachedDataset
 from modelzoo.resident import ResidentBatches, choose, place
 from modelzoo.settings import CoreSettings
 from modelzoo.step import to_device
-from modelzoo.trainer import BatchStream, _EpochBatches
 
 N, H, W, BATCH, SEED = 37, 10, 12, 5, 3
 
@@ -32,7 +32,7 @@ def cached(tmp_path: Path) -> CachedDataset:
 def _stream(dataset, start_step: int, world_size: int = 1, rank: int = 0) -> BatchStream:
     sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=SEED,
                                  drop_last=True)
-    return BatchStream(_EpochBatches(sampler, BATCH), start_step)
+    return BatchStream(EpochBatches(sampler, BATCH), start_step)
 
 
 def _take(iterable, count: int) -> list:

@@ -12,9 +12,9 @@ import torch
 from toy_helpers import run_cli, subprocess_env
 
 from modelzoo import records
+from modelzoo.batches import BatchStream, EpochBatches
 from modelzoo.optim import learning_rate
 from modelzoo.settings import ScheduleSettings
-from modelzoo.trainer import BatchStream, _EpochBatches
 
 
 def test_step_schedule_follows_the_recipe_table():
@@ -33,7 +33,7 @@ def test_cosine_and_warmup():
 def test_batch_stream_resumes_at_the_same_batch():
     sampler = torch.utils.data.DistributedSampler(range(50), num_replicas=2, rank=1, shuffle=True, seed=5,
                                                   drop_last=True)
-    stream = lambda start: iter(BatchStream(_EpochBatches(sampler, 4), start))
+    stream = lambda start: iter(BatchStream(EpochBatches(sampler, 4), start))
     full = [next(it) for it in [stream(0)] for _ in range(20)]
     resumed = [next(it) for it in [stream(13)] for _ in range(7)]
     assert resumed == full[13:]
