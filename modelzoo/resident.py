@@ -101,7 +101,7 @@ class Placement:
 def refusal(dataset, collate_fn: Optional[Callable]) -> Optional[str]:
     """Why ``dataset`` cannot be made resident whatever the memory, or None."""
     if not isinstance(dataset, CachedDataset):
-        return (f"the training set is a {type(dataset).__name__}, not a decoded-image cache "
+        return (f"the training set ({type(dataset).__name__}) is not a decoded-image cache "
                 "(modelzoo.imagedata.CachedDataset; the facenet plugin's data.decoded_cache=true)")
     kind = type(dataset)
     if kind.__getitem__ is not CachedDataset.__getitem__ or kind.__getitems__ is not CachedDataset.__getitems__:

@@ -138,7 +138,7 @@ def test_default_budget_is_a_share_of_available_ram_per_worker(cached, monkeypat
 
 def test_on_errors_with_the_reason_when_impossible(cached):
     images = TensorDataset(torch.zeros(8, 3, 4, 4, dtype=torch.uint8), torch.zeros(8, dtype=torch.int64))
-    with pytest.raises(UserError, match="train.resident=on.*TensorDataset, not a decoded-image cache"):
+    with pytest.raises(UserError, match=r"train.resident=on.*\(TensorDataset\) is not a decoded-image cache"):
         choose("on", _data(images), "cpu")
     with pytest.raises(UserError, match="train.resident=on.*exceeds the RAM budget"):
         choose("on", _data(cached), "cpu", host_budget=10)
