@@ -57,17 +57,6 @@ def parse_variant(text: str) -> tuple[str, list[str]]:
     return name, [s for s in sets.split(",") if s]
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-    return platform.processor() or platform.machine()
-
-
 def _load() -> Optional[list[float]]:
     return [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None
 
@@ -282,8 +271,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
     import torch
 
+    from modelzoo import env as envinfo
+
     machine = machine_facts("cpu")
-    machine.update(cpu_model=cpu_model(), cpu_capability=torch.backends.cpu.get_cpu_capability(),
+    machine.update(cpu_model=envinfo.cpu_model(), cpu_capability=torch.backends.cpu.get_cpu_capability(),
                    run_threads=args.threads or "torch's default (all cores)")
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="resident-bench-"))
     work.mkdir(parents=True, exist_ok=True)

@@ -34,13 +34,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as _dt
-import fcntl
 import math
 import os
 import re
 import secrets
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -299,23 +298,13 @@ def _record_left_by(cell: Cell, action: Action, runs_dir: Path, before: set[str]
     return None
 
 
-@contextlib.contextmanager
-def _release_lock(runs_dir: Path, release_id: str) -> Iterator[None]:
+def _release_lock(runs_dir: Path, release_id: str):
     """One ``zoo run`` per release and runs folder at a time (two would start the same cells twice)."""
-    path = runs_dir / f".zoo-{_plain(release_id)}.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            owner = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
-            raise UserError(f"zoo run of release '{release_id}' is already running in {runs_dir} "
-                            f"({owner}); wait for it to end or stop it") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()}\n".encode(), 0)
-        yield
-    finally:
-        os.close(fd)  # the kernel drops the lock with the descriptor, also when the process is killed
+    from modelzoo.runlock import exclusive_lock
+
+    return exclusive_lock(runs_dir / f".zoo-{_plain(release_id)}.lock",
+                          f"zoo run of release '{release_id}' is already running in {runs_dir} "
+                          "({owner}); wait for it to end or stop it")
 
 
 def _plain(name: str) -> str:

@@ -23,9 +23,13 @@ LOCK_FILE = ".lock"
 
 
 @contextlib.contextmanager
-def run_lock(run_dir: Path) -> Iterator[None]:
-    """Hold the run folder's lock for the block; UserError naming the owner when taken."""
-    path = Path(run_dir) / LOCK_FILE
+def exclusive_lock(path: Path, busy: str) -> Iterator[None]:
+    """Hold an flock on ``path`` for the block, with this process's pid and host written in it.
+
+    Taken already: UserError ``busy.format(owner=...)``. The kernel drops the lock with the
+    descriptor, also when the process is killed, so no stale lock is ever left behind.
+    """
+    path = Path(path)
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:  # e.g. a full disk at start: one line naming the file, like every write
@@ -35,17 +39,25 @@ def run_lock(run_dir: Path) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             owner = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
-            raise UserError(f"run {Path(run_dir).name} is in use by {owner}; wait for it to end "
-                            "(or stop it) before running it again") from None
+            raise UserError(busy.format(owner=owner)) from None
         try:
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
         except OSError as exc:
             raise records._write_failed(path, exc) from None
-        _remove_stale_temps(Path(run_dir))
         yield
     finally:
-        os.close(fd)  # closing the descriptor releases the lock
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold the run folder's lock for the block; UserError naming the owner when taken."""
+    run_dir = Path(run_dir)
+    busy = f"run {run_dir.name} is in use by {{owner}}; wait for it to end (or stop it) before running it again"
+    with exclusive_lock(run_dir / LOCK_FILE, busy):
+        _remove_stale_temps(run_dir)
+        yield
 
 
 def _remove_stale_temps(run_dir: Path) -> None:
