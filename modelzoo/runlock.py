@@ -1,4 +1,4 @@
-"""One owner per run folder: an exclusive lock held for the whole run.
+"""One owner per run folder: an exclusive lock held for the whole run; one builder per data set.
 
 Two ``--resume`` of one run at once would both train into one folder (one overwrites
 the other's checkpoint). The launching process takes ``runs/<id>/.lock`` with
@@ -13,8 +13,9 @@ import contextlib
 import fcntl
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Optional
 
 from modelzoo import records
 from modelzoo.api import UserError
@@ -45,6 +46,31 @@ def exclusive_lock(path: Path, busy: str) -> Iterator[None]:
             os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
         except OSError as exc:
             raise records._write_failed(path, exc) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def build_lock(path: Path, waiting: str, log: Optional[Callable[[str], None]] = None) -> Iterator[None]:
+    """Hold an flock on ``path`` for the block, waiting for the process that holds it.
+
+    For data that one process builds and others then read (a generated demo set in the
+    shared cache): a second process waits, logging ``waiting`` once, and should then look
+    again for what the first one built instead of building it a second time.
+    """
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise records._write_failed(path, exc) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if log:
+                log(waiting)
+            fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)

@@ -45,7 +45,31 @@ def test_an_existing_set_is_reused_and_other_parameters_regenerate(tmp_path):
     assert not again.generated
     bigger = _small(tmp_path / "a", train_per_class=6)
     assert bigger.generated and len(list((bigger.train_dir / CLASS_NAMES[0]).iterdir())) == 6
-    assert [p.name for p in tmp_path.iterdir()] == ["a"]  # no temporary folder left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".a.lock", "a"]  # the build lock; no temporary folder
+
+
+def test_two_runs_on_an_empty_cache_draw_the_set_once(tmp_path):
+    import threading
+
+    from modelzoo import runlock
+
+    root = tmp_path / "shapes"
+    results, logs = [], [[], []]
+
+    def generate(n: int) -> None:
+        results.append(generate_demo_set(root, classes=3, train_per_class=2, test_per_class=1, size=16,
+                                         log=logs[n].append))
+
+    threads = [threading.Thread(target=generate, args=(n,)) for n in range(2)]
+    with runlock.build_lock(tmp_path / ".shapes.lock", "held by the test"):
+        for thread in threads:
+            thread.start()
+        while sum(any("waiting for another process" in line for line in log) for log in logs) < 2:
+            threads[0].join(0.01)
+    for thread in threads:
+        thread.join(60)
+    assert sorted(s.generated for s in results) == [False, True]
+    assert len(list((root / "train").rglob("*.png"))) == 6
 
 
 def test_images_vary_within_a_class_and_colour_does_not_give_the_class_away():

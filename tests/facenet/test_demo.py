@@ -70,7 +70,7 @@ def test_layout_and_manifest(small_set: demo.DemoInfo):
     assert manifest["params"] == {**DEMO_DEFAULTS, **SMALL}
     assert manifest["counts"] == {"train_identities": 5, "train_images": 15, "test_identities": 20,
                                   "test_images": 60, "pairs": 60}
-    assert not list(root.parent.glob(".set.*"))  # no temporary folder left
+    assert [p.name for p in root.parent.glob(".set.*")] == [".set.lock"]  # the build lock, no temporary folder
 
 
 def test_pairs_file_is_valid_lfw_view2(small_set: demo.DemoInfo):
@@ -144,6 +144,33 @@ def test_reuse_when_manifest_matches_and_redo_otherwise(tmp_path: Path):
     # a corrupt manifest is not trusted either
     (root / "DONE.json").write_text("{trunc")
     assert generate_demo_dataset(root, seed=3, workers=1, **dict(params, train_identities=3)).generated
+
+
+def test_two_runs_on_an_empty_cache_generate_the_set_once(tmp_path: Path):
+    """The second of two runs started together waits for the first's set and reuses it,
+    instead of swapping its own copy in while the first is reading."""
+    import threading
+
+    from modelzoo import runlock
+
+    root = tmp_path / "d"
+    params = dict(SMALL, train_identities=2, test_images_per_identity=2, pairs_per_fold=1)
+    results, logs = [], [[], []]
+
+    def generate(n: int) -> None:
+        results.append(generate_demo_dataset(root, seed=3, workers=1, log=logs[n].append, **params))
+
+    threads = [threading.Thread(target=generate, args=(n,)) for n in range(2)]
+    with runlock.build_lock(tmp_path / ".d.lock", "held by the test"):  # both start while it is held
+        for thread in threads:
+            thread.start()
+        while sum(any("waiting for another process" in line for line in log) for log in logs) < 2:
+            threads[0].join(0.01)
+    for thread in threads:
+        thread.join(60)
+    assert sorted(info.generated for info in results) == [False, True]
+    assert results[0].manifest == results[1].manifest
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".d.lock", "d"]  # no temporary folder left
 
 
 def test_stale_temporary_folder_is_removed(tmp_path: Path):

@@ -42,6 +42,7 @@ from typing import Optional
 import cv2
 import numpy as np
 
+from modelzoo import runlock
 from modelzoo.api import UserError
 
 # Bump whenever the drawing or the layout changes: existing sets are then regenerated.
@@ -176,32 +177,49 @@ def generate_demo_set(root: str | os.PathLike, *, seed: int = 0, classes: int = 
     params = {"version": GENERATOR_VERSION, "seed": seed, "classes": classes, "train_per_class": train_per_class,
               "test_per_class": test_per_class, "size": size}
     started = time.perf_counter()
-    manifest = read_manifest(root)
-    generated = manifest is None or manifest.get("params") != params
+    generated = _wrong_or_missing(root, params)
     if generated:
-        if log:
-            log(f"generating the synthetic demo set ({classes} classes, {train_per_class}+{test_per_class} "
-                f"images per class, {size} px) in {root}")
         root.parent.mkdir(parents=True, exist_ok=True)
-        tmp = root.parent / f".{root.name}.tmp-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        try:
-            for split, count in (("train", train_per_class), ("test", test_per_class)):
-                for label in range(classes):
-                    folder = tmp / split / CLASS_NAMES[label]
-                    folder.mkdir(parents=True)
-                    for n in range(count):
-                        rng = np.random.default_rng([seed, _SPLITS[split], label, n])
-                        image = draw_image(rng, label, size)
-                        if not cv2.imwrite(str(folder / f"{n:05d}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-                            raise UserError(f"cannot write {folder / f'{n:05d}.png'}; check the cache folder "
-                                            "(MODELZOO_CACHE) is writable")
-            (tmp / "DONE.json").write_text(json.dumps({"params": params, "class_names": CLASS_NAMES[:classes]},
-                                                      indent=1))
-            shutil.rmtree(root, ignore_errors=True)  # a stale or different set
-            os.replace(tmp, root)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        # Two runs started together on an empty cache: the second waits, then reuses the first's set.
+        with runlock.build_lock(root.parent / f".{root.name}.lock",
+                                f"waiting for another process that is generating {root}", log):
+            generated = _wrong_or_missing(root, params)
+            if generated:
+                _write_set(root, params, log)
     return DemoSet(root=root, train_dir=root / "train", test_dir=root / "test", classes=classes,
                    train_images=classes * train_per_class, test_images=classes * test_per_class,
                    generated=generated, seconds=time.perf_counter() - started)
+
+
+def _wrong_or_missing(root: Path, params: dict) -> bool:
+    manifest = read_manifest(root)
+    return manifest is None or manifest.get("params") != params
+
+
+def _write_set(root: Path, params: dict, log: Optional[Callable[[str], None]]) -> None:
+    """Draw the set into a temporary sibling folder and swap it in (the caller holds the build lock)."""
+    seed, classes, size = params["seed"], params["classes"], params["size"]
+    train_per_class, test_per_class = params["train_per_class"], params["test_per_class"]
+    if log:
+        log(f"generating the synthetic demo set ({classes} classes, {train_per_class}+{test_per_class} "
+            f"images per class, {size} px) in {root}")
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = root.parent / f".{root.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        for split, count in (("train", train_per_class), ("test", test_per_class)):
+            for label in range(classes):
+                folder = tmp / split / CLASS_NAMES[label]
+                folder.mkdir(parents=True)
+                for n in range(count):
+                    rng = np.random.default_rng([seed, _SPLITS[split], label, n])
+                    image = draw_image(rng, label, size)
+                    if not cv2.imwrite(str(folder / f"{n:05d}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+                        raise UserError(f"cannot write {folder / f'{n:05d}.png'}; check the cache folder "
+                                        "(MODELZOO_CACHE) is writable")
+        (tmp / "DONE.json").write_text(json.dumps({"params": params, "class_names": CLASS_NAMES[:classes]},
+                                                  indent=1))
+        shutil.rmtree(root, ignore_errors=True)  # a stale or different set
+        os.replace(tmp, root)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -46,6 +46,7 @@ from typing import Optional
 
 import cv2
 
+from modelzoo import runlock
 from modelzoo.api import UserError
 from modelzoo_facenet.demo_faces import render_identity_images, seeded_generator
 
@@ -225,6 +226,21 @@ def generate_demo_dataset(root: str | os.PathLike, *, seed: int = 0, train_ident
     manifest = read_manifest(root)
     if manifest and all(manifest.get(k) == v for k, v in wanted.items()):
         return _info(root, manifest, generated=False, seconds=0.0)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    # Two runs started together on an empty cache: the second waits for the first's set
+    # rather than swapping its own copy in under the first one's reads.
+    with runlock.build_lock(root.parent / f".{root.name}.lock",
+                            f"waiting for another process that is generating {root}", log):
+        manifest = read_manifest(root)
+        if manifest and all(manifest.get(k) == v for k, v in wanted.items()):
+            return _info(root, manifest, generated=False, seconds=0.0)
+        return _generate(root, params, wanted, workers, log)
+
+
+def _generate(root: Path, params: dict, wanted: dict, workers: Optional[int],
+              log: Optional[Callable[[str], None]]) -> DemoInfo:
+    """Draw the set into a temporary sibling folder and swap it in (the caller holds the build lock)."""
+    seed = wanted["seed"]
     if root.exists():
         if not root.is_dir() or not {e.name for e in root.iterdir()} <= _OURS:
             raise UserError(f"{root} exists and is not a demo data set; "
@@ -232,7 +248,6 @@ def generate_demo_dataset(root: str | os.PathLike, *, seed: int = 0, train_ident
 
     started = time.perf_counter()
     size = params["image_size"]
-    root.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temps(root)
     tmp = root.parent / f".{root.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -276,11 +291,11 @@ def generate_demo_dataset(root: str | os.PathLike, *, seed: int = 0, train_ident
             "layout": {"train": "train/<identity>/<n>.png", "lfw": "lfw/<person>/<person>_%04d.png",
                        "pairs": "pairs.txt"}, "crop": DEMO_CROP}
         (tmp / "DONE.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        trash = root.parent / f".{root.name}.old-{os.getpid()}"
         if root.exists():
-            trash = root.parent / f".{root.name}.old-{os.getpid()}"
             os.rename(root, trash)
-            shutil.rmtree(trash, ignore_errors=True)
         os.rename(tmp, root)
+        shutil.rmtree(trash, ignore_errors=True)  # after the swap: the set is missing for two renames only
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     seconds = time.perf_counter() - started
