@@ -25,6 +25,14 @@ counter-only backend, the highest power between two readings, i.e. a 250 ms aver
 Job level: ``avg_w`` and ``peak_w`` are means over cards, ``energy_j`` the sum (``None``
 when a card has none), ``j_per_1000_images`` = energy_j / images x 1000.
 
+The time series (``PowerReport.curve()``, the record's ``curves.power``): ``{"t": [...],
+"watts": [...], "devices": n}``, ``t`` in seconds into the timed window (pauses left out, as
+in ``seconds``), ``watts`` summed over the devices that have readings: each card's power
+readings, or for a counter-only backend (RAPL) the power between two readings at their
+midpoint, resampled onto one time grid where cards' (or nodes') timestamps differ, and
+averaged in consecutive buckets down to at most ``CURVE_POINTS`` points. ``None`` when
+nothing was read (the summary's ``reason`` says why).
+
 ``sampler_cpu_s`` is the sampler thread's own CPU time (a subprocess backend's children not
 included); bench/power_overhead.py measures the cost on throughput.
 
@@ -46,6 +54,7 @@ from modelzoo.power_readers import Card, Reader, Reading, open_reader
 # Importable from here too, for bench/power_overhead.py.
 
 DEFAULT_HZ = 4.0
+CURVE_POINTS = 2000  # the most points of the record's power curve (a 4 Hz run: every reading up to 500 s)
 
 
 # --------------------------------------------------------------------------- figures
@@ -67,17 +76,25 @@ class CardPower:
         return asdict(self)
 
 
+def _counter_delta(c0: float, c1: float, wrap: Optional[float]) -> Optional[float]:
+    """Joules between two counter readings; ``None`` when it went back without a wrap range."""
+    delta = c1 - c0
+    if delta < 0:
+        if not wrap:
+            return None
+        delta += wrap  # one wrap at most between readings a fraction of a second apart
+    return delta
+
+
 def _counter_energy(points: list) -> tuple:
     """``(joules, seconds, interval watts, notes)`` from ``(t, counter_j, wrap_j)`` in time order."""
     energy = seconds = 0.0
     rates, notes = [], []
     for (t0, c0, _), (t1, c1, wrap) in zip(points, points[1:]):
-        delta = c1 - c0
-        if delta < 0:
-            if not wrap:
-                notes.append("energy counter went back without a wrap range; that interval dropped")
-                continue
-            delta += wrap  # one wrap at most between readings a fraction of a second apart
+        delta = _counter_delta(c0, c1, wrap)
+        if delta is None:
+            notes.append("energy counter went back without a wrap range; that interval dropped")
+            continue
         energy += delta
         seconds += t1 - t0
         if t1 > t0:
@@ -134,6 +151,82 @@ def summarize_card(index: Card, segments: list, host: Optional[str] = None) -> C
                      covered_s=seconds, reason="; ".join(reason_parts) or None, host=host)
 
 
+# --------------------------------------------------------------------------- the time series
+
+
+def card_trace(segments: list) -> list:
+    """One card's ``(t, watts)`` in time order from ``segments`` = lists of ``(t_window, t, Reading)``.
+
+    A stretch's power readings where it has any; else the power between consecutive counter
+    readings (over their own timestamps ``t``), placed at the midpoint of their window times.
+    """
+    out = []
+    for points in segments:
+        power = [(tw, r.watts) for tw, _, r in points if r.watts is not None and math.isfinite(r.watts)]
+        if power:
+            out += power
+            continue
+        counter = [(tw, t, r.energy_j, r.wrap_j) for tw, t, r in points if r.energy_j is not None]
+        for (w0, t0, c0, _), (w1, t1, c1, wrap) in zip(counter, counter[1:]):
+            delta = _counter_delta(c0, c1, wrap)
+            if delta is not None and t1 > t0:
+                out.append(((w0 + w1) / 2, delta / (t1 - t0)))
+    return _merge_equal_times(out)
+
+
+def _merge_equal_times(trace: list) -> list:
+    """Readings at one time (a stretch's end, where times are clamped) become their mean."""
+    out: list = []
+    count = 0
+    for t, w in trace:
+        if out and t <= out[-1][0]:
+            count += 1
+            out[-1] = (out[-1][0], out[-1][1] + (w - out[-1][1]) / count)
+        else:
+            out.append((t, w))
+            count = 1
+    return out
+
+
+def _resample(trace: list, grid: list) -> list:
+    """``trace`` linearly interpolated at ``grid`` (sorted, within the trace's time span)."""
+    out, i = [], 0
+    for t in grid:
+        while i + 1 < len(trace) and trace[i + 1][0] <= t:
+            i += 1
+        t0, w0 = trace[i]
+        if t <= t0 or i + 1 == len(trace):
+            out.append(w0)
+        else:
+            t1, w1 = trace[i + 1]
+            out.append(w0 + (w1 - w0) * (t - t0) / (t1 - t0))
+    return out
+
+
+def sum_traces(traces: list) -> list:
+    """The sum of several ``(t, watts)`` traces over the span they all cover, on the union of
+    their timestamps (traces read at the same instants add up point by point)."""
+    traces = [trace for trace in traces if trace]
+    if len(traces) <= 1:
+        return list(traces[0]) if traces else []
+    lo, hi = max(trace[0][0] for trace in traces), min(trace[-1][0] for trace in traces)
+    grid = sorted({t for trace in traces for t, _ in trace if lo <= t <= hi})
+    columns = [_resample(trace, grid) for trace in traces]
+    return [(t, sum(values)) for t, values in zip(grid, zip(*columns))]
+
+
+def downsample(trace: list, max_points: int = CURVE_POINTS) -> list:
+    """At most ``max_points`` points: the means of consecutive equal buckets (t stays in order)."""
+    if len(trace) <= max_points:
+        return list(trace)
+    size = math.ceil(len(trace) / max_points)
+    return [(sum(t for t, _ in chunk) / len(chunk), sum(w for _, w in chunk) / len(chunk))
+            for chunk in (trace[i:i + size] for i in range(0, len(trace), size))]
+
+
+# --------------------------------------------------------------------------- the report
+
+
 def _mean(values: list) -> Optional[float]:
     return sum(values) / len(values) if values else None
 
@@ -146,6 +239,24 @@ class PowerReport:
     hz: Optional[float] = None
     reason: Optional[str] = None
     sampler_cpu_s: Optional[float] = None
+    trace: list = field(default_factory=list)  # (t, watts) summed over trace_devices, at most CURVE_POINTS
+    trace_devices: int = 0  # devices in the trace
+    trace_missing: int = 0  # devices read but without a value to plot, not in the trace
+
+    def curve(self, max_points: int = CURVE_POINTS) -> Optional[dict]:
+        """The record's ``curves.power``: ``{"t", "watts", "devices"}`` (and ``reason`` when a
+        device without readings is left out of the sum); ``None`` when nothing was read."""
+        if not self.trace:
+            return None
+        # to the microsecond (a stretch's last reading, clamped to its end, and the next one's first
+        # are tens of microseconds apart); readings that still fall together become one point
+        points = _merge_equal_times([(round(t, 6), w) for t, w in downsample(self.trace, max_points)])
+        out = {"t": [t for t, _ in points], "watts": [round(w, 2) for _, w in points],
+               "devices": self.trace_devices}
+        if self.trace_missing:
+            out["reason"] = (f"{self.trace_missing} of {self.trace_missing + self.trace_devices} devices "
+                             "had no readings and are not in the sum")
+        return out
 
     def as_dict(self, images: Optional[int] = None) -> dict:
         """The record's ``power`` section; ``images`` = training images in the timed window (all ranks)."""
@@ -184,7 +295,10 @@ class PowerReport:
                    seconds=max((report.seconds for report in reports), default=0.0),
                    hz=next((report.hz for report in reports if report.hz), None),
                    reason="; ".join(dict.fromkeys(reasons)) or None,
-                   sampler_cpu_s=sum(cpu) if cpu else None)
+                   sampler_cpu_s=sum(cpu) if cpu else None,
+                   trace=downsample(sum_traces([report.trace for report in reports])),
+                   trace_devices=sum(report.trace_devices for report in reports if report.trace),
+                   trace_missing=sum(report.trace_missing for report in reports))
 
 
 # --------------------------------------------------------------------------- the sampler
@@ -324,11 +438,20 @@ class PowerSampler:
                 for card in values or {}:
                     if card not in cards:
                         cards.append(card)
-        summaries = []
+        window_times, offset = [], 0.0  # seconds into the window, the pauses left out
+        for segment, samples in zip(self._segments, per_segment):
+            window_times.append([offset + min(max(t, segment.started), segment.ended) - segment.started
+                                 for t, _, _ in samples])
+            offset += segment.ended - segment.started
+        summaries, traces = [], []
         for card in cards:
             segments = [[(t, (values or {}).get(card) or Reading(reason=error or f"no reading for card {card}"))
                          for t, values, error in samples] for samples in per_segment]
             summaries.append(summarize_card(card, segments, host=self.host))
+            traces.append(card_trace([[(tw, t, reading) for tw, (t, reading) in zip(times, points)]
+                                      for times, points in zip(window_times, segments)]))
+        summed = sum_traces(traces)
+        devices = sum(1 for trace in traces if trace) if summed else 0
         reasons = []
         if self.reason:  # backends tried before this one
             reasons.append(f"tried first: {self.reason}")
@@ -341,4 +464,5 @@ class PowerSampler:
         return PowerReport(source=self.source, cards=summaries,
                            seconds=sum(s.ended - s.started for s in self._segments), hz=self.hz,
                            reason="; ".join(reasons) or None,
-                           sampler_cpu_s=sum(s.cpu_s for s in self._segments))
+                           sampler_cpu_s=sum(s.cpu_s for s in self._segments),
+                           trace=downsample(summed), trace_devices=devices, trace_missing=len(traces) - devices)

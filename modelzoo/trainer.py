@@ -504,7 +504,7 @@ def finish(setup: Setup, outcome: LoopOutcome, job: Job, place: distributed.Topo
     if isinstance(setup.runner, GraphedStep) and result.env is not None:
         result.env["cuda_graphs"] = setup.runner.describe()  # known once the loop has run
     timed = metrics["fps"] * metrics["timed_seconds"] if metrics.get("fps") else None
-    result.resources = outcome.resources.collect(timed)
+    result.resources = outcome.resources.collect(timed, curves)  # rank 0: curves gains "power"
     result.target = target_reached(curves["eval"], job.target)
     if not metrics.get("fps"):
         result.status = "failed"

@@ -4,7 +4,9 @@
 "open" it resets the memory peaks and starts the power sampler, it pauses and resumes
 the sampler with the window (checkpoint writes and mid-run evaluations are not
 training), and stops it at "close". :meth:`WindowResources.collect` gathers every
-rank's figures to rank 0 as the record's ``resources`` section. The sampler runs on each
+rank's figures to rank 0 as the record's ``resources`` section, and adds the power time
+series to the record's curves (``curves.power``, see :meth:`PowerReport.curve`; left out
+when no reader worked, the summary saying why). The sampler runs on each
 node's first worker and reads that node's cards. A figure that cannot be read is
 ``None`` with a reason (modelzoo/power.py, modelzoo/resources.py), never 0.
 """
@@ -44,8 +46,9 @@ class WindowResources:
         elif event == "close":
             self.report = self.sampler.stop()
 
-    def collect(self, timed_images: Optional[float]) -> Optional[dict]:
-        """Every rank calls it; rank 0 gets ``{"memory": ..., "power": ...}``, the others None."""
+    def collect(self, timed_images: Optional[float], curves: Optional[dict] = None) -> Optional[dict]:
+        """Every rank calls it; rank 0 gets ``{"memory": ..., "power": ...}`` (and ``curves["power"]``
+        set when a reader worked), the others None."""
         if self.sampler is not None and self.sampler.running:  # a window that never closed
             self.report = self.sampler.stop()
         memory = {"rank": self.place.rank, **peak_memory(self.device)}
@@ -55,7 +58,11 @@ class WindowResources:
         per_card = [entry for entry, _ in gathered]
         reports = [report for _, report in gathered if report is not None]
         if reports:
-            power = PowerReport.combine(reports).as_dict(images=int(timed_images) if timed_images else None)
+            combined = PowerReport.combine(reports)
+            power = combined.as_dict(images=int(timed_images) if timed_images else None)
+            curve = combined.curve()
+            if curve is not None and curves is not None:
+                curves["power"] = curve
         else:
             power = {"source": None, "per_card": [], "avg_w": None, "peak_w": None, "energy_j": None,
                      "j_per_1000_images": None, "seconds": 0.0, "hz": None, "sampler_cpu_s": None,

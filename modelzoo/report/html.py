@@ -3,7 +3,8 @@
 Per model: FPS against card count with the ideal-scaling line, per-step throughput of
 the main-table runs, and every curve the records declare (``curve_specs``), overlaid.
 Per run: throughput, loss, its declared curves (title, axis labels, caption metric),
-power over the timed window (``curves.power``) and the metric against wall time
+power over the timed window (``curves.power``: ``t``, ``watts``, summed over ``devices``,
+from :meth:`modelzoo.power.PowerReport.curve`) and the metric against wall time
 (``curves.eval``) with the target line. No curve or metric name is special to the
 report beyond the core's own curves (throughput, loss, power, eval).
 """
@@ -169,7 +170,9 @@ def _power_chart(run: Run) -> Optional[str]:
     # the mean of the plotted samples, so the line is in the curve's own terms (per card or summed)
     watts = [w for w in (finite(v) for v in curve["watts"]) if w is not None]
     hlines = [svg.HLine(fmean(watts), f"mean {fmean(watts):.0f} W", "#d55e00")] if watts else []
-    return svg.line_chart([svg.Series("power", *_xy(curve, "t", "watts"))], title="Power over the timed window",
+    devices = curve.get("devices")
+    label = f"power, sum of {devices} devices" if isinstance(devices, int) and devices > 1 else "power"
+    return svg.line_chart([svg.Series(label, *_xy(curve, "t", "watts"))], title="Power over the timed window",
                           x_label="seconds into the timed window", y_label="W", y_from_zero=True, hlines=hlines)
 
 

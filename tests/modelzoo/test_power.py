@@ -492,3 +492,141 @@ def test_visible_cards(monkeypatch):
 def test_power_module_does_not_import_torch(module):
     source = Path(module.__file__).read_text()
     assert "import torch" not in source
+
+
+# --------------------------------------------------------------------------- the time series (curves.power)
+
+
+class Counting:
+    """Card 0 reads 100 + n W and card 1 200 + 2n W at the n-th call: their sum is 300 + 3n."""
+
+    cards = [0, 1]
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self):
+        n, self.calls = self.calls, self.calls + 1
+        return {0: Reading(watts=100.0 + n), 1: Reading(watts=200.0 + 2 * n)}
+
+
+def _increasing(values: list) -> bool:
+    return all(b > a for a, b in zip(values, values[1:]))
+
+
+def test_the_series_sums_the_cards_reading_by_reading_in_window_seconds():
+    reader = Counting()
+    report = _run(PowerSampler(reader, "test", hz=20), 0.5)
+    curve = report.curve()
+    assert set(curve) == {"t", "watts", "devices"} and curve["devices"] == 2
+    assert curve["watts"] == [300.0 + 3 * n for n in range(reader.calls)]  # every reading, in order
+    assert len(curve["t"]) == reader.calls == report.cards[0].samples
+    assert _increasing(curve["t"])
+    assert 0.0 <= curve["t"][0] < 0.05 and curve["t"][-1] <= report.seconds + 1e-3
+    assert curve["t"][-1] == pytest.approx(report.seconds, abs=0.06)
+    assert report.as_dict()["per_card"][0]["peak_w"] == 100.0 + reader.calls - 1  # the summary is as before
+    assert "trace" not in report.as_dict()
+
+
+def test_the_series_leaves_the_pauses_out_like_the_summary():
+    sampler = PowerSampler(Counting(), "test", hz=20).start()
+    time.sleep(0.3)
+    sampler.pause()
+    time.sleep(0.5)  # a checkpoint write: not in the window
+    sampler.resume()
+    time.sleep(0.3)
+    report = sampler.stop()
+    t = report.curve()["t"]
+    assert t == sorted(t) and len(set(t)) == len(t)
+    assert t[-1] <= report.seconds + 1e-3 and report.seconds == pytest.approx(0.6, abs=0.15)
+    assert max(b - a for a, b in zip(t, t[1:])) < 0.2  # no 0.5 s hole where the pause was
+
+
+def test_a_counter_only_backend_gives_the_power_between_readings():
+    t0 = time.perf_counter()
+
+    def reader():  # a 40 W package's RAPL-like counter, no power reading
+        return {0: Reading(energy_j=1e3 + 40.0 * (time.perf_counter() - t0), wrap_j=1e6)}
+
+    report = _run(PowerSampler(reader, "rapl", hz=20), 0.4)
+    curve = report.curve()
+    assert len(curve["watts"]) == report.cards[0].samples - 1  # one value per interval
+    # loose: a 50 ms interval's timestamps jitter by a ms or more on a busy machine
+    assert curve["watts"] == pytest.approx([40.0] * len(curve["watts"]), rel=0.25)
+    assert _increasing(curve["t"])
+
+
+def test_card_trace_from_counters_exactly():
+    def at(t, joules, wrap=100.0):  # window time = clock time here
+        return (t, t, Reading(energy_j=joules, wrap_j=wrap))
+
+    first = [at(0.0, 90.0), at(1.0, 10.0), at(3.0, 50.0, None), at(4.0, 5.0, None)]  # a wrap; a drop without range
+    second = [at(10.0, 0.0), at(10.5, 30.0)]
+    assert power.card_trace([first, second]) == [(0.5, 20.0), (2.0, 20.0), (10.25, 60.0)]
+    powered = [(0.0, 0.0, Reading(watts=5.0, energy_j=1.0)), (1.0, 1.0, Reading(watts=7.0, energy_j=99.0))]
+    assert power.card_trace([powered]) == [(0.0, 5.0), (1.0, 7.0)]  # power readings win for the series
+    clamped = [(0.0, 0.0, Reading(watts=5.0)), (2.0, 2.0, Reading(watts=6.0)), (2.0, 2.1, Reading(watts=8.0))]
+    assert power.card_trace([clamped]) == [(0.0, 5.0), (2.0, 7.0)]  # readings past the stretch's end: one point
+
+
+def test_the_series_is_downsampled_by_bucket_means():
+    trace = [(i * 0.25, 100.0 + (i % 2) * 10) for i in range(10_001)]  # 4 Hz for 2,500 s, alternating 100/110 W
+    report = PowerReport(source="nvml", trace=trace, trace_devices=1)
+    curve = report.curve()
+    assert len(curve["t"]) <= power.CURVE_POINTS and len(curve["t"]) == len(curve["watts"]) >= power.CURVE_POINTS / 2
+    assert _increasing(curve["t"])
+    # buckets of 6 readings (10,001 / 2,000, rounded up), the last of 5: their mean times
+    assert len(curve["t"]) == 1667 and curve["t"][0] == 0.625 and curve["t"][-1] == 2499.5
+    assert sum(curve["watts"]) / len(curve["watts"]) == pytest.approx(105.0, abs=0.01)
+    small = report.curve(max_points=7)
+    assert len(small["t"]) == 7 and _increasing(small["t"])
+    assert power.downsample(trace[:5], max_points=10) == trace[:5]
+
+
+def test_a_long_run_keeps_a_bounded_trace_before_the_nodes_gather_it():
+    sampler = PowerSampler(Counting(), "test", hz=200)  # about 100 readings in 0.5 s
+    report = _run(sampler, 0.5)
+    assert len(report.trace) == sampler.reader.calls  # under CURVE_POINTS: every reading
+    curve = report.curve(max_points=10)
+    assert len(curve["t"]) <= 10 and _increasing(curve["t"])
+    assert curve["watts"][0] < curve["watts"][-1]  # the readings rise, so do their bucket means
+
+
+def test_cards_at_different_times_are_summed_on_one_grid():
+    a = [(0.0, 100.0), (1.0, 100.0), (2.0, 100.0)]
+    b = [(0.5, 50.0), (1.5, 70.0), (2.5, 90.0)]
+    assert power.sum_traces([a, b]) == [(0.5, 150.0), (1.0, 160.0), (1.5, 170.0), (2.0, 180.0)]
+    assert power.sum_traces([a, []]) == a and power.sum_traces([]) == []
+    assert power.sum_traces([[(0.0, 1.0)], [(5.0, 1.0)]]) == []  # no common span
+
+
+def test_combine_sums_the_nodes_series_and_says_who_is_left_out():
+    def node(trace, devices, missing=0):
+        return PowerReport(source="nvml", seconds=2.0, hz=4.0, trace=trace, trace_devices=devices,
+                           trace_missing=missing)
+
+    both = PowerReport.combine([node([(0.0, 800.0), (1.0, 800.0), (2.0, 800.0)], 8),
+                                node([(0.1, 700.0), (1.1, 700.0), (2.1, 700.0)], 7, missing=1)])
+    curve = both.curve()
+    assert curve["t"] == [0.1, 1.0, 1.1, 2.0] and curve["watts"] == [1500.0] * 4
+    assert curve["devices"] == 15 and curve["reason"] == "1 of 16 devices had no readings and are not in the sum"
+
+
+def test_a_card_without_readings_is_left_out_of_the_sum_with_a_reason():
+    def reader():
+        return {0: Reading(watts=80.0), 3: Reading(reason="ixsmi printed '[N/A]'")}
+
+    curve = _run(PowerSampler(reader, "ixsmi", hz=20), 0.2).curve()
+    assert set(curve["watts"]) == {80.0} and curve["devices"] == 1
+    assert curve["reason"] == "1 of 2 devices had no readings and are not in the sum"
+
+
+def test_no_series_without_a_reader_or_readings(monkeypatch, tmp_path):
+    _no_backends(monkeypatch, tmp_path)
+    assert _run(PowerSampler.for_device("cuda"), 0.05).curve() is None
+
+    def failing():
+        raise RuntimeError("ixsmi exited 9")
+
+    report = _run(PowerSampler(failing, "ixsmi", hz=20), 0.1)
+    assert report.curve() is None and report.trace_devices == 0

@@ -156,6 +156,27 @@ def test_power_and_accuracy_against_wall_time_with_the_target_line(make_resnet):
     assert len(root.findall(".//circle")) == 5
 
 
+def test_the_power_chart_draws_the_samplers_series(make_resnet):
+    from modelzoo.power import PowerReport
+
+    # what a 2-card node's sampler leaves after a long window: 9,000 summed readings, downsampled
+    trace = [(i * 0.25, 400.0 + (i % 40)) for i in range(9000)]
+    record = make_resnet("amp-2", cards=2, amp=True, fps=1000,
+                         resources={"power": {"source": "nvml", "avg_w": 210.0, "per_card": []}})
+    record["curves"]["power"] = PowerReport(source="nvml", trace=trace, trace_devices=2).curve()
+    assert len(record["curves"]["power"]["t"]) <= 2000
+    details = _details(_page([record]), "amp-2")
+    chart = re.search(r"<svg[^>]*><title>Power over the timed window</title>.*?</svg>", details, re.S).group(0)
+    root = ET.fromstring(chart)
+    (line,) = root.findall(".//polyline")
+    xs = [float(point.split(",")[0]) for point in line.get("points").split()]
+    assert 100 < len(xs) <= svg.MAX_POINTS + 1 and xs == sorted(xs)  # the chart may thin it further
+    texts = [t.text for t in root.iter("text")]
+    assert "power, sum of 2 devices" in texts and "seconds into the timed window" in texts
+    watts = record["curves"]["power"]["watts"]
+    assert f"mean {sum(watts) / len(watts):.0f} W" in texts
+
+
 def test_every_chart_in_the_page_parses(make_record, envs):
     page = _page([make_record("run-a", env=envs["bi_v100"]),
                   make_record("run-b", env=envs["bi_v100"], cards=8, fps=1600.0)])
