@@ -78,6 +78,9 @@ def capture(device: str = "cpu", extra: Optional[dict] = None, repo: Optional[Pa
         # CPU name trained 2.9x apart on this alone
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        # torch's compute threads and OpenMP's wait policy: a CPU figure depends on both
+        "cpu_threads": torch.get_num_threads(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "cuda": torch.version.cuda,

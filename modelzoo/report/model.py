@@ -460,8 +460,13 @@ def torch_build(env: dict) -> str:
 
 
 def cpu_label(env: dict) -> str:
+    """``AMD EPYC 7B13 (AVX2, 2 threads)``: the vector ISA and torch's thread count move a CPU
+    figure as much as the model name does."""
     cpu = str(env.get("cpu") or "CPU")
-    return f"{cpu} ({env['cpu_capability']})" if env.get("cpu_capability") else cpu
+    facts = [str(env["cpu_capability"])] if env.get("cpu_capability") else []
+    if isinstance(env.get("cpu_threads"), int):
+        facts.append(f"{env['cpu_threads']} thread{'s' if env['cpu_threads'] != 1 else ''}")
+    return f"{cpu} ({', '.join(facts)})" if facts else cpu
 
 
 def _env_tables(entries: list[tuple[str, dict, bool]]) -> list[EnvTable]:

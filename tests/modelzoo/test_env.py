@@ -18,3 +18,10 @@ def test_extra_facts_never_overwrite_captured_ones():
     facts = env.capture("cpu", extra={"cpu": "made up", "plugin_versions": {"facenet": "1"}})
     assert facts["cpu"] != "made up"
     assert facts["plugin_versions"] == {"facenet": "1"}
+
+
+def test_capture_records_the_cpu_threads_and_the_omp_wait_policy(monkeypatch):
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    facts = env.capture("cpu")
+    assert facts["cpu_threads"] == torch.get_num_threads()
+    assert facts["omp_wait_policy"] == "PASSIVE"

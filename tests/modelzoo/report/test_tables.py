@@ -225,16 +225,16 @@ def test_a_dead_running_record_is_shown_as_lost(make_record, envs):
 
 
 def test_a_cpu_run_names_the_cpu_and_labels_cuda_as_the_torch_build(make_record, envs):
-    env = dict(envs["cpu"], cpu_capability="AVX2", sdk="IXUCA SDK 3.1.0", release="23.09")
+    env = dict(envs["cpu"], cpu_capability="AVX2", cpu_threads=2, sdk="IXUCA SDK 3.1.0", release="23.09")
     record = make_record("run-cpu", env=env, device="cpu", fps=15.0)
     md = _markdown([record])
-    assert ("| CPU                      | torch                    | Python |\n"
-            "|--------------------------|--------------------------|--------|\n"
-            "| AMD Ryzen 7 7840U (AVX2) | 2.14.1 (CUDA 13.0 build) | 3.11.2 |") in md
+    assert ("| CPU                                 | torch                    | Python |\n"
+            "|-------------------------------------|--------------------------|--------|\n"
+            "| AMD Ryzen 7 7840U (AVX2, 2 threads) | 2.14.1 (CUDA 13.0 build) | 3.11.2 |") in md
     assert "| CPU x1 |" in _results(md)
     assert "IXUCA SDK |" not in md and "| 13.0 |" not in md
     details = render_html(build_report([record], generated=GENERATED)).split('id="run-run-cpu"', 1)[1]
-    assert "<tr><th>ran on</th><td>CPU: AMD Ryzen 7 7840U (AVX2), 1 process</td></tr>" in details
+    assert "<tr><th>ran on</th><td>CPU: AMD Ryzen 7 7840U (AVX2, 2 threads), 1 process</td></tr>" in details
     assert "<tr><th>torch</th><td>2.14.1 (CUDA 13.0 build)</td></tr>" in details
     assert "<th>cuda</th>" not in details and "<th>driver</th>" not in details
 
