@@ -191,3 +191,15 @@ def test_pool_grid_is_refused_for_the_inception_network():
         plugin.build_network(config)
     mobile = plugin.build_network({"model": {**PROFILES["lfw-unrestricted"]["model"], "pool_grid": 3}})
     assert mobile.pool_grid == 3
+
+
+def test_each_distinct_demo_set_has_its_own_cache_folder(tmp_path):
+    """A run with a bigger demo set must not replace the default set another run is reading."""
+    import copy
+
+    default = PROFILES["demo"]
+    bigger = copy.deepcopy(default)
+    bigger["data"].update(demo_train_identities=800, demo_images_per_identity=10)
+    roots = {plugin._demo_root(_context(config, tmp_path, profile="demo")) for config in (default, bigger)}
+    assert {root.name for root in roots} == {f"demo-seed0-{default['data']['image_size']}px",
+                                             f"demo-seed0-{default['data']['image_size']}px-800x10-testd"}

@@ -163,7 +163,8 @@ def _demo_set(context: RunContext):
 
     data = context.config["data"]
     root = (context.cache_dir / "classification" /
-            f"demo-seed{data['demo_seed']}-{data['demo_classes']}c-{data['val_resize']}px")
+            f"demo-seed{data['demo_seed']}-{data['demo_classes']}c-{data['demo_train_per_class']}+"
+            f"{data['demo_test_per_class']}-{data['val_resize']}px")  # one folder per distinct set
     return generate_demo_set(root, seed=data["demo_seed"], classes=data["demo_classes"],
                              train_per_class=data["demo_train_per_class"],
                              test_per_class=data["demo_test_per_class"], size=data["val_resize"],

@@ -64,8 +64,13 @@ def modelzoo_prepare(model, options, data_root):
 
 
 def _demo_root(context: RunContext) -> Path:
+    """One folder per distinct set, so that runs of two sizes of set never replace each other's."""
     data = context.config["data"]
-    return context.cache_dir / "facenet" / f"demo-seed{data['demo_seed']}-{data['image_size']}px"
+    name = f"demo-seed{data['demo_seed']}-{data['image_size']}px"
+    counts = (data["demo_train_identities"], data["demo_images_per_identity"], data["demo_test_identities"])
+    if any(counts):  # 0: the generator's default
+        name += "-{}x{}-test{}".format(*(n or "d" for n in counts))
+    return context.cache_dir / "facenet" / name
 
 
 def _paths(context: RunContext) -> dict[str, Path]:
