@@ -4,8 +4,8 @@
 #
 #   bash bench/gpu.sh                 # a CUDA card if torch sees one, else the CPU sizes
 #   bash bench/gpu.sh --cpu           # the CPU sizes (a check of the whole path, minutes)
-#   bash bench/gpu.sh --cpu --smoke   # every step at its tiniest (seconds; what the test runs)
-#   bash bench/gpu.sh --only recipe_fp32,report      # rerun some steps (names below)
+#   bash bench/gpu.sh --cpu --smoke   # every step at its tiniest (about 2 min on 2 cores; the test runs subsets)
+#   bash bench/gpu.sh --only recipe_graphs,report    # rerun some steps (names below)
 #
 # Options: --cpu | --cuda (default: cuda when torch sees a card), --smoke, --budget SECONDS,
 # --out DIR, --work DIR (scratch), --only STEP,STEP, --skip STEP,STEP.
@@ -14,33 +14,48 @@
 #   bash bench/wheels.sh              # here, once: fills the git-ignored bench/wheels/
 #   run(command="bash bench/gpu.sh", carry=["bench/wheels"], timeout_s=540)
 #
-# Steps, in this order (each under `timeout`, never stopping the script when it fails):
-#   data          the demo generator's synthetic faces at 182 px (the recipe runs reuse them)
-#   ceilings      bench/ceilings.py: matmul TFLOP/s, device copy GB/s, the FPS ceiling
-#   train_bench   bench/train_bench.py: ours vs the plain port, end to end and compute-only
-#   recipe_fp32   modelzoo run facenet, Inception-ResNet-v1 160 of 182, batch 90, fp32
-#   recipe_bf16   the same with bf16 autocast and channels_last
-#   pipeline      bench/pipeline_bench.py: the input pipeline alone, ours vs torchvision's
-#   mtcnn         bench/mtcnn_bench.py: ours vs facenet-pytorch (real faces only: the LFW
-#                 sample in bench/wheels/lfw or $MODELZOO_TEST_DATA/lfw; else skipped)
-#   demo          modelzoo run facenet --profile demo (train + evaluate)
-#   lfw_protocol  bench/lfw_protocol_bench.py (numpy, on the host CPU)
-#   cli_startup   bench/cli_startup.py (on the host CPU)
-#   recipe_fast   modelzoo run facenet --profile casia-fast (bf16, channels_last, decoded cache,
-#                 torch.compile reduce-overhead: one to two minutes of compiling on the H200; not on the CPU)
-#   report        modelzoo report --output $OUT
-# A global time budget (--budget, default 420 s on a card) shortens the last steps' limits
-# and skips what no longer fits, so that the table always comes out.
+# Steps, in this order (each under `timeout`, never stopping the script when it fails); the
+# new work of issue 15 first, then the figures issue 6 measured:
+#   data            the demo generator's synthetic faces at 182 px (the recipe runs reuse them)
+#   ceilings        bench/ceilings.py: matmul TFLOP/s, device copy GB/s, the FPS ceiling
+#   recipe_resident modelzoo run facenet, the recipe (Inception-ResNet-v1 160 of 182, batch 90)
+#                   with bf16 autocast, channels_last, the decoded cache held resident
+#                   (train.resident=on), no compile
+#   recipe_graphs   the same with the step captured in a CUDA graph (train.cuda_graphs=true, no
+#                   torch.compile); the record says captured or fell back, and so does the table
+#   cuda_tests      pytest tests/modelzoo/test_resident.py and test_graphs.py (their CUDA tests
+#                   run on a card and are skipped with the reason elsewhere)
+#   batch_curve     recipe_graphs at larger batches (256 and 520 on a card), fewer steps: rows
+#                   of their own, apart from the recipe's batch 90
+#   resnet50        bench/resnet50_bench.py: the classification plugin's trainer step vs
+#                   torchvision's reference step, and the matmul peak
+#   recipe_fast     modelzoo run facenet --profile casia-fast (bf16, channels_last, decoded cache,
+#                   torch.compile reduce-overhead: one to two minutes of compiling on the H200;
+#                   not on the CPU): the compile side of recipe_graphs' comparison
+#   recipe_bf16     the recipe with bf16 autocast and channels_last through the DataLoader
+#   recipe_fp32     the recipe in fp32
+#   train_bench     bench/train_bench.py: ours vs the plain port, end to end and compute-only
+#   pipeline        bench/pipeline_bench.py: the input pipeline alone, ours vs torchvision's
+#   mtcnn           bench/mtcnn_bench.py: ours vs facenet-pytorch (real faces only: the LFW
+#                   sample in bench/wheels/lfw or $MODELZOO_TEST_DATA/lfw; else skipped)
+#   demo            modelzoo run facenet --profile demo (train + evaluate)
+#   lfw_protocol    bench/lfw_protocol_bench.py (numpy, on the host CPU)
+#   cli_startup     bench/cli_startup.py (on the host CPU)
+#   report          modelzoo report --output $OUT
+# A global time budget (--budget, default 490 s on a card: the script ends within about 500 s,
+# inside a 540 s device call) shortens the last steps' limits and skips what no longer fits
+# (on a card, a step that needs more than what is left, such as recipe_fast's compile, is
+# skipped rather than cut short), so that the table always comes out.
 #
 # $OUT (default /tmp/modelzoo-gpu-out) receives at most 8 files: gpu.log, summary.md (the
 # table, also printed last), bench.json (every step's status and figures), bench.tgz (each
 # step's JSON and log, the run records without checkpoints), and the report's results.md,
 # index.html, results.json, results.csv.
 #
-# Environment: PYTHON (a python with torch; default: the first of python3,
-# /opt/torch/.venv/bin/python3, python that imports torch), OUT, MODELZOO_BENCH_WORK (scratch,
-# default /tmp/modelzoo-bench-gpu), MODELZOO_BENCH_FAIL=step1,step2 (those steps are replaced by
-# a command that fails: the test of the failure path).
+# Environment: PYTHON (a python with torch; default: the first of the checkout's .venv/bin/python
+# (bash init.sh), python3, /opt/torch/.venv/bin/python3, python that imports torch), OUT,
+# MODELZOO_BENCH_WORK (scratch, default /tmp/modelzoo-bench-gpu), MODELZOO_BENCH_FAIL=step1,step2
+# (those steps are replaced by a command that fails: the test of the failure path).
 set -uo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -54,7 +69,7 @@ SKIP=
 OUT=${OUT:-/tmp/modelzoo-gpu-out}
 WORK=${MODELZOO_BENCH_WORK:-/tmp/modelzoo-bench-gpu}
 FORCE_FAIL=${MODELZOO_BENCH_FAIL:-}
-ALL_STEPS="data ceilings train_bench recipe_fp32 recipe_bf16 pipeline mtcnn demo lfw_protocol cli_startup recipe_fast report"
+ALL_STEPS="data ceilings recipe_resident recipe_graphs cuda_tests batch_curve resnet50 recipe_fast recipe_bf16 recipe_fp32 train_bench pipeline mtcnn demo lfw_protocol cli_startup report"
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 while [ $# -gt 0 ]; do
@@ -98,7 +113,7 @@ log() { printf '[gpu.sh +%4ds] %s\n' "$((SECONDS - START))" "$*"; }
 PY=${PYTHON:-}
 CUDA_SEEN=
 if [ -z "$PY" ]; then
-    for candidate in python3 /opt/torch/.venv/bin/python3 python; do
+    for candidate in "$REPO/.venv/bin/python" python3 /opt/torch/.venv/bin/python3 python; do
         if command -v "$candidate" >/dev/null 2>&1; then
             CUDA_SEEN=$("$candidate" -c 'import torch; print(torch.cuda.is_available())' 2>/dev/null) \
                 && { PY=$(command -v "$candidate"); break; }
@@ -127,6 +142,7 @@ fi
 
 # --- Sizes ----------------------------------------------------------------------------------
 CORES=$(nproc 2>/dev/null || echo 2)
+declare -A MIN_S=()                          # step -> seconds it needs at the least (card sizes)
 if [ "$DEVICE" = cuda ]; then
     IMG=182; CROP=160; BATCH=90
     IDS=300; PER=30; TEST_IDS=150              # 9000 training + 1200 test images
@@ -141,7 +157,15 @@ if [ "$DEVICE" = cuda ]; then
     MTCNN=(-n 300 --block 100)
     LFWB=(--quick); CLI=(--repeat 5)
     QUICK=()
-    [ -n "$BUDGET" ] || BUDGET=420
+    # Issue 15: the batch curve (recipe_graphs at larger batches; separate rows from batch 90),
+    # ResNet-50 at the zoo's AMP size (224 px, batch 300, fp16) in one round, all CUDA tests.
+    CURVE_BATCHES="256 520"; CURVE_STEPS=100; CURVE_WARMUP=20; CURVE_COMPUTE=30; CURVE_PER_RUN=75
+    R50=(--repeats 1 --run-timeout 80)
+    PYTEST_SELECT=()
+    # What a step needs at the least: less left in the budget skips it with the reason rather
+    # than stopping it at a limit it cannot finish within (recipe_fast compiles for 1-2 min).
+    MIN_S=([recipe_fast]=130 [batch_curve]=50 [resnet50]=50 [train_bench]=90 [recipe_fp32]=40 [recipe_bf16]=40)
+    [ -n "$BUDGET" ] || BUDGET=490
 elif [ "$SMOKE" = 0 ]; then
     IMG=90; CROP=80; BATCH=16                  # Inception-ResNet-v1 needs a crop of 75 px or more
     IDS=40; PER=20; TEST_IDS=40                # 40: the plugin asks for 100 same pairs per fold
@@ -153,7 +177,10 @@ elif [ "$SMOKE" = 0 ]; then
     MTCNN=(-n 100 --block 50)
     LFWB=(--repeat 3); CLI=(--repeat 3)
     QUICK=()
-    [ -n "$BUDGET" ] || BUDGET=1500
+    CURVE_BATCHES="32 64"; CURVE_STEPS=10; CURVE_WARMUP=3; CURVE_COMPUTE=3; CURVE_PER_RUN=150
+    R50=(--quick)
+    PYTEST_SELECT=()
+    [ -n "$BUDGET" ] || BUDGET=1800
 else
     IMG=90; CROP=80; BATCH=4
     IDS=4; PER=6; TEST_IDS=40
@@ -167,7 +194,12 @@ else
     MTCNN=(--smoke)
     LFWB=(--smoke); CLI=(--smoke)
     QUICK=(--quick)
-    [ -n "$BUDGET" ] || BUDGET=300
+    CURVE_BATCHES="8 16"; CURVE_STEPS=3; CURVE_WARMUP=1; CURVE_COMPUTE=1; CURVE_PER_RUN=60
+    R50=(--quick --size 32 --batch 4 --steps 1 --warmup 1)
+    # The one CPU training test of the two files (two demo runs, about 10 s) stays for the
+    # full runs: the smoke run checks the step, the test suite checks the trainer.
+    PYTEST_SELECT=(-k "not test_the_trainer_trains_the_same_with_and_without_resident_data")
+    [ -n "$BUDGET" ] || BUDGET=400
 fi
 RESERVE=20                                   # kept back for the report, the table and the tarball
 DEADLINE=$((START + BUDGET))
@@ -181,8 +213,10 @@ export MODELZOO_DISABLE_PLUGIN_AUTOLOAD=1 MODELZOO_PLUGINS=modelzoo_facenet.plug
 missing_modules() {
     "$PY" - <<'EOF'
 import importlib, sys
+# pytest and its dependencies: the cuda_tests step (tomli and exceptiongroup below Python 3.11).
+tests = ("pytest", "iniconfig", "packaging", "pygments") + (("exceptiongroup", "tomli") if sys.version_info < (3, 11) else ())
 for module in ("pluggy", "yaml", "jinja2", "markupsafe", "numpy", "psutil", "cv2", "PIL", "torchvision",
-               "facenet_pytorch"):
+               "facenet_pytorch") + tests:
     try:
         importlib.import_module(module)
     except Exception as exc:
@@ -192,7 +226,8 @@ EOF
 }
 declare -A DIST=([pluggy]=pluggy [yaml]=PyYAML [jinja2]=Jinja2 [markupsafe]=MarkupSafe [numpy]=numpy
                  [psutil]=psutil [cv2]=opencv-python-headless [PIL]=pillow [torchvision]=torchvision
-                 [facenet_pytorch]=facenet-pytorch)
+                 [facenet_pytorch]=facenet-pytorch [pytest]=pytest [iniconfig]=iniconfig [packaging]=packaging
+                 [pygments]=Pygments [exceptiongroup]=exceptiongroup [tomli]=tomli)
 MISSING=$(missing_modules | tr '\n' ' ')
 if [ -n "${MISSING// /}" ]; then
     log "modules python cannot import: $MISSING"
@@ -255,13 +290,16 @@ skip_step() {  # NAME REASON
 # run_step NAME LIMIT_SECONDS COMMAND...: runs COMMAND under `timeout`, logs its output to
 # logs/NAME.log (and here), records the status; a failure never stops the script.
 run_step() {
-    local name=$1 limit=$2 rc status note started elapsed left
+    local name=$1 limit=$2 rc status note started elapsed left need
     shift 2
     selected "$name" || return 0
     left=$((DEADLINE - RESERVE - SECONDS))
-    if [ "$left" -lt 10 ]; then
-        log "[$name] skipped: the ${BUDGET}s budget is spent"
-        record "$name" skipped "" 0 "no time left in the ${BUDGET}s budget"
+    need=${MIN_S[$name]:-10}
+    if [ "$left" -lt 10 ] || [ "$left" -lt "$need" ]; then
+        note="no time left in the ${BUDGET}s budget"
+        [ "$left" -ge 10 ] && note="not enough of the ${BUDGET}s budget left: it needs about ${need}s, ${left}s were left"
+        log "[$name] skipped: $note"
+        record "$name" skipped "" 0 "$note"
         summarize
         return 0
     fi
@@ -284,16 +322,21 @@ run_step() {
     record "$name" "$status" "$rc" "$elapsed" "$note"
     summarize
 }
-# run_mz NAME LIMIT MODELZOO-ARGS...: a `modelzoo` command; the ids of the runs it wrote are
-# kept in NAME.runs for the table.
-run_mz() {
-    local name=$1 limit=$2 before
-    shift 2
+# run_tracked NAME LIMIT COMMAND...: run_step, and the ids of the runs COMMAND wrote into
+# $MODELZOO_RUNS are kept in NAME.runs for the table.
+run_tracked() {
+    local name=$1 before
     selected "$name" || return 0
     before=$(ls "$WORK/runs")
-    run_step "$name" "$limit" "$PY" -m modelzoo "$@"
+    run_step "$@"
     comm -13 <(echo "$before") <(ls "$WORK/runs") > "$RESULTS/$name.runs"
     summarize
+}
+# run_mz NAME LIMIT MODELZOO-ARGS...: a `modelzoo` command, its runs tracked.
+run_mz() {
+    local name=$1 limit=$2
+    shift 2
+    run_tracked "$name" "$limit" "$PY" -m modelzoo "$@"
 }
 
 # --- The steps ------------------------------------------------------------------------------
@@ -328,16 +371,6 @@ else
     skip_step ceilings "bench/ceilings.py is not in this checkout"
 fi
 
-if [ ! -f bench/train_bench.py ]; then
-    skip_step train_bench "bench/train_bench.py is not in this checkout"
-elif ! have_images; then
-    skip_step train_bench "$NO_IMAGES"
-else
-    run_step train_bench 200 "$PY" bench/train_bench.py --device "$DEVICE" --image-size "$IMG" --crop "$CROP" \
-        --batch "$BATCH" "${TB[@]}" --workers "$WORKERS" --work "$WORK/train_bench" --images-dir "$IMAGES" \
-        --json "$RESULTS/train_bench.json"
-fi
-
 # The recipe (Inception-ResNet-v1, crop 160 of 182, batch 90) on the generated faces.
 RECIPE=(--device "$DEVICE" --set data.source=demo
         --set "data.name=synthetic faces (demo generator, ${IMG}px)"
@@ -349,14 +382,89 @@ RECIPE=(--device "$DEVICE" --set data.source=demo
         --set "train.fps_warmup_steps=$RECIPE_WARMUP" --set "train.compute_fps_steps=$RECIPE_COMPUTE"
         --set "eval.image_size=$CROP" --max-steps "$RECIPE_STEPS")
 [ "$SMOKE" = 1 ] && RECIPE+=(--set eval.flip=false --set eval.num_workers=0)
+# Issue 15's fast path without a compiler: bf16, channels_last, the decoded cache held resident
+# (on the card when it fits), no torch.compile; recipe_graphs adds the CUDA graph.
+RESIDENT=(--set train.amp=bf16 --set train.channels_last=true --set data.decoded_cache=true
+          --set train.resident=on --set train.compile=false)
+GRAPHS=("${RESIDENT[@]}" --set train.cuda_graphs=true)
+
+# Issue 15's headline numbers first.
 if have_images; then
-    run_mz recipe_fp32 90 run facenet --profile casia "${RECIPE[@]}"
+    run_mz recipe_resident 75 run facenet --profile casia "${RECIPE[@]}" "${RESIDENT[@]}"
+    run_mz recipe_graphs 75 run facenet --profile casia "${RECIPE[@]}" "${GRAPHS[@]}"
+else
+    skip_step recipe_resident "$NO_IMAGES"
+    skip_step recipe_graphs "$NO_IMAGES"
+fi
+
+# The CUDA tests of the resident data and the CUDA graphs (skipped with the reason off a card).
+# Their own scratch: no test run lands among this call's records.
+if has pytest; then
+    mkdir -p "$WORK/cuda_tests"          # --basetemp's parent (pytest empties the folder itself)
+    run_step cuda_tests 90 env MODELZOO_RUNS="$WORK/cuda_tests/runs" MODELZOO_CACHE="$WORK/cuda_tests/cache" \
+        "$PY" -m pytest -p no:cacheprovider -q -rfEs --basetemp "$WORK/cuda_tests/tmp" "${PYTEST_SELECT[@]}" \
+        tests/modelzoo/test_resident.py tests/modelzoo/test_graphs.py
+else
+    skip_step cuda_tests "pytest is missing (bench/wheels.sh fetches it and its dependencies: carry bench/wheels)"
+fi
+
+# recipe_graphs at larger batches (rows of their own; batch 90 is the recipe's), fewer steps,
+# one `modelzoo run` per batch, each under its own limit; exit status: the last failure's.
+cat > "$WORK/batch_curve.sh" <<'EOF'
+py=$1 per_run=$2 batches=$3
+shift 3
+rc=0
+for batch in $batches; do
+    echo "--- batch curve: batch $batch"
+    timeout --kill-after=10 "$per_run" "$py" -m modelzoo "$@" --set "train.batch_size=$batch" || rc=$?
+done
+exit "$rc"
+EOF
+if have_images; then
+    run_tracked batch_curve $((2 * CURVE_PER_RUN)) bash "$WORK/batch_curve.sh" "$PY" "$CURVE_PER_RUN" \
+        "$CURVE_BATCHES" run facenet --profile casia "${RECIPE[@]}" "${GRAPHS[@]}" --max-steps "$CURVE_STEPS" \
+        --set "train.fps_warmup_steps=$CURVE_WARMUP" --set "train.compute_fps_steps=$CURVE_COMPUTE"
+else
+    skip_step batch_curve "$NO_IMAGES"
+fi
+
+# ResNet-50 (the classification plugin: on the path for this step only).
+if ! has cv2; then
+    skip_step resnet50 "cv2 is missing (the classification plugin's demo images)"
+else
+    run_step resnet50 100 env "PYTHONPATH=$REPO/plugins/classification:$PYTHONPATH" \
+        "MODELZOO_PLUGINS=$MODELZOO_PLUGINS,modelzoo_classification.plugin" \
+        "$PY" bench/resnet50_bench.py --device "$DEVICE" "${R50[@]}" --work "$WORK/resnet50" \
+        --json "$RESULTS/resnet50.json"
+fi
+
+# Then the comparison with compile, and the figures issue 6 measured.
+if have_images; then
+    # On the CPU without compile: inductor's C++ build of this network takes minutes there.
+    FAST=(); [ "$DEVICE" = cpu ] && FAST=(--set train.compile=false)
+    run_mz recipe_fast 150 run facenet --profile casia-fast "${RECIPE[@]}" "${FAST[@]}"
     run_mz recipe_bf16 75 run facenet --profile casia "${RECIPE[@]}" --set train.amp=bf16 --set train.channels_last=true
+    run_mz recipe_fp32 90 run facenet --profile casia "${RECIPE[@]}"
+else
+    skip_step recipe_fast "$NO_IMAGES"
+    skip_step recipe_bf16 "$NO_IMAGES"
+    skip_step recipe_fp32 "$NO_IMAGES"
+fi
+
+if [ ! -f bench/train_bench.py ]; then
+    skip_step train_bench "bench/train_bench.py is not in this checkout"
+elif ! have_images; then
+    skip_step train_bench "$NO_IMAGES"
+else
+    run_step train_bench 200 "$PY" bench/train_bench.py --device "$DEVICE" --image-size "$IMG" --crop "$CROP" \
+        --batch "$BATCH" "${TB[@]}" --workers "$WORKERS" --work "$WORK/train_bench" --images-dir "$IMAGES" \
+        --json "$RESULTS/train_bench.json"
+fi
+
+if have_images; then
     run_step pipeline 60 "$PY" bench/pipeline_bench.py --root "$IMAGES" --work "$WORK/pipeline" \
         --device "$DEVICE" --batch-size "$BATCH" --crop "$CROP" "${PIPE[@]}" --json "$RESULTS/pipeline.json"
 else
-    skip_step recipe_fp32 "$NO_IMAGES"
-    skip_step recipe_bf16 "$NO_IMAGES"
     skip_step pipeline "$NO_IMAGES"
 fi
 
@@ -383,14 +491,6 @@ fi
 
 run_step lfw_protocol 30 "$PY" bench/lfw_protocol_bench.py "${LFWB[@]}" --json "$RESULTS/lfw_protocol.json"
 run_step cli_startup 40 "$PY" bench/cli_startup.py "${CLI[@]}" --json "$RESULTS/cli_startup.json"
-
-if have_images; then
-    # On the CPU without compile: inductor's C++ build of this network takes minutes there.
-    FAST=(); [ "$DEVICE" = cpu ] && FAST=(--set train.compile=false)
-    run_mz recipe_fast 150 run facenet --profile casia-fast "${RECIPE[@]}" "${FAST[@]}"
-else
-    skip_step recipe_fast "$NO_IMAGES"
-fi
 
 # The report: what RESERVE was kept for (5 s stay for the tarball and the table).
 RESERVE=5

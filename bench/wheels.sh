@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fill bench/wheels/ (git-ignored) with what bench/gpu.sh may need on a card machine that has
-# PyTorch but no network: the wheels of modelzoo's small dependencies (never torch), and,
-# when LFW is at hand, a small sample of LFW images for the MTCNN benchmark.
+# PyTorch but no network: the wheels of modelzoo's small dependencies (never torch), pytest
+# and its dependencies (for the CUDA tests), and, when LFW is at hand, a small sample of LFW
+# images for the MTCNN benchmark.
 #
 #   bash bench/wheels.sh                      # wheels for Python 3.10, 3.11, 3.12 (+ LFW sample)
 #   bash bench/wheels.sh --python 3.12        # one Python version only
@@ -45,7 +46,10 @@ fi
 
 # distribution=fallback version. facenet-pytorch: only its MTCNN weights are used (and its
 # MTCNN as the benchmark's reference); gpu.sh installs it with --no-deps, as init.sh does.
-PINS=(pluggy=1.7.0 PyYAML=6.0.4 Jinja2=3.1.6 MarkupSafe=3.0.4 psutil=7.2.2 facenet-pytorch=2.6.0)
+# pytest and its dependencies (all pure Python, about 2 MiB): gpu.sh's cuda_tests step;
+# exceptiongroup and tomli serve Python 3.10 only.
+PINS=(pluggy=1.7.0 PyYAML=6.0.4 Jinja2=3.1.6 MarkupSafe=3.0.4 psutil=7.2.2 facenet-pytorch=2.6.0
+      pytest=9.2.0 iniconfig=2.3.1 packaging=26.4 Pygments=2.21.0 exceptiongroup=1.3.0 tomli=2.2.1)
 [ "$WITH_OPENCV" = 1 ] && PINS+=(opencv-python-headless=5.0.0.93)
 
 version_of() {  # the version installed beside this script's python, else the pin
@@ -61,6 +65,7 @@ for pin in "${PINS[@]}"; do
     name=${pin%%=*}
     version=$(version_of "$name" "${pin#*=}")
     for pyver in "${PYVERS[@]}"; do
+        case "$name" in exceptiongroup|tomli) [ "$pyver" = 3.10 ] || continue ;; esac  # pytest's, below 3.11
         echo "+ $name==$version for Python $pyver"
         if ! "$PY" -m pip download -q --dest "$DEST" --no-deps --only-binary=:all: \
                 --python-version "$pyver" --implementation cp \

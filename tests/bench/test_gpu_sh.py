@@ -2,14 +2,18 @@
 step is reported as failed (with its exit code) while the script goes on, the table comes
 last and $OUT holds what the card call brings back.
 
-A subset of the steps keeps this under a minute on 2 cores: generated data, a `modelzoo
-run` of the recipe (a run record read back into the table), a JSON-writing benchmark, a
-step forced to fail, and the report. Every step at smoke sizes is
-`bash bench/gpu.sh --cpu --smoke` (about 100 s on 2 cores). Needs no real data.
+Subsets of the steps keep each test to about a minute on 2 cores: generated data, a
+`modelzoo run` of the recipe (a run record read back into the table), a JSON-writing
+benchmark, a step forced to fail, and the report; then issue 15's steps (recipe_resident,
+recipe_graphs, cuda_tests, batch_curve, resnet50). The table maker's comparison rows (CUDA
+graphs against compile, which the CPU cannot show) are checked on made-up records. Every
+step at smoke sizes is `bash bench/gpu.sh --cpu --smoke` (about 2.5 minutes on 2 cores).
+Needs no real data.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -68,6 +72,106 @@ def test_smoke_steps_table_and_files(tmp_path):
     assert "results/lfw_protocol.json" in names and "results/logs/cli_startup.log" in names
     assert f"runs/{run['run_id']}/record.json" in names
     assert not any(name.endswith(".pt") for name in names)  # no checkpoints in what comes back
+
+
+def _table(stdout: str) -> list[str]:
+    return stdout[stdout.rindex("| measurement |"):].splitlines()
+
+
+def _row(lines: list[str], start: str) -> list[str]:
+    line = next((line for line in lines if line.startswith(f"| {start}")), None)
+    assert line is not None, f"no row starting {start!r} in\n" + "\n".join(lines)
+    return [cell.strip() for cell in line.split("|")[1:-1]]
+
+
+def test_issue15_steps_at_smoke_sizes(tmp_path):
+    steps = ["data", "recipe_resident", "recipe_graphs", "cuda_tests", "batch_curve", "resnet50", "report"]
+    done = _run(tmp_path, "--only", ",".join(reversed(steps)))  # the script's order, not --only's
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    summary = json.loads((tmp_path / "out" / "bench.json").read_text())
+    assert [(s["name"], s["status"]) for s in summary["steps"]] == [(name, "ok") for name in steps]
+    lines = _table(done.stdout)
+
+    # The headline runs: FPS, compute-only and their ratio; what the record says of the fast path.
+    resident = _row(lines, "modelzoo run, recipe resident (bf16+channels_last, no compile): FPS")
+    assert float(resident[1].replace(",", "")) > 0 and "resident in cpu RAM" in resident[4]
+    graphs = _row(lines, "modelzoo run, recipe graphs (resident + CUDA graphs, no compile): FPS")
+    assert "cuda graphs: fell back: the run is on the cpu" in graphs[4]
+    ratio = _row(lines, "modelzoo run, recipe graphs (resident + CUDA graphs, no compile): end to end / compute-only")
+    assert float(ratio[1]) > 0 and ratio[2] == "fraction"
+    assert float(_row(lines, "recipe graphs / recipe resident, end to end")[1]) > 0
+    (run,) = summary["runs"]["recipe_graphs"]
+    assert run["overrides"]["train.cuda_graphs"] is True and run["overrides"]["train.compile"] is False
+
+    # The CUDA tests ran, their CUDA cases skipped here with the reason.
+    tests = _row(lines, "CUDA tests (")
+    assert "passed" in tests[1] and "skipped" in tests[1] and "needs a CUDA device" in tests[4], tests
+    counts = summary["figures"]["cuda_tests"]["counts"]
+    assert counts["passed"] > 0 and counts["skipped"] > 0 and not counts.get("failed") and not counts.get("errors")
+
+    # The batch curve: one run per batch, rows of their own apart from the headline batch.
+    assert [r["overrides"]["train.batch_size"] for r in summary["runs"]["batch_curve"]] == [8, 16]
+    for batch in (8, 16):
+        row = _row(lines, f"modelzoo run, batch curve, recipe graphs at batch {batch}: FPS")
+        assert float(row[1]) > 0 and "not the headline batch 4" in row[4]
+
+    # ResNet-50 through the classification plugin, against torchvision's step.
+    ours = _row(lines, "ResNet-50 32 px, batch 4, amp none: ours, end to end")
+    assert float(ours[1]) > 0 and ours[3].endswith("x") and "matmul peak" in ours[4]
+    assert summary["figures"]["resnet50"]["ours_fps"] > 0
+
+
+def _summary_module():
+    spec = importlib.util.spec_from_file_location("gpu_summary", REPO / "bench" / "gpu_summary.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_summary_parses_pytest_and_compares_graphs_with_compile(tmp_path):
+    gpu_summary = _summary_module()
+    parsed = gpu_summary.parse_pytest(
+        "..F.s\nSKIPPED [2] tests/modelzoo/test_graphs.py:112: needs a CUDA device\n"
+        "FAILED tests/modelzoo/test_graphs.py::test_x - AssertionError\n"
+        "==== 1 failed, 25 passed, 2 skipped, 1 warning in 12.50s ====\n")
+    assert parsed["counts"] == {"failed": 1, "passed": 25, "skipped": 2, "warnings": 1}
+    assert parsed["skip_reasons"] == {"needs a CUDA device": 2}
+    assert parsed["failed"] == ["tests/modelzoo/test_graphs.py::test_x"]
+    (row,) = gpu_summary.cuda_tests_rows(parsed, "cuda")
+    assert row["value"] == "1 failed, 25 passed, 2 skipped" and "2 CUDA test(s) skipped on a card" in row["note"]
+    assert gpu_summary.parse_pytest("killed\n")["line"] is None
+
+    results, runs = tmp_path / "results", tmp_path / "runs"
+    (results / "logs").mkdir(parents=True)
+    (results / "logs" / "cuda_tests.log").write_text("28 passed in 40.01s\n")
+    records = {"recipe_graphs": ("g1", 9000.0, 12000.0, {"cuda_graphs": "captured", "compile": False,
+                                                            "resident_data": {"resident": True, "where": "card"}}),
+               "recipe_fast": ("f1", 6000.0, 9000.0, {"cuda_graphs": "off", "compile": "reduce-overhead"}),
+               "batch_curve": ("b1", 13500.0, 15000.0, {"cuda_graphs": "captured", "compile": False})}
+    steps = []
+    for step, (run_id, fps, compute, env) in records.items():
+        (runs / run_id).mkdir(parents=True)
+        batch = 256 if step == "batch_curve" else 90
+        (runs / run_id / "record.json").write_text(json.dumps({
+            "run_id": run_id, "status": "success", "env": env, "config": {"train": {"batch_size": batch}},
+            "metrics": {"fps": fps, "compute_fps": compute}}))
+        (results / f"{step}.runs").write_text(run_id + "\n")
+        steps.append(f"{step}\tok\t0\t30\t")
+    (results / "steps.tsv").write_text("\n".join(steps + ["cuda_tests\tok\t0\t40\t"]) + "\n")
+    summary = gpu_summary.build(results, runs, "cuda", False)
+    rows = {r["name"]: r for r in summary["rows"]}
+    graphs = rows["modelzoo run, recipe graphs (resident + CUDA graphs, no compile): FPS"]
+    assert graphs["note"] == "cuda graphs: captured; resident in card"
+    assert rows["modelzoo run, recipe graphs (resident + CUDA graphs, no compile): end to end / compute-only"][
+        "value"] == 0.75
+    compare = rows["recipe graphs (no compile) / casia-fast (torch.compile), end to end"]
+    assert compare["value"] == 1.5 and "without compile here" not in compare["note"]
+    assert rows["recipe graphs (no compile) / casia-fast (torch.compile), compute-only"]["value"] == 12000 / 9000
+    curve = rows["modelzoo run, batch curve, recipe graphs at batch 256: FPS"]
+    assert "not the headline batch 90" in curve["note"] and "1.50x recipe graphs' FPS at batch 90" in curve["note"]
+    tests = rows["CUDA tests (tests/modelzoo/test_resident.py, test_graphs.py)"]
+    assert tests["value"] == "28 passed" and tests["note"] == "the CUDA tests ran on the card"
+    assert "recipe graphs / recipe resident, end to end" not in rows  # no recipe_resident run here
 
 
 def test_spent_budget_skips_with_a_reason(tmp_path):
