@@ -18,10 +18,6 @@ for _path in (REPO, REPO / "plugins" / "facenet", BENCH):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from modelzoo.runtime import prefer_passive_cpu_threads  # noqa: E402  (needs the path above)
-
-prefer_passive_cpu_threads()  # as `modelzoo` does: the scripts time what the product runs
-
 
 def machine_facts(device: str = "cpu") -> dict:
     """bench/machine.py's facts; if they fail, the facts every run records, with a note why."""

@@ -23,7 +23,7 @@ from typing import Optional
 from modelzoo import __version__, records, release
 from modelzoo.api import MetricColumn, RunContext, UserError, int_at_least
 from modelzoo.plugins import PluginError, Registry, load_registry
-from modelzoo.runtime import DEVICES, choose_device, prefer_passive_cpu_threads, writable_dir
+from modelzoo.runtime import DEVICES, choose_device, writable_dir
 from modelzoo.settings import CoreSettings
 from modelzoo.zoo import Zoo, apply_sets, find_zoo_file, load_zoo, profile_names, resolve_profile
 
@@ -562,7 +562,6 @@ VERBS = {"list": cmd_list, "run": cmd_run, "eval": cmd_eval, "export": cmd_expor
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
-    prefer_passive_cpu_threads()  # before any verb imports torch
     try:
         if argv and argv[0] == "prepare":
             return cmd_prepare(argv[1:])

@@ -12,6 +12,8 @@ from typing import Optional
 
 import psutil
 
+from modelzoo import distributed
+
 SDK_ENV = "MODELZOO_SDK"  # e.g. "IXUCA SDK 3.1.0" where it cannot be detected
 RELEASE_ENV = "MODELZOO_RELEASE"  # e.g. "23.09", the zoo release being validated
 
@@ -80,6 +82,7 @@ def capture(device: str = "cpu", extra: Optional[dict] = None, repo: Optional[Pa
         "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
         # torch's compute threads and OpenMP's wait policy: a CPU figure depends on both
         "cpu_threads": torch.get_num_threads(),
+        "cpu_threads_chosen_by": distributed.threads_chosen_by(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "python": platform.python_version(),
         "torch": torch.__version__,

@@ -18,21 +18,6 @@ from modelzoo.api import UserError
 
 DEVICES = ("auto", "cuda", "cpu")
 
-# OpenMP's wait policy for torch's CPU threads, unless the user set one. With the default
-# (spin before sleeping) two compute threads on a 2-core host wait at every operator's
-# barrier for a thread that another process has pushed off its core: 37-259 images/s
-# against 352-554 with PASSIVE in one call with two neighbour jobs (docs/BENCHMARKS.md).
-OMP_WAIT_POLICY = "PASSIVE"
-
-
-def prefer_passive_cpu_threads() -> None:
-    """Set ``OMP_WAIT_POLICY`` (when unset) before torch loads its OpenMP runtime.
-
-    The runtime reads it once, when it loads: call this before ``import torch``. The
-    processes a run starts (workers, loader processes) inherit it.
-    """
-    os.environ.setdefault("OMP_WAIT_POLICY", OMP_WAIT_POLICY)
-
 
 def choose_device(requested: str) -> str:
     """The device a job runs on: ``"cuda"`` or ``"cpu"``.

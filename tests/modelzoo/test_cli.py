@@ -27,22 +27,6 @@ def test_importing_the_cli_does_not_import_torch():
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
-@pytest.mark.parametrize("given, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
-def test_the_cli_sets_a_passive_omp_wait_before_torch_loads(given, expected):
-    """Spinning OpenMP threads collapse a 2-core host's throughput when another process
-    takes a core; the user's own OMP_WAIT_POLICY wins."""
-    import os
-
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    if given:
-        env["OMP_WAIT_POLICY"] = given
-    code = ("import os, sys; from modelzoo.cli import main; main(['list', '--json']);"
-            "assert 'torch' not in sys.modules; print(os.environ.get('OMP_WAIT_POLICY'), file=sys.stderr)")
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert done.stderr.strip().splitlines()[-1] == expected
-
-
 def test_list_shows_models_profiles_and_json(toy, capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out

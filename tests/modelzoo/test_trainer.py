@@ -88,27 +88,6 @@ def test_resume_after_sigterm_gives_the_same_weights(tmp_path):
     assert final["metrics"]["accuracy"] == reference["metrics"]["accuracy"]
 
 
-def test_cpu_workers_share_the_cores(monkeypatch):
-    from modelzoo.distributed import share_cpu_threads as _share_cpu_threads
-
-    before = torch.get_num_threads()
-    monkeypatch.setattr("os.cpu_count", lambda: 8)
-    try:
-        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-        _share_cpu_threads(4)
-        assert torch.get_num_threads() == 2  # 4 workers x 2 threads on 8 cores
-        _share_cpu_threads(16)
-        assert torch.get_num_threads() == 1
-        torch.set_num_threads(3)
-        _share_cpu_threads(1)  # a single worker keeps torch's choice
-        assert torch.get_num_threads() == 3
-        monkeypatch.setenv("OMP_NUM_THREADS", "5")
-        _share_cpu_threads(4)  # the user's setting wins
-        assert torch.get_num_threads() == 3
-    finally:
-        torch.set_num_threads(before)
-
-
 def test_a_compile_failure_becomes_a_one_line_error_with_the_fix():
     from torch._dynamo.exc import TorchDynamoException
 
