@@ -340,7 +340,9 @@ run_mz() {
 }
 
 # --- The steps ------------------------------------------------------------------------------
-DEMO_ROOT=$WORK/cache/facenet/demo-seed0-${IMG}px   # where the plugin looks for this demo set
+# Where the plugin looks for this demo set (the plugin's own naming rule).
+DEMO_ROOT=$WORK/cache/facenet/$("$PY" -c 'import sys; from modelzoo_facenet.demo import cache_folder_name as name
+print(name(0, *map(int, sys.argv[1:])))' "$IMG" "$IDS" "$PER" "$TEST_IDS" 2>/dev/null || echo "demo-seed0-${IMG}px")
 if has cv2; then
     # A script file with an import guard, not `python -` : the generator's worker pool spawns,
     # and spawned workers re-import __main__, which cannot be read back from stdin.

@@ -184,6 +184,18 @@ def _info(root: Path, manifest: dict, generated: bool, seconds: float) -> DemoIn
                     generated=generated, seconds=seconds, manifest=manifest)
 
 
+def cache_folder_name(seed: int, image_size: int, train_identities: int = 0, images_per_identity: int = 0,
+                      test_identities: int = 0) -> str:
+    """The cache folder of one distinct set (0: the default count), so that runs with two
+    sizes of set never replace each other's: ``demo-seed0-72px`` or
+    ``demo-seed0-182px-300x30-test150``."""
+    name = f"demo-seed{seed}-{image_size}px"
+    counts = (train_identities, images_per_identity, test_identities)
+    if any(counts):
+        name += "-{}x{}-test{}".format(*(n or "d" for n in counts))
+    return name
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -64,13 +64,12 @@ def modelzoo_prepare(model, options, data_root):
 
 
 def _demo_root(context: RunContext) -> Path:
-    """One folder per distinct set, so that runs of two sizes of set never replace each other's."""
+    from modelzoo_facenet.demo import cache_folder_name
+
     data = context.config["data"]
-    name = f"demo-seed{data['demo_seed']}-{data['image_size']}px"
-    counts = (data["demo_train_identities"], data["demo_images_per_identity"], data["demo_test_identities"])
-    if any(counts):  # 0: the generator's default
-        name += "-{}x{}-test{}".format(*(n or "d" for n in counts))
-    return context.cache_dir / "facenet" / name
+    return context.cache_dir / "facenet" / cache_folder_name(
+        data["demo_seed"], data["image_size"], data["demo_train_identities"], data["demo_images_per_identity"],
+        data["demo_test_identities"])
 
 
 def _paths(context: RunContext) -> dict[str, Path]:
