@@ -104,13 +104,18 @@ def main(argv=None) -> None:
     parser.add_argument("--classes", type=int, default=1499, help="classes of the loss (default 1499)")
     parser.add_argument("--steps", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--threads", default=None,
+                        help="torch threads, or 'auto' for the trainer's choice (default: torch's)")
     parser.add_argument("--nchw", action="store_true", help="channels_last off")
     parser.add_argument("--compile", action="store_true", help="torch.compile the step")
     parser.add_argument("--ops", action="store_true", help="print a torch.profiler table per row")
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    if args.threads == "auto":  # what `modelzoo run` does on the CPU: one thread per free core
+        from modelzoo.distributed import share_cpu_threads, threads_chosen_by
+        share_cpu_threads(1)
+        print(f"threads: {threads_chosen_by()}")
+    elif args.threads:
+        torch.set_num_threads(int(args.threads))
     registry = load_registry(extra_plugins=[(plugin, PluginInfo("modelzoo-facenet", "bench"))], autoload=False)
     _, config = resolve_profile(registry.model("facenet"), load_zoo(find_zoo_file()), args.profile)
     apply_sets(config, args.sets)
