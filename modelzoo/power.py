@@ -11,9 +11,13 @@ one reading as soon as it starts, then one per period on a fixed schedule (a slo
 skips slots instead of drifting), and a last one when stopped, so the readings span the
 window. ``stop()`` returns within ``stop_timeout_s`` (1 s) even while a reading hangs.
 
-The backends (NVML, ``ixsmi`` / ``nvidia-smi`` CSV, RAPL) and the choice among them
-(``open_reader``, which ``PowerSampler.for_device`` calls, keeping the reasons of those
-that did not work) live in :mod:`modelzoo.power_readers`.
+The backends (NVML, ``ixsmi`` / ``nvidia-smi`` CSV in loop mode or one query per reading,
+RAPL) and the choice among them (``open_reader``, which ``PowerSampler.for_device`` calls,
+keeping the reasons of those that did not work) live in :mod:`modelzoo.power_readers`. The
+record's ``source`` names the backend, and for the driver tools the mode ("ixsmi stream",
+"ixsmi query"; records before the loop mode say "ixsmi", one query per reading). What a
+reader has to add to the reason (``reader.notes``: a loop-mode tool that ended mid-run) is
+appended to it.
 
 Nothing readable: every figure is ``None`` and ``reason`` says why ("no NVML: pynvml not
 installed ...", "RAPL not readable: permission denied ..."); a figure is never written as 0.
@@ -33,8 +37,9 @@ midpoint, resampled onto one time grid where cards' (or nodes') timestamps diffe
 averaged in consecutive buckets down to at most ``CURVE_POINTS`` points. ``None`` when
 nothing was read (the summary's ``reason`` says why).
 
-``sampler_cpu_s`` is the sampler thread's own CPU time (a subprocess backend's children not
-included); bench/power_overhead.py measures the cost on throughput.
+``sampler_cpu_s`` is the sampler thread's own CPU time, plus a loop-mode reader's parsing
+thread (``reader.thread_cpu_s``); a subprocess backend's children are not included.
+bench/power_overhead.py measures the cost on throughput.
 
 No torch import, here or in the readers: they talk to the driver or the kernel directly.
 """
@@ -233,7 +238,7 @@ def _mean(values: list) -> Optional[float]:
 
 @dataclass
 class PowerReport:
-    source: Optional[str]  # "nvml" | "ixsmi" | "nvidia-smi" | "rapl" | None
+    source: Optional[str]  # "nvml" | "ixsmi stream" | "ixsmi query" | "nvidia-smi stream" | ... | "rapl" | None
     cards: list = field(default_factory=list)  # CardPower
     seconds: float = 0.0  # wall time sampled (start to stop, pauses excluded)
     hz: Optional[float] = None
@@ -461,8 +466,10 @@ class PowerSampler:
         if not cards:
             reasons.append("the reader returned no cards")
         reasons += self._late
+        reasons += list(getattr(self.reader, "notes", None) or [])
+        reader_cpu = getattr(self.reader, "thread_cpu_s", None) or 0.0
         return PowerReport(source=self.source, cards=summaries,
                            seconds=sum(s.ended - s.started for s in self._segments), hz=self.hz,
                            reason="; ".join(reasons) or None,
-                           sampler_cpu_s=sum(s.cpu_s for s in self._segments),
+                           sampler_cpu_s=sum(s.cpu_s for s in self._segments) + reader_cpu,
                            trace=downsample(summed), trace_devices=devices, trace_missing=len(traces) - devices)

@@ -15,10 +15,25 @@ its thread and turns the readings into figures.
   else the power readings integrated. A reading costs tens of microseconds.
 - ``ixsmi`` (Iluvatar; first on a host that has ``ixsmi``): the vendor tool's
   ``--query-gpu=index,power.draw --format=csv,noheader,nounits``, which mirrors nvidia-smi,
-  run with an argument list (no shell) and a timeout. One process per reading: at 4 Hz,
-  four short processes a second, a few ms of one host core each on a card host where the
-  training process is waiting on the card. ``nvidia-smi`` is the same backend, used on an
-  NVIDIA host without pynvml.
+  run with an argument list (no shell). Two modes, named in the source ("ixsmi stream",
+  "ixsmi query"):
+
+  - ``stream`` (:class:`SmiStreamReader`, tried first): the tool started once in its own
+    loop mode (``-lms 250``, else ``--loop-ms=250``), printing one CSV block per interval
+    until it is stopped; a thread parses the rows as they come and a reading returns each
+    card's latest row (a row older than ``SMI_STALE_INTERVALS`` intervals, 1 s at least, is
+    a missing reading; no fresh row at all is a failed reading). When the tool rejects the
+    option, exits before its second block, or prints nothing parseable within
+    ``SMI_TIMEOUT_S``, the next backend is the query mode (the reason is kept: "tried
+    first: ixsmi loop mode ..."); when it exits during a run, the reader switches to
+    per-query readings and the report's reason says when. ``close()`` stops the tool and
+    what it started (its own session: SIGTERM, then SIGKILL after 0.5 s) and reaps it; a
+    reader never closed is stopped at interpreter exit, and a tool whose parent died
+    outright (``os._exit``, SIGKILL) dies on its next write to the closed pipe (SIGPIPE).
+  - ``query`` (:class:`SmiCsvReader`): one process per reading, with a timeout. At 4 Hz,
+    four short processes a second, a few ms of one host core each.
+
+  ``nvidia-smi`` is the same backend, used on an NVIDIA host without pynvml.
 - ``rapl`` (the CPU): the package domains' ``energy_uj`` counters under
   ``/sys/class/powercap/intel-rapl:N`` (AMD Zen exposes them there too), with wrap-around at
   ``max_energy_range_uj``. They count the whole socket, other tenants included, and are
@@ -35,13 +50,19 @@ No torch import: the backends talk to the driver or the kernel directly.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
 import os
 import re
 import shutil
+import signal
 import subprocess
+import threading
+import time
+import weakref
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +71,9 @@ from typing import Optional, Union
 Card = Union[int, str]  # an index as the driver tool numbers cards, or an NVIDIA UUID ("GPU-...")
 RAPL_ROOT = Path("/sys/class/powercap")
 SMI_TIMEOUT_S = 5.0  # nvidia-smi can take a second or more when the driver is not persistent
+SMI_QUERY = ["--query-gpu=index,power.draw", "--format=csv,noheader,nounits"]
+SMI_LOOP_MS = 250  # the stream's interval: the sampler's default 4 Hz
+SMI_STALE_INTERVALS = 4  # a stream row older than this many intervals (and 1 s) is not a reading
 
 
 @dataclass(frozen=True)
@@ -183,33 +207,228 @@ def parse_smi_csv(text: str, tool: str = "ixsmi") -> dict:
 class SmiCsvReader:
     """``ixsmi`` (Iluvatar) or ``nvidia-smi``: one CSV query per reading. ``cards``: indices; ``None`` = all."""
 
+    mode = "query"
+
     def __init__(self, tool: str = "ixsmi", cards: Optional[list] = None,
                  runner: Optional[Callable[[list, float], str]] = None, timeout: float = SMI_TIMEOUT_S):
-        self.source = tool
+        self.tool = Path(tool).name  # a path names the tool by its file name
+        self.source = f"{self.tool} query"
         path = tool if runner is not None else shutil.which(tool)
         if path is None:
-            raise BackendUnavailable(f"no {tool}: not on PATH")
-        bad = [card for card in (cards or []) if not isinstance(card, int)]
-        if bad:
-            raise BackendUnavailable(f"{tool} numbers cards by index, not {bad[0]!r}")
-        self._argv = [path, "--query-gpu=index,power.draw", "--format=csv,noheader,nounits"]
+            raise BackendUnavailable(f"no {self.tool}: not on PATH")
+        _check_indices(self.tool, cards)
+        self._argv = [path, *SMI_QUERY]
         self._runner = runner or _run_tool
         self._timeout = timeout
         try:
-            first = parse_smi_csv(self._runner(self._argv, timeout), tool)
+            first = parse_smi_csv(self._runner(self._argv, timeout), self.tool)
         except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
-            raise BackendUnavailable(f"{tool} failed: {exc}") from exc
+            raise BackendUnavailable(f"{self.tool} failed: {exc}") from exc
         if not first:
-            raise BackendUnavailable(f"{tool} printed no card rows")
+            raise BackendUnavailable(f"{self.tool} printed no card rows")
         self.cards = list(cards) if cards is not None else sorted(first)
 
     def __call__(self) -> dict:
-        rows = parse_smi_csv(self._runner(self._argv, self._timeout), self.source)
-        return {card: rows.get(card, Reading(reason=f"{self.source} printed no row for card {card}"))
+        rows = parse_smi_csv(self._runner(self._argv, self._timeout), self.tool)
+        return {card: rows.get(card, Reading(reason=f"{self.tool} printed no row for card {card}"))
                 for card in self.cards}
 
     def close(self) -> None:
         pass
+
+
+def _check_indices(tool: str, cards: Optional[list]) -> None:
+    bad = [card for card in (cards or []) if not isinstance(card, int)]
+    if bad:
+        raise BackendUnavailable(f"{tool} numbers cards by index, not {bad[0]!r}")
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+def _end_group(proc: subprocess.Popen, grace_s: float = 0.5) -> None:
+    """Stop a loop-mode tool and whatever it started (its own session), and reap it."""
+    if proc.poll() is None:
+        _signal_group(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            _signal_group(proc.pid, signal.SIGKILL)
+            proc.wait()
+    # A wrapper script's child may outlive it; the group id is not reused while it has members.
+    _signal_group(proc.pid, signal.SIGKILL)
+
+
+class _LoopProcess:
+    """One loop-mode process and the daemon thread that parses its rows as they come."""
+
+    def __init__(self, argv: list, tool: str, clock: Callable[[], float]):
+        self.tool, self._clock = tool, clock
+        self.cond = threading.Condition()
+        self.latest: dict = {}  # card -> (arrival time, Reading)
+        self.first_block: list = []
+        self.blocks = 0  # a row whose index is not above the one before starts a block
+        self._last_index: Optional[int] = None
+        self.said: deque = deque(maxlen=3)  # the last lines that were not rows: the tool's own words
+        self.ended = False
+        self.cpu_s = 0.0  # the parsing thread's CPU time, once it has ended
+        self.started = clock()
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True, errors="replace",
+                                     start_new_session=True)
+        self.close = weakref.finalize(self, _end_group, self.proc)  # also at interpreter exit
+        self.thread = threading.Thread(target=self._pump, name="modelzoo-power-smi", daemon=True)
+        self.thread.start()
+
+    def _pump(self) -> None:
+        cpu0 = time.thread_time()
+        stdout = self.proc.stdout
+        try:
+            for line in stdout:
+                rows = parse_smi_csv(line, self.tool)
+                now = self._clock()
+                with self.cond:
+                    for index, reading in rows.items():
+                        if self._last_index is None or index <= self._last_index:
+                            self.blocks += 1
+                        self._last_index = index
+                        if self.blocks == 1:
+                            self.first_block.append(index)
+                        self.latest[index] = (now, reading)
+                    if not rows and line.strip():
+                        self.said.append(line.strip()[:200])
+                    self.cond.notify_all()
+        except (OSError, ValueError):  # the pipe went away under us
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                stdout.close()
+            with self.cond:
+                self.cpu_s = time.thread_time() - cpu0
+                self.ended = True
+                self.cond.notify_all()
+
+    def outcome(self) -> str:
+        """How the process ended, in the tool's words: "exited 2: unknown option" (waits 1 s at most)."""
+        try:
+            code = self.proc.wait(1.0)
+        except subprocess.TimeoutExpired:
+            code = None
+        said = self.said[-1] if self.said else "no other output"
+        return f"{self.tool} {'closed its output' if code is None else f'exited {code}'}: {said}"
+
+    def wait_first_block(self, timeout: float) -> tuple:
+        """``(None, False)`` once a second block has begun (the first one is whole, and the
+        tool loops); else ``(why, rejected)``, ``rejected`` when the tool exited non-zero
+        without printing a row (it refused the option)."""
+        with self.cond:
+            self.cond.wait_for(lambda: self.blocks >= 2 or self.ended, timeout)
+            blocks, ended = self.blocks, self.ended
+        if blocks >= 2:
+            return None, False
+        if not ended:
+            return f"no parseable block within {timeout:g} s", False
+        why = self.outcome()
+        return f"{why} after {blocks} block(s)", blocks == 0 and self.proc.returncode not in (0, None)
+
+
+class SmiStreamReader:
+    """``ixsmi`` or ``nvidia-smi`` in its own loop mode: one process for the whole run, a
+    thread parsing its rows; a reading is each card's latest row. ``cards``: indices; ``None`` = all.
+
+    Raises :class:`BackendUnavailable` (the caller falls back to :class:`SmiCsvReader`) when
+    the tool rejects both spellings of the option, exits before its second block, or prints
+    no parseable block within ``timeout``.
+    """
+
+    mode = "stream"
+
+    def __init__(self, tool: str = "ixsmi", cards: Optional[list] = None, loop_ms: int = SMI_LOOP_MS,
+                 timeout: Optional[float] = None, stale_s: Optional[float] = None,
+                 clock: Callable[[], float] = time.monotonic):
+        timeout = SMI_TIMEOUT_S if timeout is None else timeout
+        self.tool = Path(tool).name
+        self.source = f"{self.tool} stream"
+        path = shutil.which(tool)
+        if path is None:
+            raise BackendUnavailable(f"no {self.tool}: not on PATH")
+        _check_indices(self.tool, cards)
+        self.loop_ms = max(1, int(loop_ms))
+        self.stale_s = stale_s if stale_s is not None else max(1.0, SMI_STALE_INTERVALS * self.loop_ms / 1000)
+        self.notes: list = []  # what the report's reason should say (a switch to per-query readings)
+        self._path, self._clock = path, clock
+        self._query: Optional[SmiCsvReader] = None
+        tried = []
+        loop = None
+        for option in (["-lms", str(self.loop_ms)], [f"--loop-ms={self.loop_ms}"]):
+            try:
+                loop = _LoopProcess([path, *SMI_QUERY, *option], self.tool, clock)
+            except OSError as exc:
+                raise BackendUnavailable(f"{self.tool} loop mode: {exc}") from exc
+            why, rejected = loop.wait_first_block(timeout)
+            if why is None:
+                break
+            loop.close()
+            tried.append(f"{' '.join(option)}: {why}")
+            loop = None
+            if not rejected:  # a tool that hangs or prints once would do the same with the other spelling
+                break
+        if loop is None:
+            raise BackendUnavailable(f"{self.tool} loop mode: " + "; ".join(tried))
+        self._loop = loop
+        self.cards = list(cards) if cards is not None else sorted(set(loop.first_block))
+
+    @property
+    def pid(self) -> int:
+        """The loop-mode process's id (for the overhead bench and the tests)."""
+        return self._loop.proc.pid
+
+    @property
+    def thread_cpu_s(self) -> float:
+        """The parsing thread's CPU time (complete once closed)."""
+        return self._loop.cpu_s
+
+    def __call__(self) -> dict:
+        if self._query is not None:
+            return self._query()
+        loop = self._loop
+        with loop.cond:
+            latest, ended = dict(loop.latest), loop.ended
+        if ended:
+            return self._switch_to_query(loop)
+        now = self._clock()
+        age = now - max(t for t, _ in latest.values())  # not empty: the first block came in __init__
+        if age > self.stale_s:
+            raise RuntimeError(f"{self.tool} loop mode printed no row for {age:.1f} s")
+        out = {}
+        for card in self.cards:
+            arrived, reading = latest.get(card, (None, None))
+            if arrived is None:
+                out[card] = Reading(reason=f"{self.tool} printed no row for card {card}")
+            elif now - arrived > self.stale_s:
+                out[card] = Reading(reason=f"{self.tool} printed no new row for card {card} for {now - arrived:.1f} s")
+            else:
+                out[card] = reading
+        return out
+
+    def _switch_to_query(self, loop: _LoopProcess) -> dict:
+        if not self.notes:
+            self.notes.append(f"{self.tool} loop mode ended {self._clock() - loop.started:.1f} s after it started "
+                              f"({loop.outcome()}); per-query readings from then on")
+            loop.close()
+        try:
+            self._query = SmiCsvReader(self._path, self.cards)
+        except BackendUnavailable as exc:
+            raise RuntimeError(str(exc)) from exc
+        return self._query()
+
+    def close(self) -> None:
+        self._loop.close()
+        self._loop.thread.join(1.0)
+        if self._query is not None:
+            self._query.close()
 
 
 def _read_text(path: Path) -> str:
@@ -277,9 +496,12 @@ def open_reader(device: str, cards: Optional[list] = None):
     """``(reader, reason)``: the first backend that reads on ``device`` ("cuda[:N]" or "cpu"),
     or ``(None, why not)``; ``reason`` also names the backends tried before the one returned."""
     if device.startswith("cuda"):
-        attempts: list = [lambda: NvmlReader(cards), lambda: SmiCsvReader("nvidia-smi", cards)]
+        def smi(tool: str) -> list:  # the loop mode, then one query per reading
+            return [lambda: SmiStreamReader(tool, cards), lambda: SmiCsvReader(tool, cards)]
+
+        attempts: list = [lambda: NvmlReader(cards), *smi("nvidia-smi")]
         if shutil.which("ixsmi"):  # an Iluvatar host: the vendor tool first
-            attempts.insert(0, lambda: SmiCsvReader("ixsmi", cards))
+            attempts = smi("ixsmi") + attempts
     elif device == "cpu":
         attempts = [lambda: RaplReader()]
     else:
@@ -287,7 +509,7 @@ def open_reader(device: str, cards: Optional[list] = None):
     reasons = []
     for attempt in attempts:
         try:
-            return attempt(), ("; ".join(reasons) or None)
+            return attempt(), ("; ".join(dict.fromkeys(reasons)) or None)
         except BackendUnavailable as exc:
             reasons.append(str(exc))
-    return None, "; ".join(reasons)
+    return None, "; ".join(dict.fromkeys(reasons))

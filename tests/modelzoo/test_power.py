@@ -399,13 +399,18 @@ def fake_ixsmi(tmp_path, monkeypatch):
 def test_ixsmi_subprocess_end_to_end(fake_ixsmi, monkeypatch):
     monkeypatch.setitem(sys.modules, "pynvml", None)
     sampler = PowerSampler.for_device("cuda", cards=[0, 2, 3], hz=10)
-    assert sampler.source == "ixsmi"  # on an Iluvatar host, before NVML
+    # on an Iluvatar host, before NVML; a tool that prints once for the loop option and exits
+    # is read one query at a time (tests/modelzoo/test_power_readers.py has the loop mode)
+    assert sampler.source == "ixsmi query"
     out = _run(sampler, 0.4).as_dict(images=1000)
     cards = {card["index"]: card for card in out["per_card"]}
     assert cards[0]["avg_w"] == pytest.approx(187.42) and cards[2]["peak_w"] == pytest.approx(64.35)
     assert cards[3]["avg_w"] is None and "[N/A]" in cards[3]["reason"]
     assert out["energy_j"] is None and "[3]" in out["reason"]  # a job total needs every card
-    assert fake_ixsmi.read_text().splitlines()[0] == "--query-gpu=index,power.draw --format=csv,noheader,nounits"
+    assert "tried first: ixsmi loop mode: -lms 250: ixsmi exited 0" in out["reason"]
+    calls = fake_ixsmi.read_text().splitlines()
+    assert calls[0] == "--query-gpu=index,power.draw --format=csv,noheader,nounits -lms 250"
+    assert calls[1] == "--query-gpu=index,power.draw --format=csv,noheader,nounits"
 
 
 def test_a_failing_tool_is_a_reason(tmp_path, monkeypatch):
