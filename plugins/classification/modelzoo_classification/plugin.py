@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from modelzoo import hookimpl
 from modelzoo.api import (
@@ -157,15 +157,20 @@ def modelzoo_check_data(context: RunContext) -> list[str]:
 
 # --- Training data -----------------------------------------------------------------------
 
+def _demo_root(context: RunContext) -> Path:
+    """Where this config's demo set is (or will be): one folder per distinct set."""
+    data = context.config["data"]
+    return (context.cache_dir / "classification" /
+            f"demo-seed{data['demo_seed']}-{data['demo_classes']}c-{data['demo_train_per_class']}+"
+            f"{data['demo_test_per_class']}-{data['val_resize']}px")
+
+
 def _demo_set(context: RunContext):
     """Generate (or reuse) the demo set; only rank 0 writes (the caller adds the barrier)."""
     from modelzoo_classification.demo import generate_demo_set
 
     data = context.config["data"]
-    root = (context.cache_dir / "classification" /
-            f"demo-seed{data['demo_seed']}-{data['demo_classes']}c-{data['demo_train_per_class']}+"
-            f"{data['demo_test_per_class']}-{data['val_resize']}px")  # one folder per distinct set
-    return generate_demo_set(root, seed=data["demo_seed"], classes=data["demo_classes"],
+    return generate_demo_set(_demo_root(context), seed=data["demo_seed"], classes=data["demo_classes"],
                              train_per_class=data["demo_train_per_class"],
                              test_per_class=data["demo_test_per_class"], size=data["val_resize"],
                              log=context.log if context.is_main else None)
@@ -276,7 +281,7 @@ def modelzoo_build_loss(context: RunContext, data: TrainData):
     return nn.CrossEntropyLoss(label_smoothing=smoothing)
 
 
-# --- Evaluation, weights -------------------------------------------------------------------
+# --- Evaluation, weights, export -----------------------------------------------------------
 
 def _eval_batches(context: RunContext):
     """Held-out batches of uint8 images, their count and the data's identity."""
@@ -339,3 +344,80 @@ def modelzoo_load_weights(context: RunContext, state: dict, path: Path):
         raise UserError(f"{path} does not fit model.arch '{arch}' ({first}); pass the --profile or "
                         "--set model.arch the weights were trained with") from None
     return network
+
+
+EXPORT_EXAMPLES = 4  # images the exported file is compared with the network on
+
+
+@hookimpl
+def modelzoo_export(context: RunContext, network, fmt: str, output: Path) -> Optional[str]:
+    """The classifier's logits: input ``images`` (N x 3 x val_crop x val_crop, normalized as evaluation
+    feeds them: ImageNet mean/std in pixel units), output ``logits`` (N x classes), checked on a few
+    held-out images (random pixels when the evaluation set is not on disk)."""
+    import torch
+
+    from modelzoo.export import check_format, export_module
+
+    fmt = check_format(fmt)  # a wrong format fails before any image is read
+    images, inputs = _example_images(context, EXPORT_EXAMPLES), "held-out images"
+    if images is None:
+        size = context.config["data"]["val_resize"]
+        generator = torch.Generator().manual_seed(0)
+        images = torch.randint(0, 256, (EXPORT_EXAMPLES, 3, size, size), generator=generator, dtype=torch.uint8)
+        inputs = "random images"
+    with torch.no_grad():  # the evaluation's own transform: centre crop, normalization
+        example = _augment(context, train=False)(images).contiguous()
+    # Logits have no fixed scale: allow 1e-4 of the largest on top of the absolute 1e-4.
+    return export_module(network.cpu().eval(), fmt, output, example, input_name="images", output_name="logits",
+                         relative_tolerance=1e-4, inputs=inputs)
+
+
+def _example_images(context: RunContext, count: int):
+    """``count`` held-out images (uint8 N x 3 x H x W, as evaluation reads them, before its transform), spread
+    over the set's classes, when the profile's evaluation set is on disk; else None. Generates nothing."""
+    import torch
+
+    data = context.config["data"]
+    source = _source(context)
+    if source == "imagenet":
+        from modelzoo_classification.imagenet import ResizeCentreCropDataset, read_index
+
+        try:
+            index = read_index(_data_dir(context), _hint(context))
+        except UserError:
+            return None
+        dataset = ResizeCentreCropDataset(index.root, index.val, resize=data["val_resize"], crop=data["val_crop"])
+        picks = _spread(len(dataset), count)
+        return torch.stack([dataset[i][0] for i in picks]) if picks else None
+    from modelzoo.imagedata import decode_image
+
+    if source == "demo":
+        from modelzoo.imagedata import scan_class_folders
+        from modelzoo_classification.demo import read_manifest
+
+        root = _demo_root(context)
+        if read_manifest(root) is None:
+            return None
+        try:
+            paths = scan_class_folders(root / "test").paths
+        except UserError:
+            return None
+    else:
+        from modelzoo_classification.lfw_people import read_split, split_index
+
+        try:
+            record = read_split(_data_dir(context), _hint(context))
+        except UserError:
+            return None
+        paths = [p for p in split_index(_data_dir(context), record, "test").paths if Path(p).is_file()]
+    picks = _spread(len(paths), count)
+    if not picks:
+        return None
+    # The decoded cache stores each image at data.val_resize: the same decode and resize.
+    return torch.stack([torch.from_numpy(decode_image(paths[i], data["val_resize"])).permute(2, 0, 1)
+                        for i in picks])
+
+
+def _spread(total: int, count: int) -> list[int]:
+    """Up to ``count`` indices evenly over ``range(total)`` (class-sorted sets: several classes)."""
+    return sorted({i * total // count for i in range(count)}) if total >= count else list(range(total))
