@@ -179,8 +179,8 @@ def build(job: Job, place: distributed.Topology, device: torch.device) -> Setup:
         env = envinfo.capture(job.device, extra=registry.environment_facts(job.model))
         for warning in registry.warnings:  # e.g. the plugin's environment hook raised
             log.warning("warning: %s", warning)
-        log.info("run %s: model %s, profile %s, %d worker(s) on %s", job.run_id, job.model,
-                 job.profile, place.world_size, env.get("gpu") or env["cpu"])
+        log.info("run %s: model %s, profile %s, %d worker(s) on %s", job.run_id, job.model, job.profile, place.world_size,
+                 env.get("gpu") or f"{env['cpu']}, {env['cpu_threads']} threads each ({env['cpu_threads_chosen_by']})")
 
     # Data first (a plugin may generate it on rank 0), then model and loss.
     data = _plugin_answer(hooks.modelzoo_train_data(context=context), "modelzoo_train_data", hooks)
@@ -365,6 +365,7 @@ def train(setup: Setup, job: Job, place: distributed.Topology, device: torch.dev
         raise failure from exc
     finally:
         progress.close()
+        resources.end()  # also when the loop raised: no sampler thread or power tool outlives it
     meter.close()
     return outcome
 

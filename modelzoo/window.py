@@ -46,11 +46,16 @@ class WindowResources:
         elif event == "close":
             self.report = self.sampler.stop()
 
+    def end(self) -> None:
+        """Stop a sampler still running (its window never closed, or the loop raised): its
+        thread and any power tool it started end here, and its report is kept."""
+        if self.sampler is not None and self.sampler.running:
+            self.report = self.sampler.stop()
+
     def collect(self, timed_images: Optional[float], curves: Optional[dict] = None) -> Optional[dict]:
         """Every rank calls it; rank 0 gets ``{"memory": ..., "power": ...}`` (and ``curves["power"]``
         set when a reader worked), the others None."""
-        if self.sampler is not None and self.sampler.running:  # a window that never closed
-            self.report = self.sampler.stop()
+        self.end()
         memory = {"rank": self.place.rank, **peak_memory(self.device)}
         gathered = distributed.gather_objects((memory, self.report))
         if not self.place.is_main:

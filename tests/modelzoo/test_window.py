@@ -72,3 +72,16 @@ def test_a_run_writes_the_series_as_curves_power(toy, monkeypatch):
     assert curve["watts"] == [250.0 + 2 * n for n in range(len(curve["watts"]))]
     assert all(b > a for a, b in zip(curve["t"], curve["t"][1:]))
     assert curve["t"][-1] <= record["resources"]["power"]["seconds"] + 1e-3
+
+
+def test_a_run_that_fails_in_the_loop_leaves_no_sampler_running(toy, monkeypatch):
+    """A loop that raises never closes its window: the sampler (and any tool it started) must end with it."""
+    import threading
+
+    monkeypatch.setattr(power, "open_reader", lambda device, cards=None: (TwoCards(), None))
+    assert main(["run", "toy", "--device", "cpu", "--set", "loss.raise_at_step=6",
+                 "--set", "train.fps_warmup_steps=1"]) == 1
+    (record,) = records.load_all(toy / "runs")
+    assert record["status"] == "failed" and "toy failure in the loss" in record["error"]
+    time.sleep(0.3)  # a sampler tick (20 Hz at most) for a thread that was told to stop
+    assert [t.name for t in threading.enumerate() if t.name.startswith("modelzoo-power")] == []

@@ -3,7 +3,8 @@
 - ``toy``: a few-layer CNN on four classes of 16x16 images, each class a colour pattern
   plus noise, generated from the seed; accuracy on held-out samples. Knobs for the
   tests: ``data.delay_s`` slows each sample (so a signal lands mid-run),
-  ``loss.nan_at_step`` poisons the loss, ``data.fail_in`` makes a hook raise,
+  ``loss.nan_at_step`` poisons the loss, ``loss.raise_at_step`` crashes it (an error
+  inside the training loop), ``data.fail_in`` makes a hook raise,
   ``data.skip_metric`` leaves the accuracy out of the evaluation. Knobs that slow one
   phase each, so that a signal lands there (the fault tests): ``data.build_delay_s``
   (building the data set), ``model.state_dict_delay_s`` (gathering the weights for a
@@ -28,7 +29,7 @@ PROFILE = {
     "data": {"classes": 4, "images": 256, "size": 16, "delay_s": 0.0, "fail_in": "", "skip_metric": False,
              "build_delay_s": 0.0},
     "model": {"width": 8, "state_dict_delay_s": 0.0},
-    "loss": {"nan_at_step": 0, "delay_from_call": 0, "delay_s": 0.0},
+    "loss": {"nan_at_step": 0, "raise_at_step": 0, "delay_from_call": 0, "delay_s": 0.0},
     "eval": {"delay_s": 0.0},
     "train": {"epochs": 2, "batch_size": 16, "num_workers": 0, "log_every": 4,
               "fps_warmup_steps": 2, "compute_fps_steps": 4},
@@ -140,6 +141,7 @@ def modelzoo_build_loss(context, data):
     if context.model == "toyseq":
         return _TokenLoss()
     nan_at = context.config["loss"]["nan_at_step"]
+    raise_at = context.config["loss"].get("raise_at_step", 0)
     delay_from = context.config["loss"].get("delay_from_call", 0)
 
     class PoisonableCrossEntropy(nn.Module):
@@ -151,6 +153,8 @@ def modelzoo_build_loss(context, data):
             self.calls += 1
             if delay_from and int(self.calls) >= delay_from:
                 _slow(context, "loss", "delay_s", f"loss call {int(self.calls)}")
+            if raise_at and int(self.calls) >= raise_at:
+                raise RuntimeError(f"toy failure in the loss at call {int(self.calls)}")
             loss = nn.functional.cross_entropy(logits, targets)
             if nan_at and int(self.calls) >= nan_at:
                 loss = loss * float("nan")
