@@ -155,5 +155,6 @@ def modelzoo_export(context: RunContext, network: torch.nn.Module, fmt: str, out
     """Optional. Export ``network`` to ``fmt`` (``onnx`` or ``torchscript``) at ``output``.
 
     Must check that the exported model reproduces the network's outputs on a few inputs
-    and return a one-line summary of the check.
+    and return a one-line summary of the check: :func:`modelzoo.export.export_module` does
+    all of it (temporary file, reload, comparison, rename) for a module and example inputs.
     """
