@@ -84,10 +84,11 @@ def share_cpu_threads(local_workers: int, busy_cores: Optional[Callable[[], floa
     - ``OMP_NUM_THREADS`` set: the user's choice, untouched.
     - N workers on this host: each takes cores / N, or N x N threads' barriers stall on
       each other.
-    - One worker: one thread per core that no other process is using at the start. A
+    - One worker: one thread per core that no other process is using at the start (0.3 s). A
       thread whose core another process takes holds every operator at its barrier: two
-      threads next to one busy neighbour on the 2-core Xeon ran the demo step at 185
-      images/s, one thread at 723, two on the quiet machine at 1,300 (docs/BENCHMARKS.md).
+      threads next to one busy neighbour on the 2-core Xeon ran the demo step at 179
+      images/s, one thread at 743, two on the quiet machine at 1,131 (docs/BENCHMARKS.md,
+      "CPU threads").
     """
     import torch
 
@@ -122,11 +123,14 @@ def _usable_cores() -> int:
     return os.cpu_count() or 1
 
 
-def _cores_busy_elsewhere(seconds: float = 0.1) -> float:
-    """Cores' worth of CPU time the machine spent over ``seconds`` while this process slept."""
+def _cores_busy_elsewhere(seconds: float = 0.1, samples: int = 3) -> float:
+    """Cores' worth of CPU time the machine spent while this process slept: the least of
+    ``samples`` intervals, so that a burst (the kernel writing back the files a previous
+    run left, a process exiting) does not count as a neighbour that stays."""
     import psutil
 
-    return psutil.cpu_percent(interval=seconds) / 100 * (psutil.cpu_count() or 1)
+    cores = psutil.cpu_count() or 1
+    return min(psutil.cpu_percent(interval=seconds) / 100 * cores for _ in range(samples))
 
 
 def init_process_group(device: str) -> Topology:

@@ -54,22 +54,22 @@ from modelzoo_facenet.demo_faces import render_identity_images, seeded_generator
 # sets are then regenerated.
 GENERATOR_VERSION = 2
 
-# Image size 72 with the training crop 64 keeps davidsandberg's crop ratio (160 of 182 =
-# 0.88; 64 of 72 = 0.89). 400 identities x 20 images (8000): a MobileNetV1 at width 0.5
-# trained with softmax for 128k-192k images (2-3 minutes on 2 free CPU cores) reaches
-# 0.947-0.959 on the pairs, an untrained one 0.5 and raw pixels 0.66 (docs/pipeline.md);
-# 500 x 16 or 300 x 24 made no clear difference. 150 test identities x 8 images in 10
-# folds of 15 people give 100 same + 100 different pairs per fold (2000 pairs), so one
-# pair is 0.5 % of a fold's accuracy.
+# Image size 54 with the training crop 48 keeps davidsandberg's crop ratio (160 of 182 =
+# 0.88; 48 of 54 = 0.89). 400 identities x 20 images (8000): the demo profile's MobileNetV1
+# (width 0.5, CosFace) trained for 96k images reaches 0.93-0.94 on the pairs, an untrained
+# one about 0.5 and raw pixels 0.66 (docs/pipeline.md, docs/BENCHMARKS.md); 800 x 10, 400 x
+# 30 and 300 x 32 scored lower for the same number of steps. 150 test identities x 8
+# images in 10 folds of 15 people give 100 same + 100 different pairs per fold (2000 pairs),
+# so one pair is 0.5 % of a fold's accuracy.
 DEMO_DEFAULTS: dict = {
     "train_identities": 400,
     "images_per_identity": 20,
     "test_identities": 150,
     "test_images_per_identity": 8,
-    "image_size": 72,
+    "image_size": 54,
     "pairs_per_fold": 100,
 }
-DEMO_CROP = 64  # the training/evaluation crop the defaults are made for
+DEMO_CROP = 48  # the training/evaluation crop the defaults are made for
 
 _FOLDS = 10
 
