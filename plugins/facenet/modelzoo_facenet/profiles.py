@@ -98,8 +98,9 @@ DEMO = _variant(CASIA, {
     # The main job in under 3 minutes on 2 CPU cores, generation included: 1500 steps of 64
     # over 400 synthetic identities at 48 px (faces drawn at 54, random crop 48, scored on the
     # centre 48: the training geometry) with a CosFace margin; decoded once into the cache and
-    # resident in RAM. Sized for the slowest 2-core host seen (the AVX2 EPYC). At 64 px with
-    # softmax (the earlier profile) it took 9 minutes for 0.9485. docs/BENCHMARKS.md, "The demo".
+    # resident in RAM. Sized for the slowest 2-core host seen (the AVX2 EPYC). 40, 56 and 64
+    # px, batch 128 and 10-14 epochs scored lower in about the same time; at 64 px with
+    # softmax (the earlier profile) it took 9 minutes for 0.9485. docs/BENCHMARKS.md.
     "data": {"source": "demo", "name": "synthetic faces (demo)", "image_size": 54, "crop_size": 48,
              "validation_fraction": 0.0, "decoded_cache": True},
     "model": {"backbone": "mobilenet_v1", "embedding_size": 128, "width": 0.5, "dropout_keep": 1.0,
