@@ -47,3 +47,25 @@ def faces_dir(shared_data: Path) -> Path:
     if not (path / "multiface.jpg").is_file():
         pytest.fail(f"{path}/multiface.jpg is missing from MODELZOO_TEST_DATA")
     return path
+
+
+@pytest.fixture()
+def folder_set(tmp_path: Path) -> Path:
+    """A class-per-folder image set: 5 folders (created in non-sorted order) with 1..7 random
+    20x20 PNGs, plus files a scan must skip (a text file, a hidden folder)."""
+    import cv2
+    import numpy as np
+
+    def write(path: Path, image) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        assert cv2.imwrite(str(path), image)
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "set"
+    for name, count in [("zed", 3), ("alice", 7), ("Bob", 2), ("carol", 1), ("dave", 5)]:
+        for i in range(count):
+            write(root / name / f"{i:02d}.png", rng.integers(0, 256, (20, 20, 3), dtype=np.uint8))
+    (root / "alice" / "notes.txt").write_text("not an image")
+    (root / ".hidden").mkdir()
+    write(root / ".hidden" / "x.png", np.zeros((20, 20, 3), np.uint8))
+    return root

@@ -28,20 +28,6 @@ def _write(path: Path, image: np.ndarray) -> None:
     assert cv2.imwrite(str(path), image)
 
 
-@pytest.fixture()
-def folder_set(tmp_path: Path) -> Path:
-    """5 identities (created in non-sorted order) with 1..7 random 20x20 PNGs, plus noise files."""
-    rng = np.random.default_rng(0)
-    root = tmp_path / "set"
-    for name, count in [("zed", 3), ("alice", 7), ("Bob", 2), ("carol", 1), ("dave", 5)]:
-        for i in range(count):
-            _write(root / name / f"{i:02d}.png", rng.integers(0, 256, (20, 20, 3), dtype=np.uint8))
-    (root / "alice" / "notes.txt").write_text("not an image")
-    (root / ".hidden").mkdir()
-    _write(root / ".hidden" / "x.png", np.zeros((20, 20, 3), np.uint8))
-    return root
-
-
 # --- scan_identity_folders ------------------------------------------------------------
 
 def test_scan_labels_follow_sorted_folder_names(folder_set: Path):
