@@ -118,19 +118,30 @@ def threads_chosen_by() -> Optional[str]:
 
 
 def _usable_cores() -> int:
+    return len(_our_cpus())
+
+
+def _our_cpus() -> list[int]:
+    """The CPUs this process may run on (its affinity; every CPU where that is unknown)."""
     if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
+        return sorted(os.sched_getaffinity(0)) or [0]
+    return list(range(os.cpu_count() or 1))
 
 
 def _cores_busy_elsewhere(seconds: float = 0.1, samples: int = 3) -> float:
-    """Cores' worth of CPU time the machine spent while this process slept: the least of
+    """Cores' worth of time this process's CPUs were busy while it slept: the least of
     ``samples`` intervals, so that a burst (the kernel writing back the files a previous
-    run left, a process exiting) does not count as a neighbour that stays."""
+    run left, a process exiting) does not count as a neighbour that stays. Only our CPUs
+    count: on a host pinned to 2 of 16 cores, the other 14 are not ours to share."""
     import psutil
 
-    cores = psutil.cpu_count() or 1
-    return min(psutil.cpu_percent(interval=seconds) / 100 * cores for _ in range(samples))
+    cpus = _our_cpus()
+
+    def busy() -> float:
+        percent = psutil.cpu_percent(interval=seconds, percpu=True)
+        return sum(percent[cpu] for cpu in cpus if cpu < len(percent)) / 100
+
+    return min(busy() for _ in range(samples))
 
 
 def init_process_group(device: str) -> Topology:

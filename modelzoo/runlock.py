@@ -31,10 +31,7 @@ def exclusive_lock(path: Path, busy: str) -> Iterator[None]:
     descriptor, also when the process is killed, so no stale lock is ever left behind.
     """
     path = Path(path)
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:  # e.g. a full disk at start: one line naming the file, like every write
-        raise records._write_failed(path, exc) from None
+    fd = _open_lock_file(path)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -52,28 +49,34 @@ def exclusive_lock(path: Path, busy: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def build_lock(path: Path, waiting: str, log: Optional[Callable[[str], None]] = None) -> Iterator[None]:
-    """Hold an flock on ``path`` for the block, waiting for the process that holds it.
+def build_lock(folder: Path, log: Optional[Callable[[str], None]] = None) -> Iterator[None]:
+    """Hold the build lock of ``folder`` (``.<name>.lock`` beside it) for the block, waiting
+    for the process that holds it.
 
     For data that one process builds and others then read (a generated demo set in the
-    shared cache): a second process waits, logging ``waiting`` once, and should then look
+    shared cache): a second process waits, logging that it does, and should then look
     again for what the first one built instead of building it a second time.
     """
-    path = Path(path)
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise records._write_failed(path, exc) from None
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    fd = _open_lock_file(folder.parent / f".{folder.name}.lock")
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             if log:
-                log(waiting)
+                log(f"waiting for another process that is generating {folder}")
             fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)
+
+
+def _open_lock_file(path: Path) -> int:
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:  # e.g. a full disk at start: one line naming the file, like every write
+        raise records._write_failed(path, exc) from None
 
 
 @contextlib.contextmanager

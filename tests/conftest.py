@@ -69,3 +69,27 @@ def folder_set(tmp_path: Path) -> Path:
     (root / ".hidden").mkdir()
     write(root / ".hidden" / "x.png", np.zeros((20, 20, 3), np.uint8))
     return root
+
+
+@pytest.fixture()
+def two_builders_at_once():
+    """``run(folder, build)``: two threads call ``build(log)`` while the test holds
+    ``folder``'s build lock, so both find it taken; once both have logged that they wait,
+    the lock is released. Returns the two results (in finishing order)."""
+    import threading
+
+    from modelzoo import runlock
+
+    def run(folder: Path, build) -> list:
+        results, logs = [], [[], []]
+        threads = [threading.Thread(target=lambda n=n: results.append(build(logs[n].append))) for n in range(2)]
+        with runlock.build_lock(folder):
+            for thread in threads:
+                thread.start()
+            while sum(any("waiting for another process" in line for line in log) for log in logs) < 2:
+                threads[0].join(0.01)
+        for thread in threads:
+            thread.join(60)
+        return results
+
+    return run

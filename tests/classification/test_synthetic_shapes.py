@@ -48,26 +48,10 @@ def test_an_existing_set_is_reused_and_other_parameters_regenerate(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [".a.lock", "a"]  # the build lock; no temporary folder
 
 
-def test_two_runs_on_an_empty_cache_draw_the_set_once(tmp_path):
-    import threading
-
-    from modelzoo import runlock
-
+def test_two_runs_on_an_empty_cache_draw_the_set_once(tmp_path, two_builders_at_once):
     root = tmp_path / "shapes"
-    results, logs = [], [[], []]
-
-    def generate(n: int) -> None:
-        results.append(generate_demo_set(root, classes=3, train_per_class=2, test_per_class=1, size=16,
-                                         log=logs[n].append))
-
-    threads = [threading.Thread(target=generate, args=(n,)) for n in range(2)]
-    with runlock.build_lock(tmp_path / ".shapes.lock", "held by the test"):
-        for thread in threads:
-            thread.start()
-        while sum(any("waiting for another process" in line for line in log) for log in logs) < 2:
-            threads[0].join(0.01)
-    for thread in threads:
-        thread.join(60)
+    results = two_builders_at_once(root, lambda log: generate_demo_set(
+        root, classes=3, train_per_class=2, test_per_class=1, size=16, log=log))
     assert sorted(s.generated for s in results) == [False, True]
     assert len(list((root / "train").rglob("*.png"))) == 6
 

@@ -146,28 +146,13 @@ def test_reuse_when_manifest_matches_and_redo_otherwise(tmp_path: Path):
     assert generate_demo_dataset(root, seed=3, workers=1, **dict(params, train_identities=3)).generated
 
 
-def test_two_runs_on_an_empty_cache_generate_the_set_once(tmp_path: Path):
+def test_two_runs_on_an_empty_cache_generate_the_set_once(tmp_path: Path, two_builders_at_once):
     """The second of two runs started together waits for the first's set and reuses it,
     instead of swapping its own copy in while the first is reading."""
-    import threading
-
-    from modelzoo import runlock
-
     root = tmp_path / "d"
     params = dict(SMALL, train_identities=2, test_images_per_identity=2, pairs_per_fold=1)
-    results, logs = [], [[], []]
-
-    def generate(n: int) -> None:
-        results.append(generate_demo_dataset(root, seed=3, workers=1, log=logs[n].append, **params))
-
-    threads = [threading.Thread(target=generate, args=(n,)) for n in range(2)]
-    with runlock.build_lock(tmp_path / ".d.lock", "held by the test"):  # both start while it is held
-        for thread in threads:
-            thread.start()
-        while sum(any("waiting for another process" in line for line in log) for log in logs) < 2:
-            threads[0].join(0.01)
-    for thread in threads:
-        thread.join(60)
+    results = two_builders_at_once(root, lambda log: generate_demo_dataset(root, seed=3, workers=1, log=log,
+                                                                           **params))
     assert sorted(info.generated for info in results) == [False, True]
     assert results[0].manifest == results[1].manifest
     assert sorted(p.name for p in tmp_path.iterdir()) == [".d.lock", "d"]  # no temporary folder left

@@ -47,7 +47,13 @@ def test_the_users_omp_num_threads_wins_and_the_record_says_so(threads, monkeypa
     assert facts["cpu_threads"] == 3 and facts["cpu_threads_chosen_by"] == "OMP_NUM_THREADS"
 
 
-def test_the_probe_reads_the_machine():
+def test_the_probe_counts_only_this_process_cpus(monkeypatch):
     import psutil
 
-    assert 0.0 <= distributed._cores_busy_elsewhere(0.05) <= psutil.cpu_count() + 1e-6
+    monkeypatch.setattr(distributed, "_our_cpus", lambda: [1, 2])
+    monkeypatch.setattr(psutil, "cpu_percent", lambda interval, percpu: [100.0, 50.0, 20.0, 100.0])
+    assert distributed._cores_busy_elsewhere(0.0) == pytest.approx(0.7)  # CPUs 1 and 2 only
+
+
+def test_the_probe_reads_the_machine():
+    assert 0.0 <= distributed._cores_busy_elsewhere(0.05) <= distributed._usable_cores() + 1e-6

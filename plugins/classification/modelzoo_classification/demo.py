@@ -179,10 +179,8 @@ def generate_demo_set(root: str | os.PathLike, *, seed: int = 0, classes: int = 
     started = time.perf_counter()
     generated = _wrong_or_missing(root, params)
     if generated:
-        root.parent.mkdir(parents=True, exist_ok=True)
         # Two runs started together on an empty cache: the second waits, then reuses the first's set.
-        with runlock.build_lock(root.parent / f".{root.name}.lock",
-                                f"waiting for another process that is generating {root}", log):
+        with runlock.build_lock(root, log):
             generated = _wrong_or_missing(root, params)
             if generated:
                 _write_set(root, params, log)
@@ -203,7 +201,6 @@ def _write_set(root: Path, params: dict, log: Optional[Callable[[str], None]]) -
     if log:
         log(f"generating the synthetic demo set ({classes} classes, {train_per_class}+{test_per_class} "
             f"images per class, {size} px) in {root}")
-    root.parent.mkdir(parents=True, exist_ok=True)
     tmp = root.parent / f".{root.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:

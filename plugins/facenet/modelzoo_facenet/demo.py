@@ -235,18 +235,21 @@ def generate_demo_dataset(root: str | os.PathLike, *, seed: int = 0, train_ident
                             "image_size": image_size, "pairs_per_fold": pairs_per_fold})
     wanted = {"generator": "modelzoo_facenet.demo", "version": GENERATOR_VERSION, "seed": int(seed),
               "params": params}
+    existing = _reusable(root, wanted)
+    if existing:
+        return existing
+    # Two runs started together on an empty cache: the second waits for the first's set
+    # rather than swapping its own copy in under the first one's reads.
+    with runlock.build_lock(root, log):
+        return _reusable(root, wanted) or _generate(root, params, wanted, workers, log)
+
+
+def _reusable(root: Path, wanted: dict) -> Optional[DemoInfo]:
+    """The set under ``root`` when its manifest matches ``wanted``."""
     manifest = read_manifest(root)
     if manifest and all(manifest.get(k) == v for k, v in wanted.items()):
         return _info(root, manifest, generated=False, seconds=0.0)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    # Two runs started together on an empty cache: the second waits for the first's set
-    # rather than swapping its own copy in under the first one's reads.
-    with runlock.build_lock(root.parent / f".{root.name}.lock",
-                            f"waiting for another process that is generating {root}", log):
-        manifest = read_manifest(root)
-        if manifest and all(manifest.get(k) == v for k, v in wanted.items()):
-            return _info(root, manifest, generated=False, seconds=0.0)
-        return _generate(root, params, wanted, workers, log)
+    return None
 
 
 def _generate(root: Path, params: dict, wanted: dict, workers: Optional[int],
