@@ -25,5 +25,5 @@ def machine_facts(device: str = "cpu") -> dict:
         from machine import facts
         return facts(device)
     except Exception as exc:  # a benchmark's figures are still worth having without them
-        from modelzoo.env import capture
+        from modelzoo.measure.env import capture
         return {**capture(device), "note": f"bench/machine.py unavailable ({exc})"}

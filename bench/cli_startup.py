@@ -36,7 +36,7 @@ def timed_once(argv: list[str], cwd: Path) -> float:
 
 def write_records(runs: Path, count: int) -> None:
     """``count`` plausible successful facenet records, for a report with content."""
-    from modelzoo import records
+    from modelzoo.store import records
 
     for i in range(count):
         record = records.new_record(

@@ -2,8 +2,8 @@
 
 Random input, no data loading and no evaluation: the product's step alone, built from the
 profile the way ``modelzoo run`` builds it: the plugin's network and loss in
-``modelzoo.step.TrainStep``, ``modelzoo.optim.build_optimizer`` on the typed settings
-(``modelzoo.settings.CoreSettings``), and ``modelzoo.step.StepRunner`` running it (the
+``modelzoo.train.step.TrainStep``, ``modelzoo.train.optim.build_optimizer`` on the typed settings
+(``modelzoo.contract.settings.CoreSettings``), and ``modelzoo.train.step.StepRunner`` running it (the
 profile's amp with fp16 gradient scaling, gradient clipping, channels_last; forward,
 loss, backward, optimizer). ``--nchw`` and ``--compile`` set ``train.channels_last`` and
 ``train.compile``. The plugin's device transform (crop, flip, jitter) is left out: it
@@ -30,11 +30,11 @@ from types import SimpleNamespace
 import _common  # noqa: F401  (puts the checkout and plugins/facenet on sys.path)
 import torch
 
-from modelzoo.optim import build_optimizer
-from modelzoo.plugins import PluginInfo, load_registry
-from modelzoo.settings import CoreSettings, with_core_defaults
-from modelzoo.step import StepRunner, TrainStep, compiled, emulated_cpu_amp
-from modelzoo.zoo import apply_sets, find_zoo_file, load_zoo, resolve_profile
+from modelzoo.contract.plugins import PluginInfo, load_registry
+from modelzoo.contract.settings import CoreSettings, with_core_defaults
+from modelzoo.train.optim import build_optimizer
+from modelzoo.train.step import StepRunner, TrainStep, compiled, emulated_cpu_amp
+from modelzoo.zoo.zoofile import apply_sets, find_zoo_file, load_zoo, resolve_profile
 from modelzoo_facenet import plugin
 
 
@@ -111,7 +111,7 @@ def main(argv=None) -> None:
     parser.add_argument("--ops", action="store_true", help="print a torch.profiler table per row")
     args = parser.parse_args(argv)
     if args.threads == "auto":  # what `modelzoo run` does on the CPU: one thread per free core
-        from modelzoo.distributed import share_cpu_threads, threads_chosen_by
+        from modelzoo.train.distributed import share_cpu_threads, threads_chosen_by
         share_cpu_threads(1)
         print(f"threads: {threads_chosen_by()}")
     elif args.threads:

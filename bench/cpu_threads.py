@@ -5,7 +5,7 @@ at its barrier. This script times the demo network's training step (``bench/cpu_
 --profile demo``, 48 px, 400 classes) in child processes, first on the machine as it is,
 then next to one busy neighbour (a process spinning on one core), with:
 
-- ``auto``: what ``modelzoo run`` does on the CPU (``modelzoo.distributed.share_cpu_threads``:
+- ``auto``: what ``modelzoo run`` does on the CPU (``modelzoo.train.distributed.share_cpu_threads``:
   one thread per core that no other process uses at the start);
 - every core (torch's default thread count), OpenMP's default wait policy;
 - every core with ``OMP_WAIT_POLICY=PASSIVE`` (threads sleep at once instead of spinning);

@@ -23,7 +23,7 @@
 #                   (train.resident=on), no compile
 #   recipe_graphs   the same with the step captured in a CUDA graph (train.cuda_graphs=true, no
 #                   torch.compile); the record says captured or fell back, and so does the table
-#   cuda_tests      pytest tests/modelzoo/test_resident.py and test_graphs.py (their CUDA tests
+#   cuda_tests      pytest tests/modelzoo/train/test_resident.py and test_graphs.py (their CUDA tests
 #                   run on a card and are skipped with the reason elsewhere)
 #   batch_curve     recipe_graphs at larger batches (256 and 520 on a card), fewer steps: rows
 #                   of their own, apart from the recipe's batch 90
@@ -264,8 +264,8 @@ if [ -f bench/machine.py ]; then
     "$PY" bench/machine.py --device "$DEVICE" --json > "$RESULTS/machine.json" 2>"$LOGS/machine.log" \
         || log "bench/machine.py failed (see logs/machine.log)"
 else
-    "$PY" -c 'import sys, json, modelzoo.env as e; print(json.dumps(e.capture(sys.argv[1]), indent=1))' "$DEVICE" \
-        > "$RESULTS/machine.json" 2>"$LOGS/machine.log" || log "modelzoo.env.capture failed (see logs/machine.log)"
+    "$PY" -c 'import sys, json, modelzoo.measure.env as e; print(json.dumps(e.capture(sys.argv[1]), indent=1))' "$DEVICE" \
+        > "$RESULTS/machine.json" 2>"$LOGS/machine.log" || log "modelzoo.measure.env.capture failed (see logs/machine.log)"
 fi
 cat "$RESULTS/machine.json"
 
@@ -405,7 +405,7 @@ if has pytest; then
     mkdir -p "$WORK/cuda_tests"          # --basetemp's parent (pytest empties the folder itself)
     run_step cuda_tests 90 env MODELZOO_RUNS="$WORK/cuda_tests/runs" MODELZOO_CACHE="$WORK/cuda_tests/cache" \
         "$PY" -m pytest -p no:cacheprovider -q -rfEs --basetemp "$WORK/cuda_tests/tmp" "${PYTEST_SELECT[@]}" \
-        tests/modelzoo/test_resident.py tests/modelzoo/test_graphs.py
+        tests/modelzoo/train/test_resident.py tests/modelzoo/train/test_graphs.py
 else
     skip_step cuda_tests "pytest is missing (bench/wheels.sh fetches it and its dependencies: carry bench/wheels)"
 fi

@@ -29,7 +29,7 @@ RUN_STEPS = {"recipe_resident": "recipe resident (bf16+channels_last, no compile
              "recipe_graphs": "recipe graphs (resident + CUDA graphs, no compile)",
              "batch_curve": "batch curve", "recipe_fast": "recipe casia-fast profile",
              "recipe_bf16": "recipe bf16+channels_last", "recipe_fp32": "recipe fp32", "demo": "demo profile"}
-CUDA_TESTS = "tests/modelzoo/test_resident.py, test_graphs.py"
+CUDA_TESTS = "tests/modelzoo/train/test_resident.py, test_graphs.py"
 # Issue 15's comparisons: (numerator step, denominator step, row title, what differs).
 COMPARISONS = (
     ("recipe_graphs", "recipe_fast", "recipe graphs (no compile) / casia-fast (torch.compile)",

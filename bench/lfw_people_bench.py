@@ -51,7 +51,7 @@ def _load() -> Optional[list[float]]:
 
 def prepare(lfw: Path, data_root: Path) -> dict:
     """The lfw-people split and crops under ``data_root`` (reused when already there)."""
-    from modelzoo.api import UserError
+    from modelzoo.contract.api import UserError
     from modelzoo_classification.lfw_people import prepare_lfw_people, read_split
 
     out = data_root / "lfw_people"

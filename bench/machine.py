@@ -1,7 +1,7 @@
 """Facts about this machine, printed beside every benchmark figure.
 
 CPU model and cores, RAM, load, GPU name, memory and driver, and the versions of python,
-torch, torchvision, CUDA and cuDNN. The run-record facts come from ``modelzoo.env.capture``
+torch, torchvision, CUDA and cuDNN. The run-record facts come from ``modelzoo.measure.env.capture``
 (the same ones every run records); this adds what a benchmark reader also needs.
 
     python bench/machine.py [--device cpu|cuda] [--json]
@@ -24,13 +24,13 @@ def facts(device: str = "cpu") -> dict:
     import torch
 
     try:
-        from modelzoo.env import capture
+        from modelzoo.measure.env import capture
         out = capture(device, repo=REPO)
     except ImportError as exc:  # a bare card machine may lack psutil: keep the rest
         out = {"platform": platform.platform(), "cpu": platform.processor() or platform.machine(),
                "cpu_count": os.cpu_count(), "python": platform.python_version(),
                "torch": torch.__version__, "cuda": torch.version.cuda,
-               "note": f"modelzoo.env unavailable ({exc})"}
+               "note": f"modelzoo.measure.env unavailable ({exc})"}
     try:
         import torchvision
         out["torchvision"] = torchvision.__version__

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from _common import machine_facts
 
-from modelzoo.imagedata import DecodedCache, DeviceAugment, ImageIndexDataset, make_train_loader
+from modelzoo.toolkit.imagedata import DecodedCache, DeviceAugment, ImageIndexDataset, make_train_loader
 from modelzoo_facenet.data import scan_identity_folders
 from modelzoo_facenet.demo import generate_demo_dataset
 

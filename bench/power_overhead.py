@@ -1,4 +1,4 @@
-"""What the power sampler (modelzoo/power.py, issue 14) costs a training loop, on the CPU.
+"""What the power sampler (modelzoo/measure/power.py, issue 14) costs a training loop, on the CPU.
 
 A fixed training-like workload (a small conv net, forward + backward + SGD on one random
 batch, ``--threads`` torch threads) runs in blocks of about ``--seconds`` each, with the
@@ -50,8 +50,8 @@ from pathlib import Path
 
 from _common import REPO
 
-from modelzoo.power import DEFAULT_HZ, PowerSampler
-from modelzoo.power_readers import SMI_LOOP_MS, Reading, SmiCsvReader, SmiStreamReader, _run_tool
+from modelzoo.measure.power import DEFAULT_HZ, PowerSampler
+from modelzoo.measure.power_readers import SMI_LOOP_MS, Reading, SmiCsvReader, SmiStreamReader, _run_tool
 
 SAMPLE_CSV = REPO / "tests" / "modelzoo" / "data" / "handmade_smi_power_noheader_nounits.csv"
 ARMS = "off,file,query,query-tool,stream,detected"

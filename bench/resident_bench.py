@@ -2,7 +2,7 @@
 
 Part 0, the input path alone (in this process, no model): batches per second of the
 DataLoader over a decoded cache (``num_workers=0``, as the demo runs it) against
-:class:`~modelzoo.resident.ResidentBatches` on the CPU, over the same ``BatchStream``: the
+:class:`~modelzoo.train.resident.ResidentBatches` on the CPU, over the same ``BatchStream``: the
 host work each training step pays for its batch.
 
 Part 1, end to end against compute-only: the facenet ``demo`` profile for ``--steps``
@@ -126,10 +126,10 @@ def input_part(args, work: Path) -> dict:
     import torch
     from torch.utils.data import DataLoader, DistributedSampler
 
-    from modelzoo.batches import BatchStream, EpochBatches
-    from modelzoo.imagedata import CachedDataset
-    from modelzoo.resident import ResidentBatches
-    from modelzoo.step import to_device
+    from modelzoo.toolkit.imagedata import CachedDataset
+    from modelzoo.train.batches import BatchStream, EpochBatches
+    from modelzoo.train.resident import ResidentBatches
+    from modelzoo.train.step import to_device
 
     n, size, batch = args.input_images, args.input_size, 64
     rng = np.random.default_rng(0)
@@ -271,7 +271,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
     import torch
 
-    from modelzoo import env as envinfo
+    from modelzoo.measure import env as envinfo
 
     machine = machine_facts("cpu")
     machine.update(cpu_model=envinfo.cpu_model(), cpu_capability=torch.backends.cpu.get_cpu_capability(),

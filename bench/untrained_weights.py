@@ -14,8 +14,8 @@ import argparse
 import _common  # noqa: F401  (puts the checkout and plugins/facenet on sys.path)
 import torch
 
-from modelzoo.plugins import PluginInfo, load_registry
-from modelzoo.zoo import apply_sets, find_zoo_file, load_zoo, resolve_profile
+from modelzoo.contract.plugins import PluginInfo, load_registry
+from modelzoo.zoo.zoofile import apply_sets, find_zoo_file, load_zoo, resolve_profile
 from modelzoo_facenet import plugin
 
 

@@ -1,7 +1,7 @@
 """modelzoo: benchmark runner for a GPU model zoo.
 
 Plugins mark their hook implementations with :data:`hookimpl`; the contract is
-:mod:`modelzoo.hookspecs`.
+:mod:`modelzoo.contract.hookspecs`.
 """
 
 import pluggy

@@ -78,7 +78,7 @@ def two_builders_at_once():
     the lock is released. Returns the two results (in finishing order)."""
     import threading
 
-    from modelzoo import runlock
+    from modelzoo.store import runlock
 
     def run(folder: Path, build) -> list:
         results, logs = [], [[], []]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from statistics import fmean
 from typing import TYPE_CHECKING, Optional
 
-from modelzoo.api import MetricColumn, UserError
+from modelzoo.contract.api import MetricColumn, UserError
 from modelzoo.report.cells import MISSING, NOT_MEASURED, finite, metric_cell, short_fps, signed, zoo_duration
 from modelzoo.report.runs import Run, config_column_of, config_value
 from modelzoo.report.tables import Table, TableRow

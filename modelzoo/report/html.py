@@ -4,7 +4,7 @@ Per model: FPS against card count with the ideal-scaling line, per-step throughp
 the main-table runs, and every curve the records declare (``curve_specs``), overlaid.
 Per run: throughput, loss, its declared curves (title, axis labels, caption metric),
 power over the timed window (``curves.power``: ``t``, ``watts``, summed over ``devices``,
-from :meth:`modelzoo.power.PowerReport.curve`) and the metric against wall time
+from :meth:`modelzoo.measure.power.PowerReport.curve`) and the metric against wall time
 (``curves.eval``) with the target line. No curve or metric name is special to the
 report beyond the core's own curves (throughput, loss, power, eval).
 """
@@ -18,7 +18,7 @@ from typing import Any, Optional
 from markupsafe import Markup
 
 from modelzoo import __version__
-from modelzoo.api import CurveSpec
+from modelzoo.contract.api import CurveSpec
 from modelzoo.report import svg
 from modelzoo.report.cells import MISSING, finite, fixed, text
 from modelzoo.report.model import ModelSection, Report, cpu_label, main_key, torch_build, unit_header

@@ -37,8 +37,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from modelzoo.api import ConfigColumn, MetricColumn
-from modelzoo.records import utc_now
+from modelzoo.contract.api import ConfigColumn, MetricColumn
 from modelzoo.report import extended
 from modelzoo.report.cells import (
     MISSING,
@@ -55,6 +54,7 @@ from modelzoo.report.cells import (
 )
 from modelzoo.report.runs import RecordProblem, Run, config_column_of, read_run
 from modelzoo.report.tables import Table, TableRow
+from modelzoo.store.records import utc_now
 
 SYNTHETIC_MARK = "synthetic data — not comparable"
 

@@ -5,7 +5,7 @@ Entry point::
     render_reports(records, references, output_dir, formats=("md", "html", "json", "csv"),
                    generated=None, releases=None, skipped=(), warn=None) -> list[Path]
 
-``records`` are run-record dicts (``modelzoo.records``); ``references`` maps a model name
+``records`` are run-record dicts (``modelzoo.store.records``); ``references`` maps a model name
 to the published values of zoo.yaml, each a dict::
 
     {"gpu": "BI-V100", "cards": 1, "fps": 216.96,
@@ -28,10 +28,10 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Optional
 
-from modelzoo.api import UserError
-from modelzoo.records import write_atomic
+from modelzoo.contract.api import UserError
 from modelzoo.report import html, writers
 from modelzoo.report.model import build_report
+from modelzoo.store.records import write_atomic
 
 FORMATS = ("md", "html", "json", "csv")
 OUTPUT_NAMES = {"md": "results.md", "html": "index.html", "json": "results.json", "csv": "results.csv"}

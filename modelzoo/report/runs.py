@@ -14,9 +14,9 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any, Optional
 
-from modelzoo import records
-from modelzoo.api import ConfigColumn, CurveSpec, MetricColumn, UserError
+from modelzoo.contract.api import ConfigColumn, CurveSpec, MetricColumn, UserError
 from modelzoo.report.cells import finite, number
+from modelzoo.store import records
 
 # compute-only FPS at least this many times the end-to-end FPS: the input pipeline, not
 # the card, sets the pace (the loader costs a third or more of each step).

@@ -131,12 +131,12 @@ def _summary_module():
 def test_summary_parses_pytest_and_compares_graphs_with_compile(tmp_path):
     gpu_summary = _summary_module()
     parsed = gpu_summary.parse_pytest(
-        "..F.s\nSKIPPED [2] tests/modelzoo/test_graphs.py:112: needs a CUDA device\n"
-        "FAILED tests/modelzoo/test_graphs.py::test_x - AssertionError\n"
+        "..F.s\nSKIPPED [2] tests/modelzoo/train/test_graphs.py:112: needs a CUDA device\n"
+        "FAILED tests/modelzoo/train/test_graphs.py::test_x - AssertionError\n"
         "==== 1 failed, 25 passed, 2 skipped, 1 warning in 12.50s ====\n")
     assert parsed["counts"] == {"failed": 1, "passed": 25, "skipped": 2, "warnings": 1}
     assert parsed["skip_reasons"] == {"needs a CUDA device": 2}
-    assert parsed["failed"] == ["tests/modelzoo/test_graphs.py::test_x"]
+    assert parsed["failed"] == ["tests/modelzoo/train/test_graphs.py::test_x"]
     (row,) = gpu_summary.cuda_tests_rows(parsed, "cuda")
     assert row["value"] == "1 failed, 25 passed, 2 skipped" and "2 CUDA test(s) skipped on a card" in row["note"]
     assert gpu_summary.parse_pytest("killed\n")["line"] is None
@@ -169,7 +169,7 @@ def test_summary_parses_pytest_and_compares_graphs_with_compile(tmp_path):
     assert rows["recipe graphs (no compile) / casia-fast (torch.compile), compute-only"]["value"] == 12000 / 9000
     curve = rows["modelzoo run, batch curve, recipe graphs at batch 256: FPS"]
     assert "not the headline batch 90" in curve["note"] and "1.50x recipe graphs' FPS at batch 90" in curve["note"]
-    tests = rows["CUDA tests (tests/modelzoo/test_resident.py, test_graphs.py)"]
+    tests = rows["CUDA tests (tests/modelzoo/train/test_resident.py, test_graphs.py)"]
     assert tests["value"] == "28 passed" and tests["note"] == "the CUDA tests ran on the card"
     assert "recipe graphs / recipe resident, end to end" not in rows  # no recipe_resident run here
 

@@ -13,8 +13,8 @@ try:
 except ImportError:  # the plugin is not pip-installed in this checkout: import it from the tree
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins" / "classification"))
 
-from modelzoo.api import RunContext
-from modelzoo.settings import with_core_defaults
+from modelzoo.contract.api import RunContext
+from modelzoo.contract.settings import with_core_defaults
 from modelzoo_classification.profiles import PROFILES
 
 WNIDS = ("n01440764", "n01443537", "n01484850")

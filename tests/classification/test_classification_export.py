@@ -13,7 +13,7 @@ import pytest
 import torch
 from classification_helpers import context, profile, tiny_demo
 
-from modelzoo.api import UserError
+from modelzoo.contract.api import UserError
 from modelzoo_classification import plugin
 from modelzoo_classification.imagenet import prepare_imagenet
 

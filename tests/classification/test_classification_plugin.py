@@ -6,10 +6,10 @@ import pytest
 import torch
 from classification_helpers import context, profile, tiny_demo
 
-from modelzoo.api import TrainData, UserError
-from modelzoo.plugins import PluginInfo, load_registry
-from modelzoo.settings import CORE_DEFAULTS
-from modelzoo.zoo import load_zoo, resolve_profile
+from modelzoo.contract.api import TrainData, UserError
+from modelzoo.contract.plugins import PluginInfo, load_registry
+from modelzoo.contract.settings import CORE_DEFAULTS
+from modelzoo.zoo.zoofile import load_zoo, resolve_profile
 from modelzoo_classification import plugin
 from modelzoo_classification.lfw_people import prepare_lfw_people
 from modelzoo_classification.profiles import PROFILES

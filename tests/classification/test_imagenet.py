@@ -13,7 +13,7 @@ import pytest
 import torch
 from classification_helpers import WNIDS
 
-from modelzoo.api import UserError
+from modelzoo.contract.api import UserError
 from modelzoo_classification.imagenet import (
     RandomResizedCropDataset,
     ResizeCentreCropDataset,

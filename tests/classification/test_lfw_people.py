@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from modelzoo.api import UserError
+from modelzoo.contract.api import UserError
 from modelzoo_classification.lfw_people import (
     centre_crop_box,
     find_lfw_images,

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torchvision import models as tv
 
-from modelzoo.api import UserError
+from modelzoo.contract.api import UserError
 from modelzoo_classification.models import ARCHS, build_network, classifier_weight_key
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modelzoo.api import UserError
+from modelzoo.contract.api import UserError
 from modelzoo_classification.demo import CLASS_NAMES, draw_image, generate_demo_set
 
 

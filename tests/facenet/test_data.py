@@ -1,6 +1,6 @@
 """The facenet training set: identity-folder index and davidsandberg's validation split.
 
-Decoding, the uint8 cache and DeviceAugment are model-agnostic: tests/modelzoo/test_imagedata.py.
+Decoding, the uint8 cache and DeviceAugment are model-agnostic: tests/modelzoo/toolkit/test_imagedata.py.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ try:
 except ImportError:  # the plugin is not pip-installed in this checkout: import it from the tree
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins" / "facenet"))
 
-from modelzoo.api import UserError
-from modelzoo.imagedata import ImageIndex
+from modelzoo.contract.api import UserError
+from modelzoo.toolkit.imagedata import ImageIndex
 from modelzoo_facenet.data import scan_identity_folders, split_validation
 
 

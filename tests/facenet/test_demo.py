@@ -15,7 +15,7 @@ try:
 except ImportError:  # the plugin is not pip-installed in this checkout: import it from the tree
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins" / "facenet"))
 
-from modelzoo.api import UserError
+from modelzoo.contract.api import UserError
 from modelzoo_facenet import demo, demo_faces
 from modelzoo_facenet.demo import DEMO_DEFAULTS, generate_demo_dataset, make_pairs, read_manifest
 

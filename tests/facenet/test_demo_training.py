@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from modelzoo import records
 from modelzoo.cli import main
+from modelzoo.store import records
 
 # A smaller synthetic set than the profile's, so the test takes well under a minute.
 SMALL = ["--set", "data.demo_train_identities=200", "--set", "data.demo_images_per_identity=16",

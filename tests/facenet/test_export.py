@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from modelzoo import export as export_module
-from modelzoo.api import UserError
+from modelzoo.contract.api import UserError
+from modelzoo.toolkit import export as export_module
 from modelzoo_facenet.export import export_model
 from modelzoo_facenet.inception_resnet_v1 import InceptionResnetV1
 from modelzoo_facenet.mobilenet_v1 import MobileNetV1

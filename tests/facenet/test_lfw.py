@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modelzoo.api import UserError
+from modelzoo.contract.api import UserError
 from modelzoo_facenet import lfw, lfw_protocol
 
 GRID = np.arange(0, 4, 0.01)

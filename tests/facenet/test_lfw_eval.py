@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from modelzoo.api import UserError
+from modelzoo.contract.api import UserError
 from modelzoo_facenet import lfw, lfw_protocol
 from modelzoo_facenet.lfw_eval import (
     LfwPairsDataset,

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from modelzoo.api import UserError
+from modelzoo.contract.api import UserError
 from modelzoo_facenet.losses import (
     ArcFaceLoss,
     CosFaceLoss,

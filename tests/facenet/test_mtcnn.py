@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from modelzoo.api import UserError
+from modelzoo.contract.api import UserError
 from modelzoo_facenet import mtcnn as mtcnn_module
 from modelzoo_facenet.mtcnn import MTCNN, Detections, find_weights_dir
 

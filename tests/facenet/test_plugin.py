@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from modelzoo.api import RunContext, UserError
 from modelzoo.cli import main
-from modelzoo.plugins import load_registry
-from modelzoo.settings import with_core_defaults
-from modelzoo.zoo import find_zoo_file, load_zoo, resolve_profile
+from modelzoo.contract.api import RunContext, UserError
+from modelzoo.contract.plugins import load_registry
+from modelzoo.contract.settings import with_core_defaults
+from modelzoo.zoo.zoofile import find_zoo_file, load_zoo, resolve_profile
 from modelzoo_facenet import plugin
 from modelzoo_facenet.profiles import PROFILES as PLUGIN_PROFILES
 
@@ -60,7 +60,7 @@ def test_default_profile_is_davidsandbergs_softmax_recipe():
 
 
 def _info():
-    from modelzoo.plugins import PluginInfo
+    from modelzoo.contract.plugins import PluginInfo
     return PluginInfo("modelzoo-facenet", "test")
 
 

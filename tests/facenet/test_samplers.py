@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from modelzoo.api import UserError
+from modelzoo.contract.api import UserError
 from modelzoo_facenet.samplers import PKBatchSampler
 
 

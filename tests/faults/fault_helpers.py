@@ -24,7 +24,7 @@ from typing import Optional
 
 import pytest
 
-from modelzoo import records
+from modelzoo.store import records
 
 REPO = Path(__file__).resolve().parents[2]
 TOY_DIR = REPO / "tests" / "toy_plugin"

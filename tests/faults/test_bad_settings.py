@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from fault_helpers import assert_no_run_folder, assert_one_line_error, assert_runs_folder_sound
 
-from modelzoo import records
+from modelzoo.store import records
 
 
 @pytest.mark.parametrize("option, named", [

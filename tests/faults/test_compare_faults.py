@@ -56,10 +56,10 @@ def test_a_crash_inside_compare_exits_2_never_1(ws, tmp_path):
     inject = tmp_path / "inject"
     inject.mkdir()
     (inject / "sitecustomize.py").write_text(
-        "import modelzoo.compare\n"
+        "import modelzoo.zoo.compare\n"
         "def _crash(*args, **kwargs):\n"
         "    raise RuntimeError('injected crash in compare')\n"
-        "modelzoo.compare.compare_records = _crash\n")
+        "modelzoo.zoo.compare.compare_records = _crash\n")
     ws.plugin_path.append(str(inject))
     result = _compare(ws, {}, {})
     assert_one_line_error(result, 2, "RuntimeError: injected crash in compare", "--debug")

@@ -20,7 +20,7 @@ from fault_helpers import (
     write_record,
 )
 
-from modelzoo import records
+from modelzoo.store import records
 
 # Slow steps and a checkpoint every 2 steps: a kill -9 lands mid-run with a checkpoint to resume from.
 KILLABLE = ("run", "toy", "--device", "cpu", "--set", "data.delay_s=0.02", "--set", "train.checkpoint_every=2",

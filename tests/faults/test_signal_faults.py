@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from fault_helpers import Workspace, assert_one_line_error, assert_runs_folder_sound, stop, wait_for_log
 
-from modelzoo import records
+from modelzoo.store import records
 
 # A slowed phase would take 60 s; a stop that honours the signal takes a few, plus start-up
 # noise with several runs on 2 cores.

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fault_helpers import Workspace, assert_one_line_error, assert_runs_folder_sound, run_together, write_record
 
-from modelzoo import records
+from modelzoo.store import records
 
 BAD_WEIGHTS = ("truncated", "garbage", "empty", "/etc/passwd")
 

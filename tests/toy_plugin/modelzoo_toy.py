@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 
 from modelzoo import hookimpl
-from modelzoo.api import CurveSpec, DataIdentity, EvalResult, MetricColumn, ModelSpec, TrainData
+from modelzoo.contract.api import CurveSpec, DataIdentity, EvalResult, MetricColumn, ModelSpec, TrainData
 
 __version__ = "0.0.1"
 
@@ -178,7 +178,7 @@ def modelzoo_evaluate(context, network):
 
 @hookimpl
 def modelzoo_load_weights(context, state, path):
-    from modelzoo.api import UserError
+    from modelzoo.contract.api import UserError
 
     data = TrainData(dataset=None, identity=None, info={"num_classes": context.config["data"]["classes"]})
     network = modelzoo_build_model(context=context, data=data)

@@ -7,7 +7,7 @@ a two-colour background gradient), size, position, rotation, stripe period and a
 optional distracting blob and pixel noise. Colour says nothing about the class, so a
 network must learn shape and texture. Chance is 1 / classes.
 
-Layout written under ``root`` (class folders, as :func:`modelzoo.imagedata.scan_class_folders`
+Layout written under ``root`` (class folders, as :func:`modelzoo.toolkit.imagedata.scan_class_folders`
 reads them)::
 
     train/<NN_shape_texture>/<n>.png      training images
@@ -42,8 +42,8 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from modelzoo import runlock
-from modelzoo.api import UserError
+from modelzoo.contract.api import UserError
+from modelzoo.store import runlock
 
 # Bump whenever the drawing or the layout changes: existing sets are then regenerated.
 GENERATOR_VERSION = 1

@@ -1,7 +1,7 @@
 """Top-1 / top-5 accuracy of a classifier over batches of uint8 images.
 
 The caller hands over batches ``(uint8 N x 3 x H x W, labels)``; each batch is moved to the
-device, normalized there by the same :class:`~modelzoo.imagedata.DeviceAugment` as in
+device, normalized there by the same :class:`~modelzoo.toolkit.imagedata.DeviceAugment` as in
 training (in eval mode: centre crop, no jitter) and scored. Accuracies are percentages,
 as the zoo README prints them (Acc@1=76.02).
 """
@@ -58,7 +58,7 @@ def accuracy(network: nn.Module, batches: Iterable, device: str, transform: Call
 
 def array_batches(images, labels, batch_size: int):
     """``(uint8 N x 3 x H x W, int64 labels)`` batches from an ``(N, H, W, 3)`` array
-    (a :class:`~modelzoo.imagedata.DecodedCache` memmap) and its labels, in order."""
+    (a :class:`~modelzoo.toolkit.imagedata.DecodedCache` memmap) and its labels, in order."""
     import numpy as np
 
     labels = torch.as_tensor(np.asarray(labels), dtype=torch.int64)

@@ -19,7 +19,7 @@ loader reads instead of scanning 1.3 million files per run::
 
 The training dataset decodes and applies torchvision's RandomResizedCrop on the host
 (it needs the original image), yielding uint8 224x224; flip and normalization run on the
-device (:class:`modelzoo.imagedata.DeviceAugment`). Validation: shorter side resized to
+device (:class:`modelzoo.toolkit.imagedata.DeviceAugment`). Validation: shorter side resized to
 256, centre crop 224.
 """
 
@@ -37,7 +37,7 @@ from typing import Optional
 
 import numpy as np
 
-from modelzoo.api import PrepareResult, UserError
+from modelzoo.contract.api import PrepareResult, UserError
 
 INDEX_FORMAT = 1
 IMAGE_EXTS = (".jpeg", ".jpg", ".png")
@@ -292,7 +292,7 @@ def _decode(path: str):
     """uint8 CHW RGB tensor (OpenCV decode; grayscale and CMYK files come out RGB)."""
     import torch
 
-    from modelzoo import imagedata
+    from modelzoo.toolkit import imagedata
 
     imagedata.ensure_worker_init()  # one OpenCV thread per loader worker: the workers are the parallelism
     return torch.from_numpy(imagedata.decode_image(path)).permute(2, 0, 1)

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from modelzoo.api import PrepareResult, UserError
+from modelzoo.contract.api import PrepareResult, UserError
 
 SPLIT_FORMAT = 1
 LFW_SIZE = 250
@@ -164,8 +164,8 @@ def read_split(out: Path, remedy: str) -> dict:
 
 
 def split_index(out: Path, record: dict, part: str):
-    """The ``train`` or ``test`` half as an :class:`~modelzoo.imagedata.ImageIndex` (labels: sorted names)."""
-    from modelzoo.imagedata import ImageIndex
+    """The ``train`` or ``test`` half as an :class:`~modelzoo.toolkit.imagedata.ImageIndex` (labels: sorted names)."""
+    from modelzoo.toolkit.imagedata import ImageIndex
 
     names = sorted(record["split"])
     paths, labels = [], []

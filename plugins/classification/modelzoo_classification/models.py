@@ -9,7 +9,7 @@ from __future__ import annotations
 from torch import nn
 from torchvision import models
 
-from modelzoo.api import UserError
+from modelzoo.contract.api import UserError
 
 RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101")
 MOBILENETS = ("mobilenet_v3_small", "mobilenet_v3_large")

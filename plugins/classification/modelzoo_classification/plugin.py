@@ -10,7 +10,7 @@ Data by ``data.source``:
 - ``imagenet``: the index ``modelzoo prepare resnet50 --imagenet RAW`` wrote; loader
   workers decode JPEGs and apply RandomResizedCrop; flip and normalization on the device.
 - ``demo`` and ``lfw-people``: small sets decoded once into a uint8 memmap
-  (:class:`modelzoo.imagedata.DecodedCache`), all augmentation on the device.
+  (:class:`modelzoo.toolkit.imagedata.DecodedCache`), all augmentation on the device.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from modelzoo import hookimpl
-from modelzoo.api import (
+from modelzoo.contract.api import (
     ConfigColumn,
     DataIdentity,
     EvalResult,
@@ -182,7 +182,7 @@ def _cached_index(context: RunContext, part: str, all_ranks: bool):
     With ``all_ranks``, rank 0 generates what is missing and every rank waits at the barrier;
     without (evaluation, on rank 0 alone), no barrier.
     """
-    from modelzoo.imagedata import scan_class_folders
+    from modelzoo.toolkit.imagedata import scan_class_folders
 
     data = context.config["data"]
     if _source(context) == "demo":
@@ -207,7 +207,7 @@ def _cached_index(context: RunContext, part: str, all_ranks: bool):
 
 def _decoded(context: RunContext, index, all_ranks: bool):
     """The uint8 memmap of ``index`` at ``data.val_resize`` (built by rank 0)."""
-    from modelzoo.imagedata import DecodedCache
+    from modelzoo.toolkit.imagedata import DecodedCache
 
     where, size = context.cache_dir / "classification", context.config["data"]["val_resize"]
     cache = DecodedCache.open(index, where, resize_to=size, log=context.log) if context.is_main else None
@@ -217,7 +217,7 @@ def _decoded(context: RunContext, index, all_ranks: bool):
 
 
 def _augment(context: RunContext, train: bool):
-    from modelzoo.imagedata import IMAGENET_MEAN, IMAGENET_STD, DeviceAugment
+    from modelzoo.toolkit.imagedata import IMAGENET_MEAN, IMAGENET_STD, DeviceAugment
 
     data = context.config["data"]
     crop = data["train_crop"] if train else data["val_crop"]
@@ -289,7 +289,7 @@ def _eval_batches(context: RunContext):
     if _source(context) == "imagenet":
         from torch.utils.data import DataLoader
 
-        from modelzoo.imagedata import worker_init
+        from modelzoo.toolkit.imagedata import worker_init
         from modelzoo_classification.imagenet import ResizeCentreCropDataset, read_index
 
         index = read_index(_data_dir(context), _hint(context))
@@ -356,7 +356,7 @@ def modelzoo_export(context: RunContext, network, fmt: str, output: Path) -> Opt
     held-out images (random pixels when the evaluation set is not on disk)."""
     import torch
 
-    from modelzoo.export import check_format, export_module
+    from modelzoo.toolkit.export import check_format, export_module
 
     fmt = check_format(fmt)  # a wrong format fails before any image is read
     images, inputs = _example_images(context, EXPORT_EXAMPLES), "held-out images"
@@ -389,10 +389,10 @@ def _example_images(context: RunContext, count: int):
         dataset = ResizeCentreCropDataset(index.root, index.val, resize=data["val_resize"], crop=data["val_crop"])
         picks = _spread(len(dataset), count)
         return torch.stack([dataset[i][0] for i in picks]) if picks else None
-    from modelzoo.imagedata import decode_image
+    from modelzoo.toolkit.imagedata import decode_image
 
     if source == "demo":
-        from modelzoo.imagedata import scan_class_folders
+        from modelzoo.toolkit.imagedata import scan_class_folders
         from modelzoo_classification.demo import read_manifest
 
         root = _demo_root(context)

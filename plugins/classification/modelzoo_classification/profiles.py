@@ -2,7 +2,7 @@
 
 Each profile names the plugin's own sections in full (``data``, ``model``, ``loss``,
 ``eval``) and, of the core's ``train``/``optimizer``/``schedule``, only what it changes:
-the core merges :data:`modelzoo.settings.CORE_DEFAULTS` under every profile.
+the core merges :data:`modelzoo.contract.settings.CORE_DEFAULTS` under every profile.
 
 - ``imagenet`` (default, the schema): torchvision's reference recipe for ResNet-50.
 - ``demo``: synthetic shapes generated from the seed, a small network, minutes on a CPU.

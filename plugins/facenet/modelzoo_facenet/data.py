@@ -3,7 +3,7 @@
 The data set is a folder per identity (``root/<identity>/<image>.png``), as
 ``modelzoo prepare facenet`` writes it (MTCNN-aligned, e.g. 182x182) and as the demo
 generator writes it. Decoding, the pre-decoded uint8 cache and on-device augmentation are
-model-agnostic and live in :mod:`modelzoo.imagedata` (``ImageIndex``, ``ImageIndexDataset``,
+model-agnostic and live in :mod:`modelzoo.toolkit.imagedata` (``ImageIndex``, ``ImageIndexDataset``,
 ``DecodedCache``, ``DeviceAugment``, ``make_train_loader``).
 
 Public API::
@@ -22,7 +22,7 @@ from typing import Optional
 
 import numpy as np
 
-from modelzoo.imagedata import DEFAULT_EXTS, ImageIndex, scan_class_folders
+from modelzoo.toolkit.imagedata import DEFAULT_EXTS, ImageIndex, scan_class_folders
 
 PREPARE_REMEDY = "run 'modelzoo prepare facenet' or use --profile demo"
 
@@ -33,7 +33,7 @@ def scan_identity_folders(root: str | os.PathLike, exts: Sequence[str] = DEFAULT
 
     ``people`` restricts the scan to those folder names; identities with fewer than
     ``min_images`` images are left out (davidsandberg's ``min_nrof_images_per_class``).
-    Files within a folder are sorted by name. Raises :class:`~modelzoo.api.UserError`
+    Files within a folder are sorted by name. Raises :class:`~modelzoo.contract.api.UserError`
     when ``root`` is missing or yields no image.
     """
     return scan_class_folders(root, exts, classes=people, min_images=min_images, remedy=PREPARE_REMEDY)

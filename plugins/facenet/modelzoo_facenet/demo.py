@@ -46,8 +46,8 @@ from typing import Optional
 
 import cv2
 
-from modelzoo import runlock
-from modelzoo.api import UserError
+from modelzoo.contract.api import UserError
+from modelzoo.store import runlock
 from modelzoo_facenet.demo_faces import render_identity_images, seeded_generator
 
 # Bump whenever the bytes change (the drawing in demo_faces, the pairs, the layout): existing

@@ -2,7 +2,7 @@
 
 :func:`export_model` writes ``network.embed`` (images ``(N, 3, H, W)`` standardized as
 ``(x - 127.5) / 128`` -> L2-normalized embeddings ``(N, D)``) through the core's
-:func:`modelzoo.export.export_module` (see there for the formats, the check and the
+:func:`modelzoo.toolkit.export.export_module` (see there for the formats, the check and the
 atomic placement): ONNX input ``images``, output ``embeddings``, dynamic batch size,
 spatial size fixed to the example's; TorchScript a trace of :class:`EmbeddingModule`.
 What is FaceNet's here: the wrapper, the checks of the network and example, and their
@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from modelzoo.api import UserError
-from modelzoo.export import DEFAULT_TOLERANCE, FORMATS, check_format, export_module
+from modelzoo.contract.api import UserError
+from modelzoo.toolkit.export import DEFAULT_TOLERANCE, FORMATS, check_format, export_module
 
 __all__ = ["DEFAULT_TOLERANCE", "FORMATS", "EmbeddingModule", "export_model"]
 
@@ -43,7 +43,7 @@ def export_model(network: nn.Module, fmt: str, output: Path, example: torch.Tens
 
     Returns a one-line summary, e.g.
     ``"exported onnx to model.onnx; max abs diff 3.1e-07 on 4 images (onnxruntime)"``.
-    Raises :class:`~modelzoo.api.UserError` for an unknown format, a network without
+    Raises :class:`~modelzoo.contract.api.UserError` for an unknown format, a network without
     ``embed``, a missing exporter package, or an exported file whose embeddings differ
     from the network's by more than ``tolerance``.
     """

@@ -25,7 +25,7 @@ from typing import Optional
 
 import numpy as np
 
-from modelzoo.api import UserError
+from modelzoo.contract.api import UserError
 
 log = logging.getLogger(__name__)
 

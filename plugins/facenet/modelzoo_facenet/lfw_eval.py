@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from modelzoo.api import UserError
+from modelzoo.contract.api import UserError
 
 from . import lfw, lfw_protocol
 

@@ -25,7 +25,7 @@ from typing import Optional
 
 import numpy as np
 
-from modelzoo.api import UserError
+from modelzoo.contract.api import UserError
 
 # The protocol's threshold grids, built exactly as the reference does (np.arange), so that a
 # distance equal to a grid value behaves the same here as there.
@@ -118,7 +118,7 @@ class LfwResult:
     @property
     def formatted(self) -> str:
         """The zoo README's LFW_Accuracy cell: ``0.98900+-0.00642``."""
-        from modelzoo.api import format_mean_std
+        from modelzoo.contract.api import format_mean_std
 
         return format_mean_std(self.accuracy, self.accuracy_std)
 

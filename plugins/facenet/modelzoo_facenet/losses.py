@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from modelzoo.api import UserError
+from modelzoo.contract.api import UserError
 
 
 class _LoggedLoss(nn.Module):
@@ -311,7 +311,7 @@ def build_loss(name: str, embedding_size: int, num_classes: int, **options) -> n
     ``options`` are the loss's keyword arguments (e.g. ``prelogits_norm_factor=5e-4`` for
     softmax, ``margin=0.2`` for triplet); ``embedding_size`` and ``num_classes`` are
     ignored by the triplet loss. Unknown names, unknown options or bad values raise
-    :class:`~modelzoo.api.UserError`.
+    :class:`~modelzoo.contract.api.UserError`.
     """
     cls = LOSSES.get(name)
     if cls is None:

@@ -30,7 +30,7 @@ Public API::
 
 The weights are found, in order: ``weights_dir`` (a folder holding the three files), then
 the installed facenet-pytorch distribution's files (located without importing the
-package, whose pins clash with a modern stack). Neither: :class:`modelzoo.api.UserError`.
+package, whose pins clash with a modern stack). Neither: :class:`modelzoo.contract.api.UserError`.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ import torch
 from torch import nn
 from torchvision.ops import batched_nms
 
-from modelzoo.api import UserError
+from modelzoo.contract.api import UserError
 
 WEIGHT_FILES = ("pnet.pt", "rnet.pt", "onet.pt")
 _NORM_MEAN = 127.5

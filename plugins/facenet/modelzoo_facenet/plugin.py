@@ -1,7 +1,7 @@
 """The facenet plugin's hook implementations: the module that answers the core's hooks.
 
 The rest of this package is plain PyTorch/numpy code with its own API (it uses a few of
-the core's helpers: ``UserError``, ``modelzoo.runtime``, ``modelzoo.imagedata``); this
+the core's helpers: ``UserError``, ``modelzoo.toolkit.runtime``, ``modelzoo.toolkit.imagedata``); this
 file maps a resolved profile (``context.config``) onto it. Heavy imports happen inside
 the hooks, so ``modelzoo list`` stays instant.
 """
@@ -12,7 +12,16 @@ from pathlib import Path
 from typing import Optional
 
 from modelzoo import hookimpl
-from modelzoo.api import CurveSpec, DataIdentity, EvalResult, MetricColumn, ModelSpec, RunContext, TrainData, UserError
+from modelzoo.contract.api import (
+    CurveSpec,
+    DataIdentity,
+    EvalResult,
+    MetricColumn,
+    ModelSpec,
+    RunContext,
+    TrainData,
+    UserError,
+)
 from modelzoo_facenet import __version__
 from modelzoo_facenet.profiles import PROFILES
 
@@ -132,7 +141,7 @@ def _train_people(context: RunContext, paths: dict[str, Path]) -> tuple[set, str
 
 @hookimpl
 def modelzoo_train_data(context: RunContext) -> Optional[TrainData]:
-    from modelzoo import imagedata
+    from modelzoo.toolkit import imagedata
     from modelzoo_facenet import data as facedata
 
     data = context.config["data"]

@@ -5,9 +5,24 @@ the recipe reads, one face per image detected and cropped as davidsandberg/facen
 (docs/PROTOCOLS.md#face-alignment; :mod:`modelzoo_facenet.crop`)::
 
     <data_root>/webface_182_44/<identity>/<stem>.png     (--casia-size/--casia-margin)
+    <data_root>/webface_112x112/<identity>/<stem>.png    (--aligned 112x112)
+    <data_root>/webface_112x96/<identity>/<stem>.png     (--aligned 112x96)
     <data_root>/lfw_data/lfw_160/<person>/<stem>.png      (--lfw-size)
+    <data_root>/lfw_data/lfw_112x112/<person>/<stem>.png  (--aligned 112x112)
+    <data_root>/lfw_data/lfw_112x96/<person>/<stem>.png   (--aligned 112x96)
     <data_root>/lfw_data/pairs.txt  (+ people.txt when it sits beside pairs.txt)
     <set dir>/failures.txt          relative path <TAB> reason, one line per image
+
+The box crops (182/160, davidsandberg's margin around the face box) feed FaceNet; the
+aligned crops (the similarity transform of MTCNN's five landmarks onto the ArcFace
+112x112 template or its 112x96 SphereFace/CosFace version, :mod:`modelzoo_facenet.align`)
+feed ArcFace and CosFace. ``--aligned`` picks them: ``all`` (the default: one
+``prepare`` serves every face model), a comma-separated list such as ``112x96``, or
+``none`` (only the box crops, the command's output before the aligned sets existed).
+MTCNN runs once per image for all of them: every output comes from the same detection
+(the face box and its landmarks). An image is done when all its outputs exist; a rerun
+with more sizes detects again only for the images that lack one, and writes only what
+is missing (finished PNGs are never rewritten).
 
 It runs MTCNN in worker processes (one detector and one torch thread each) or, on CUDA,
 in one process that batches on the card while threads decode and encode
@@ -16,8 +31,11 @@ inventory, LFW pairs, the failures journal and progress. It is
 resumable: an image whose PNG exists is skipped, each PNG is written to a temporary
 name and renamed into place, and stray temporary files of a killed run are removed.
 An image without a face is listed in ``failures.txt`` and skipped, or, with
-``--center-crop-failures``, replaced by a centre crop (and still listed). A corrupt or
-foreign file is listed and never stops the job.
+``--center-crop-failures``, replaced by a centre crop (and still listed; aligned sets get
+a crop framed where LFW's faces sit, :func:`modelzoo_facenet.align.fallback_landmarks`).
+An image whose face is found but whose landmarks cannot be aligned (missing, collinear)
+is listed in the aligned sets' ``failures.txt`` with the reason. A corrupt or foreign
+file is listed and never stops the job.
 
 Entry points: :func:`add_prepare_arguments` and :func:`run_prepare` (the plugin's
 ``prepare`` hook), :func:`main` (``python -m modelzoo_facenet.prepare``).
@@ -35,10 +53,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from modelzoo.api import PrepareResult, UserError, int_at_least
-from modelzoo.runtime import DEVICES, ProgressLine, choose_device, writable_dir
+from modelzoo.contract.api import PrepareResult, UserError, int_at_least
+from modelzoo.toolkit.runtime import DEVICES, ProgressLine, choose_device, writable_dir
+from modelzoo_facenet.align import ALIGNED_OPTION, ALL, NONE, aligned_dir, parse_sizes, size_name
 from modelzoo_facenet.crop import FACE_RULES, TMP_SUFFIX
-from modelzoo_facenet.prepare_pool import Chunk, Runner, output_rel
+from modelzoo_facenet.prepare_pool import Chunk, Output, Runner, output_rel
 
 # A failure reason of the job, written to failures.txt beside those of read_image and
 # the pool's NO_FACE.
@@ -73,9 +92,17 @@ DEFAULTS: dict[str, Any] = {
     "lfw_size": 160,
     "lfw_margin": 32,
     "center_crop_failures": False,
+    "aligned": ALL,           # aligned sizes: "all", "none" or e.g. "112x112,112x96"
     "batch_size": None,       # None: 32 images per detector call on CPU, 256 on CUDA
     "limit": None,
 }
+
+
+def _aligned_sizes(text: str) -> tuple[tuple[int, int], ...]:
+    try:
+        return parse_sizes(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_prepare_arguments(parser: argparse.ArgumentParser) -> None:
@@ -103,6 +130,10 @@ def add_prepare_arguments(parser: argparse.ArgumentParser) -> None:
                    help="output size of the LFW crops (default: 160)")
     g.add_argument("--lfw-margin", type=_non_negative_int, default=DEFAULTS["lfw_margin"], metavar="PX",
                    help="margin around the LFW face box, source pixels (default: 32)")
+    g.add_argument(ALIGNED_OPTION, type=_aligned_sizes, default=DEFAULTS["aligned"], metavar="SIZES",
+                   help="also write crops aligned from MTCNN's five landmarks (ArcFace 112x112, "
+                        "SphereFace/CosFace 112x96) into <set>_112x112 / <set>_112x96: all, none, "
+                        "or a comma-separated list such as 112x96 (default: all)")
     g.add_argument("--center-crop-failures", action="store_true",
                    help="write a centre crop for an image without a face instead of skipping "
                         "it (it is still listed in failures.txt)")
@@ -127,9 +158,7 @@ def add_prepare_arguments(parser: argparse.ArgumentParser) -> None:
 class _Set:
     name: str                 # "casia" or "lfw"
     raw: Path                 # folder of identity folders
-    out: Path                 # output folder of identity folders
-    size: int
-    margin: int
+    outputs: list[Output]     # the box crop first, then the aligned sizes
     items: list[tuple[str, str]] = field(default_factory=list)   # (identity, file name)
     duplicates: list[str] = field(default_factory=list)          # relative paths
 
@@ -194,13 +223,13 @@ def _inventory(job: _Set, limit: Optional[int]) -> None:
     job.duplicates = [f"{i}/{n}" for i, n, dup in entries if dup]
 
 
-def _existing_outputs(job: _Set) -> set[str]:
+def _existing_outputs(out: Path) -> set[str]:
     """Relative paths of finished PNGs; removes temporary files a killed run left."""
     done: set[str] = set()
-    if not job.out.is_dir():
+    if not out.is_dir():
         return done
-    for ident in os.listdir(job.out):
-        folder = job.out / ident
+    for ident in os.listdir(out):
+        folder = out / ident
         if not folder.is_dir():
             continue
         for name in os.listdir(folder):
@@ -337,49 +366,77 @@ class _Tally:
 
 
 def _run_set(job: _Set, opts: dict, runner: Runner, log: Callable[[str], None]) -> _Tally:
-    job.out.mkdir(parents=True, exist_ok=True)
-    done = _existing_outputs(job)
-    todo = [it for it in job.items if output_rel(*it) not in done]
+    """Align one set into all its outputs. Counts are per image: ``processed`` images
+    with an output written now, ``skipped`` images with every output already there,
+    ``failed`` images listed in some failures file now (each distinct reason counted)."""
+    outs = [Path(o.out) for o in job.outputs]
+    for out in outs:
+        out.mkdir(parents=True, exist_ok=True)
+    done = [_existing_outputs(out) for out in outs]
+    todo: list[tuple[str, str, tuple[int, ...]]] = []
+    for ident, name in job.items:
+        png = output_rel(ident, name)
+        needs = tuple(k for k, have in enumerate(done) if png not in have)
+        if needs:
+            todo.append((ident, name, needs))
     tally = _Tally(skipped=len(job.items) - len(todo))
-    failures_path = job.out / FAILURES_NAME
+    paths = [out / FAILURES_NAME for out in outs]
     # Entries of earlier runs survive for images not retried now (e.g. centre crops).
-    retried = {f"{i}/{n}" for i, n in todo}
-    failures = {rel: why for rel, why in _read_failures(failures_path).items() if rel not in retried}
-    for rel in job.duplicates:
-        failures[rel] = DUPLICATE
+    failures: list[dict[str, str]] = []
+    for k, path in enumerate(paths):
+        retried = {f"{i}/{n}" for i, n, needs in todo if k in needs}
+        failures.append({rel: why for rel, why in _read_failures(path).items() if rel not in retried})
+        for rel in job.duplicates:
+            failures[k][rel] = DUPLICATE
     tally.failed += len(job.duplicates)
     tally.reasons[DUPLICATE] = len(job.duplicates)
+    per_output = ", ".join(f"{out.name} {sum(k in needs for _, _, needs in todo)}"
+                           for k, out in enumerate(outs))
     log(f"{job.name}: {len(job.items)} images in {job.raw}, {tally.skipped} already aligned, "
-        f"{len(todo)} to do -> {job.out}")
-    if not todo:
-        _write_failures(failures_path, failures)
-        return tally
-    batch = opts["batch_size"]
-    chunks = [Chunk(str(job.raw), str(job.out), tuple(todo[i:i + batch]), job.size, job.margin,
-                     opts["face_rule"], bool(opts["center_crop_failures"]))
-              for i in range(0, len(todo), batch)]
-    progress = ProgressLine(log)
-    handled = 0
-    # Failures are appended as they come so that a killed run loses none; the file is
-    # rewritten sorted and without duplicates at the end.
-    journal = open(failures_path, "a")
-    try:
-        for results in runner.run(chunks):
-            for rel, status, why in results:
-                if status != "failed":
-                    tally.processed += 1
-                if why is not None:
-                    tally.failed += 1
-                    tally.reasons[why] = tally.reasons.get(why, 0) + 1
-                    failures[rel] = why
-                    journal.write(f"{rel}\t{why}\n")
-            journal.flush()
-            handled += len(results)
-            progress.show(_progress_text(job.name, handled, len(todo), progress.elapsed_s))
-    finally:
-        journal.close()
-        progress.close()
-        _write_failures(failures_path, failures)
+        f"{len(todo)} to do ({per_output}) -> {outs[0].parent}")
+    written = [0] * len(outs)
+    if todo:
+        batch = opts["batch_size"]
+        chunks = [Chunk(str(job.raw), tuple(job.outputs), tuple(todo[i:i + batch]), opts["face_rule"],
+                        bool(opts["center_crop_failures"]))
+                  for i in range(0, len(todo), batch)]
+        progress = ProgressLine(log)
+        handled = 0
+        # Failures are appended as they come so that a killed run loses none; the files
+        # are rewritten sorted and without duplicates at the end.
+        journals = [open(path, "a") for path in paths]
+        try:
+            for results in runner.run(chunks):
+                for rel, outcomes in results:
+                    reasons = set()
+                    for k, status, why in outcomes:
+                        if status != "failed":
+                            written[k] += 1
+                        if why is not None:
+                            reasons.add(why)
+                            failures[k][rel] = why
+                            journals[k].write(f"{rel}\t{why}\n")
+                    if any(status != "failed" for _, status, _ in outcomes):
+                        tally.processed += 1
+                    if reasons:
+                        tally.failed += 1
+                        for why in reasons:
+                            tally.reasons[why] = tally.reasons.get(why, 0) + 1
+                for journal in journals:
+                    journal.flush()
+                handled += len(results)
+                progress.show(_progress_text(job.name, handled, len(todo), progress.elapsed_s))
+        finally:
+            for journal in journals:
+                journal.close()
+            progress.close()
+            for path, entries in zip(paths, failures):
+                _write_failures(path, entries)
+    else:
+        for path, entries in zip(paths, failures):
+            _write_failures(path, entries)
+    for out, have, n, entries in zip(outs, done, written, failures):
+        log(f"  {out.name}: {n} written now, {len(have)} already there, {len(entries)} in {FAILURES_NAME}")
     return tally
 
 
@@ -390,13 +447,17 @@ def run_prepare(options: dict[str, Any], data_root: str | os.PathLike,
     ``options`` holds the values of :func:`add_prepare_arguments`' options (argparse
     ``dest`` names: ``casia``, ``lfw``, ``lfw_pairs``, ``workers``, ``device``,
     ``mtcnn_weights``, ``face_rule``, ``casia_size``, ``casia_margin``, ``lfw_size``,
-    ``lfw_margin``, ``center_crop_failures``, ``batch_size``, ``limit``); missing keys
-    take the defaults. Progress goes to stderr on a terminal, else to ``log`` every 30 s.
+    ``lfw_margin``, ``aligned``, ``center_crop_failures``, ``batch_size``, ``limit``);
+    missing keys take the defaults. ``aligned`` is ``--aligned``'s text (``"all"``,
+    ``"none"``, ``"112x96"``, ...) or a sequence of (height, width) sizes. Progress goes
+    to stderr on a terminal, else to ``log`` every 30 s.
 
-    Returns a :class:`PrepareResult`: ``processed`` images written now (centre-crop
-    fallbacks included), ``skipped`` already aligned, ``failed`` images listed in the
-    failures files now (those with a centre crop included); ``failures_file`` names the
-    failures file(s) (" and "-joined when both sets have one).
+    Returns a :class:`PrepareResult` counting images, not files: ``processed`` images
+    with an output written now (centre-crop fallbacks included), ``skipped`` images with
+    every output already there, ``failed`` images listed in a failures file now (those
+    with a centre crop included); ``outputs`` names each folder (``lfw``, ``lfw_112x96``,
+    ``casia``, ``casia_112x112``, ``lfw_pairs``, ...); ``failures_file`` names the
+    failures file(s) (" and "-joined when several have one).
     Raises :class:`UserError` for bad input, before any work starts.
     """
     opts = dict(DEFAULTS)
@@ -411,15 +472,26 @@ def run_prepare(options: dict[str, Any], data_root: str | os.PathLike,
 
     jobs: list[_Set] = []
     pairs: Optional[Path] = None
+    requested = opts["aligned"]
+    if not isinstance(requested, str):  # sizes from a caller: (height, width) pairs
+        requested = ",".join(size_name(a) for a in requested) or NONE
+    try:
+        aligned = parse_sizes(requested)
+    except ValueError as exc:
+        raise UserError(f"{ALIGNED_OPTION} {requested}: {exc}") from None
     if opts.get("casia"):
         raw = _image_root(Path(opts["casia"]).expanduser(), "CASIA-WebFace", "--casia")
         size, margin = int(opts["casia_size"]), int(opts["casia_margin"])
-        jobs.append(_Set("casia", raw, data_root / f"webface_{size}_{margin}", size, margin))
+        box = Output(str(data_root / f"webface_{size}_{margin}"), (size, size), margin)
+        jobs.append(_Set("casia", raw, [box] + [Output(str(data_root / aligned_dir("casia", a)), a)
+                                               for a in aligned]))
     if opts.get("lfw"):
         lfw_arg = Path(opts["lfw"]).expanduser()
         raw = _image_root(lfw_arg, "LFW", "--lfw")
         size, margin = int(opts["lfw_size"]), int(opts["lfw_margin"])
-        jobs.append(_Set("lfw", raw, data_root / "lfw_data" / f"lfw_{size}", size, margin))
+        box = Output(str(data_root / "lfw_data" / f"lfw_{size}"), (size, size), margin)
+        jobs.append(_Set("lfw", raw, [box] + [Output(str(data_root / aligned_dir("lfw", a)), a)
+                                             for a in aligned]))
         pairs = _find_pairs(lfw_arg, raw, opts.get("lfw_pairs"))
     for job in jobs:
         _inventory(job, opts.get("limit"))
@@ -445,9 +517,11 @@ def run_prepare(options: dict[str, Any], data_root: str | os.PathLike,
             set_start = time.monotonic()
             tally = _run_set(job, opts, runner, log)
             seconds = time.monotonic() - set_start
-            outputs[job.name] = str(job.out)
-            if (job.out / FAILURES_NAME).exists():
-                failure_files.append(str(job.out / FAILURES_NAME))
+            outputs[job.name] = job.outputs[0].out
+            for spec in job.outputs[1:]:
+                outputs[f"{job.name}_{size_name(spec.size)}"] = spec.out
+            failure_files.extend(str(Path(o.out) / FAILURES_NAME) for o in job.outputs
+                                 if (Path(o.out) / FAILURES_NAME).exists())
             reasons = ", ".join(f"{why}: {n}" for why, n in sorted(tally.reasons.items()) if n)
             rate = tally.processed / seconds if seconds > 0 else 0.0
             log(f"{job.name}: aligned {tally.processed} ({rate:.1f} images/s), skipped "

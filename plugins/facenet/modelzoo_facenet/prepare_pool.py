@@ -3,9 +3,11 @@
 :class:`Runner` runs :class:`Chunk` s of one set: on CPU with more than one worker, in
 worker processes (spawned, one detector and one torch thread each, a bounded number of
 chunks in flight); otherwise in the calling process, where on CUDA threads decode and
-encode around batched detection on the card. :func:`process_chunk` is the work itself: decode, detect, choose
-and crop a face (:mod:`modelzoo_facenet.crop`), write each PNG atomically, and say per
-image whether it was aligned, centre-cropped or failed (and why).
+encode around batched detection on the card. :func:`process_chunk` is the work itself: decode, detect
+once, choose a face, and from that one detection write every :class:`Output` the image
+still lacks: the box crop (:mod:`modelzoo_facenet.crop`) and the crops aligned from the
+same face's five landmarks (:mod:`modelzoo_facenet.align`), each PNG atomically; it says
+per image and output whether it was written, centre-cropped or failed (and why).
 
 The prepare job (:mod:`modelzoo_facenet.prepare`) takes inventory, cuts chunks, journals
 failures and shows progress. Worker processes unpickle :class:`Chunk` and the worker
@@ -23,16 +25,23 @@ from typing import Optional
 
 import numpy as np
 
-from modelzoo.api import UserError
+from modelzoo.contract.api import UserError
+from modelzoo_facenet.align import AlignmentError, align_face, fallback_landmarks
 from modelzoo_facenet.crop import center_crop, crop_face, fallback_side, read_image, select_face, write_png_atomic
 
 # The failure reason of an image MTCNN finds no usable face in (failures.txt lists it
 # beside those of read_image).
 NO_FACE = "no face found"
 
-# One image's outcome: (relative source path, status, reason); status "done", "fallback"
-# (centre crop written, reason listed) or "failed".
-Result = tuple[str, str, Optional[str]]
+# The reason for an aligned output of an image whose face is found but whose landmarks
+# cannot be aligned; align's AlignmentError says why after the colon.
+NO_LANDMARKS = "face found but landmarks unusable"
+
+# One output's outcome: (output index, status, reason); status "done", "fallback"
+# (centre crop written, reason listed) or "failed". One image's: (relative source path,
+# the outcomes of the outputs it was asked for).
+Outcome = tuple[int, str, Optional[str]]
+Result = tuple[str, tuple[Outcome, ...]]
 
 
 def output_rel(ident: str, name: str) -> str:
@@ -41,14 +50,22 @@ def output_rel(ident: str, name: str) -> str:
 
 
 @dataclass(frozen=True)
+class Output:
+    """One output set: a box crop (``margin`` given) or a crop aligned on the landmark
+    template of ``size`` (``margin`` None)."""
+
+    out: str                      # folder of identity folders
+    size: tuple[int, int]         # (height, width)
+    margin: Optional[int] = None  # source pixels around the face box; None: aligned
+
+
+@dataclass(frozen=True)
 class Chunk:
     """Images of one set aligned in one detector call (picklable: plain strings and numbers)."""
 
     raw: str
-    out: str
-    items: tuple[tuple[str, str], ...]   # (identity, file name)
-    size: int
-    margin: int
+    outputs: tuple[Output, ...]
+    items: tuple[tuple[str, str, tuple[int, ...]], ...]   # (identity, file name, outputs to write)
     rule: str
     fallback: bool
 
@@ -71,10 +88,37 @@ def _worker_run(chunk: Chunk) -> list[Result]:
     return process_chunk(_DETECTOR, chunk, None)
 
 
+def _make(image: np.ndarray, det, pick: Optional[int], spec: Output
+          ) -> tuple[Optional[np.ndarray], Optional[str]]:
+    """The crop of one output from the detection, or (None, reason)."""
+    if pick is None:
+        return None, NO_FACE
+    if spec.margin is not None:
+        try:
+            return crop_face(image, det.boxes[pick], spec.margin, spec.size[0]), None
+        except ValueError:  # the box lies outside the image
+            return None, NO_FACE
+    marks = getattr(det, "landmarks", None)
+    points = marks[pick] if marks is not None and pick < len(marks) else None
+    try:
+        return align_face(image, points, spec.size), None
+    except AlignmentError as exc:
+        return None, f"{NO_LANDMARKS}: {exc}"
+
+
+def _fallback(image: np.ndarray, spec: Output) -> np.ndarray:
+    if spec.margin is not None:
+        return center_crop(image, spec.size[0], fallback_side(image.shape, spec.margin))
+    return align_face(image, fallback_landmarks(image.shape), spec.size)
+
+
 def process_chunk(detector, chunk: Chunk, pool: Optional[ThreadPoolExecutor]) -> list[Result]:
-    """Align one chunk. Returns (relative source path, status, reason) per image with
-    status "done", "fallback" (centre crop written, reason listed) or "failed"."""
-    raw, out = Path(chunk.raw), Path(chunk.out)
+    """Align one chunk: MTCNN once per image, then each output the item asks for.
+
+    Returns per image (relative source path, ((output index, status, reason), ...)) with
+    status "done", "fallback" (centre crop written, reason listed) or "failed".
+    """
+    raw = Path(chunk.raw)
     mapper = pool.map if pool is not None else map
     decoded = list(mapper(lambda it: read_image(raw / it[0] / it[1]), chunk.items))
     results: list[Result] = []
@@ -82,37 +126,36 @@ def process_chunk(detector, chunk: Chunk, pool: Optional[ThreadPoolExecutor]) ->
     detections = detector.detect([decoded[i][0] for i in good]) if good else []
     found = dict(zip(good, detections))
     writes: list[tuple[Path, np.ndarray]] = []
-    made_dirs: set[str] = set()
-    for i, (ident, name) in enumerate(chunk.items):
+    made_dirs: set[Path] = set()
+    for i, (ident, name, needs) in enumerate(chunk.items):
         rel = f"{ident}/{name}"
         image, reason = decoded[i]
         if image is None:
-            results.append((rel, "failed", reason))
+            results.append((rel, tuple((k, "failed", reason) for k in needs)))
             continue
         det = found[i]
         pick = select_face(det, image.shape, chunk.rule)
-        crop = None
-        if pick is not None:
-            try:
-                crop = crop_face(image, det.boxes[pick], chunk.margin, chunk.size)
-            except ValueError:
-                crop = None
-        status, why = "done", None
-        if crop is None:
-            if not chunk.fallback:
-                results.append((rel, "failed", NO_FACE))
-                continue
-            crop = center_crop(image, chunk.size, fallback_side(image.shape, chunk.margin))
-            status, why = "fallback", NO_FACE
-        if ident not in made_dirs:
-            try:
-                (out / ident).mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise UserError(f"cannot create {out / ident}: {exc.strerror or exc}; check the "
-                                "permissions of --data-root") from None
-            made_dirs.add(ident)
-        writes.append((out / output_rel(ident, name), crop))
-        results.append((rel, status, why))
+        outcomes: list[Outcome] = []
+        for k in needs:
+            spec = chunk.outputs[k]
+            crop, why = _make(image, det, pick, spec)
+            status = "done"
+            if crop is None:
+                if not chunk.fallback:
+                    outcomes.append((k, "failed", why))
+                    continue
+                crop, status = _fallback(image, spec), "fallback"
+            folder = Path(spec.out) / ident
+            if folder not in made_dirs:
+                try:
+                    folder.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise UserError(f"cannot create {folder}: {exc.strerror or exc}; check the "
+                                    "permissions of --data-root") from None
+                made_dirs.add(folder)
+            writes.append((Path(spec.out) / output_rel(ident, name), crop))
+            outcomes.append((k, status, why))
+        results.append((rel, tuple(outcomes)))
     list(mapper(lambda w: _write_output(*w), writes))
     return results
 

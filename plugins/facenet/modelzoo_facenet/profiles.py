@@ -2,7 +2,7 @@
 
 - ``casia``: davidsandberg/facenet's softmax recipe for Inception-ResNet-v1 on
   CASIA-WebFace, every value it changes from the core's defaults spelled out (the core
-  merges modelzoo.settings.CORE_DEFAULTS under every profile). The schema of all profiles.
+  merges modelzoo.contract.settings.CORE_DEFAULTS under every profile). The schema of all profiles.
 - ``demo``: a synthetic face-identity set generated from the seed, a small MobileNetV1,
   minutes on a CPU. Needs no download; its results are labelled synthetic.
 - ``lfw-unrestricted``: real faces without CASIA: train on the LFW people of 9 of

@@ -20,7 +20,7 @@ from typing import Optional
 import numpy as np
 from torch.utils.data import Sampler
 
-from modelzoo.api import UserError
+from modelzoo.contract.api import UserError
 
 
 class PKBatchSampler(Sampler[list[int]]):

@@ -11,7 +11,7 @@ import math
 
 import pytest
 
-from modelzoo.records import new_record
+from modelzoo.store.records import new_record
 
 FACENET_COLUMNS = [{"key": "lfw_accuracy", "title": "LFW_Accuracy", "format": "{:.5f}",
                     "std_key": "lfw_accuracy_std", "higher_is_better": True}]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from modelzoo.api import UserError
+from modelzoo.contract.api import UserError
 from modelzoo.report import build_report, render_html, render_markdown
 
 GENERATED = "2026-01-04T00:00:00+00:00"

@@ -157,7 +157,7 @@ def test_power_and_accuracy_against_wall_time_with_the_target_line(make_resnet):
 
 
 def test_the_power_chart_draws_the_samplers_series(make_resnet):
-    from modelzoo.power import PowerReport
+    from modelzoo.measure.power import PowerReport
 
     # what a 2-card node's sampler leaves after a long window: 9,000 summed readings, downsampled
     trace = [(i * 0.25, 400.0 + (i % 40)) for i in range(9000)]

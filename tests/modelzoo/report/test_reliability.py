@@ -12,11 +12,11 @@ import sys
 
 import pytest
 
-from modelzoo import records as records_module
-from modelzoo.api import UserError
+from modelzoo.contract.api import UserError
 from modelzoo.report import build_report, html, render_csv, render_markdown, render_reports
 from modelzoo.report.cells import csv_cell
 from modelzoo.report.writers import csv_columns
+from modelzoo.store import records as records_module
 
 GENERATED = "2026-01-04T00:00:00+00:00"
 

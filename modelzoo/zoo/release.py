@@ -1,0 +1,588 @@
+"""Release validation: ``modelzoo zoo run`` runs a release's matrix, ``modelzoo zoo check`` gates it.
+
+zoo.yaml's ``releases:`` section declares each release's matrix: models x profiles x card
+counts, on full schedules or capped at ``max_steps`` (see :mod:`modelzoo.zoo.zoofile`). A *cell*
+is one (model, profile, card count) of a release; its run is an ordinary train record
+that also carries ``release`` and ``zoo_cell`` = ``{release, model, profile, cards,
+max_steps}``. The records are the only state: both verbs find a cell's runs by
+``zoo_cell`` (release, model, profile, cards), and only runs with the declared
+``max_steps`` count for it.
+
+``zoo run`` decides per cell, from the cell's runs:
+
+- one succeeded: skipped;
+- the newest is still running (its process is alive): left alone, not started twice;
+- the newest was interrupted or lost (its process killed) on this device and left a
+  checkpoint: continued with ``--resume`` (same run id; FPS is timed over the rest);
+- otherwise (no run, failed, diverged, stopped before its first checkpoint): a new run.
+
+A failed cell does not stop the others; a stop signal does. One line per cell, then a
+summary record (kind ``zoo``). Exit 0 when every cell succeeded, else 1; 130 when stopped.
+
+``zoo check`` judges the run that speaks for each cell (its newest success, else its
+newest run): it must exist and have succeeded; its FPS must be a positive number and, when
+zoo.yaml has a reference for the same card (matched loosely, as the report does) and
+card count, at least (100 - fps_pct) % of it; the model's ``target`` metric must be
+reached within the tolerance (``value - tol`` when higher is better, ``value + tol``
+otherwise). Tolerances: the release's, else the model's, key by key; else FPS 5 % (as
+``modelzoo compare``) and the target itself. Exit 0 when all pass, 1 on any failure, 2 on
+bad input. No torch here: ``zoo check`` reads records only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as _dt
+import math
+import os
+import re
+import secrets
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from modelzoo.contract.api import MetricColumn, UserError, check_format, int_at_least
+from modelzoo.store import records
+from modelzoo.zoo.compare import DEFAULT_MAX_FPS_DROP_PCT
+from modelzoo.zoo.zoofile import Zoo, ZooModel, ZooRelease, find_zoo_file, load_zoo
+
+RELEASE_ENV = "MODELZOO_RELEASE"
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_STOPPED = 130
+CHECKPOINT_FILE = "checkpoint.pt"  # modelzoo.train.checkpoint.CHECKPOINT_FILE; that module imports torch
+
+
+# --- Cells ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Cell:
+    release: str
+    model: str
+    profile: str
+    cards: int
+    max_steps: Optional[int] = None  # None: the profile's full schedule
+
+    @property
+    def name(self) -> str:
+        return f"{self.model}/{self.profile} x{self.cards}"
+
+    def as_record_field(self) -> dict:
+        """The record's ``zoo_cell``."""
+        return {"release": self.release, "model": self.model, "profile": self.profile, "cards": self.cards,
+                "max_steps": self.max_steps}
+
+    def owns(self, record: dict) -> bool:
+        """Is ``record`` a run of this cell (any schedule)?"""
+        cell = record.get("zoo_cell")
+        return (isinstance(cell, dict) and record.get("kind", "train") == "train"
+                and all(cell.get(key) == getattr(self, key) for key in ("release", "model", "profile", "cards")))
+
+    def declared_schedule(self, record: dict) -> bool:
+        return (record.get("zoo_cell") or {}).get("max_steps") == self.max_steps
+
+
+def schedule_text(max_steps: Optional[int]) -> str:
+    return "the full schedule" if max_steps is None else f"max_steps {max_steps}"
+
+
+def release_of(zoo: Zoo, release_id: Optional[str]) -> ZooRelease:
+    """The release ``release_id`` (default ``$MODELZOO_RELEASE``) of ``zoo``; UserError naming the fix."""
+    release_id = release_id or os.environ.get(RELEASE_ENV)
+    if not release_id:
+        raise UserError(f"no release given; pass --release ID (a release of zoo.yaml's releases:) "
+                        f"or set ${RELEASE_ENV}")
+    if zoo.path is None:
+        raise UserError(f"no zoo file found to read release '{release_id}' from; pass --zoo FILE or "
+                        "set $MODELZOO_ZOO")
+    release = zoo.releases.get(release_id)
+    if release is None:
+        known = ", ".join(zoo.releases) or "none"
+        raise UserError(f"release '{release_id}' is not in {zoo.path} (releases: {known}); declare it "
+                        "under releases: or pass another --release")
+    return release
+
+
+def plan_cells(release: ZooRelease, models: Optional[list[str]] = None,
+               cards: Optional[list[int]] = None) -> list[Cell]:
+    """The release's cells in zoo.yaml's order (model, profile, card count), filtered."""
+    unknown = [m for m in models or [] if m not in release.models]
+    if unknown:
+        raise UserError(f"--models {','.join(unknown)}: not in release '{release.id}' (its models: "
+                        f"{', '.join(release.models)}); fix the name or declare it in zoo.yaml")
+    declared = sorted({count for entry in release.models.values() for count in entry.cards})
+    undeclared = [c for c in cards or [] if c not in declared]
+    if undeclared:
+        raise UserError(f"--cards {','.join(map(str, undeclared))}: release '{release.id}' declares card "
+                        f"counts {', '.join(map(str, declared))}; pick from those")
+    cells = [Cell(release.id, name, profile, count, entry.max_steps)
+             for name, entry in release.models.items() if not models or name in models
+             for profile in entry.profiles for count in entry.cards if not cards or count in cards]
+    if not cells:
+        raise UserError(f"--models/--cards select no cell of release '{release.id}'; widen the filter")
+    return cells
+
+
+def runs_of_cells(cells: list[Cell], runs_dir: Path) -> tuple[dict[Cell, list[dict]], list[str]]:
+    """Each cell's run records, oldest first, and one line per unreadable record."""
+    found, problems = records.load_all_with_problems(runs_dir)
+    return {cell: [r for r in found if cell.owns(r)] for cell in cells}, problems
+
+
+def _deciding_run(cell: Cell, runs: list[dict]) -> Optional[dict]:
+    """The run that speaks for the cell: its newest success, else its newest run (declared schedule)."""
+    current = [r for r in runs if cell.declared_schedule(r)]
+    succeeded = [r for r in current if records.effective_status(r) == "success"]
+    return (succeeded or current or [None])[-1]
+
+
+# --- zoo run ----------------------------------------------------------------------------
+
+@dataclass
+class Action:
+    """What ``zoo run`` does with a cell: skip, resume, new, or busy (running elsewhere)."""
+    kind: str
+    record: Optional[dict]
+    why: str
+
+
+def next_action(cell: Cell, runs: list[dict], runs_dir: Path, device: str) -> Action:
+    """The resume rule (see the module docstring) for one cell."""
+    newest = _deciding_run(cell, runs)
+    if newest is None:
+        other = " (its runs used another schedule)" if runs else ""
+        return Action("new", None, f"no run with {schedule_text(cell.max_steps)} yet{other}")
+    run_id, status = newest["run_id"], records.effective_status(newest)
+    if status == "success":
+        return Action("skip", newest, f"run {run_id} succeeded earlier")
+    if status == "running":
+        owner = newest.get("owner") or {}
+        return Action("busy", newest, f"run {run_id} is still running (pid {owner.get('pid')} on "
+                                      f"{owner.get('host')}); not started twice")
+    if status in ("interrupted", "lost"):
+        if newest.get("device") != device:
+            return Action("new", newest, f"run {run_id} was {status} on {newest.get('device')}, this run "
+                                         f"is on {device}")
+        if not (Path(runs_dir) / run_id / CHECKPOINT_FILE).is_file():
+            return Action("new", newest, f"run {run_id} was {status} before its first checkpoint")
+        return Action("resume", newest, f"run {run_id} was {status}")
+    return Action("new", newest, f"run {run_id} {status}")
+
+
+@dataclass
+class Outcome:
+    cell: Cell
+    action: str                 # the Action's kind
+    status: str                 # the cell's status after this zoo run ("not run" when stopped first)
+    record: Optional[dict] = None
+    error: Optional[str] = None
+
+    @property
+    def run_id(self) -> Optional[str]:
+        return self.record["run_id"] if self.record else None
+
+    def line(self) -> str:
+        """``cell toy/fast x2: success (new run ID): FPS 318.31, Accuracy 0.5312``"""
+        run = f"run {self.run_id}" if self.run_id else "no run"
+        done = {"skip": f"skipped: {run} succeeded earlier", "resume": f"resumed {run}", "new": f"new {run}",
+                "busy": "left alone"}[self.action]
+        if self.action == "new" and not self.run_id:
+            done = "no run recorded"
+        detail = _numbers_text(self.record) if self.status == "success" else (self.error or "")
+        return f"cell {self.cell.name}: {self.status} ({done}){': ' + detail if detail else ''}"
+
+
+def run_release(args) -> int:
+    """``modelzoo zoo run``."""
+    from modelzoo.toolkit.runtime import choose_device, writable_dir
+    from modelzoo.train import distributed
+
+    zoo = load_zoo(find_zoo_file(args.zoo))
+    release = release_of(zoo, args.release)
+    cells = plan_cells(release, args.models, args.cards)
+    if distributed.under_outer_launcher():
+        raise UserError("zoo run is not available under an outer launcher (torchrun, srun); start it as "
+                        "a plain command: it launches each cell's workers itself")
+    device = choose_device(args.device or "auto")
+    _preflight(cells, zoo, device)
+    runs_dir = writable_dir(Path(args.runs_dir), "runs directory", "--runs-dir")
+    started = records.utc_now()
+    outcomes: list[Outcome] = []
+    with _release_lock(runs_dir, release.id):
+        runs, problems = runs_of_cells(cells, runs_dir)
+        for problem in problems:
+            print(f"modelzoo: warning: skipped {problem}", file=sys.stderr)
+        print(f"zoo run {release.id}: {len(cells)} cell(s) on {device}; runs in {runs_dir}", file=sys.stderr)
+        try:
+            for cell in cells:
+                action = next_action(cell, runs[cell], runs_dir, device)
+                outcome = _run_cell(cell, action, args, runs_dir, zoo.path)
+                outcomes.append(outcome)
+                print(outcome.line(), flush=True)
+                if outcome.status == "interrupted":
+                    raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            outcomes += [Outcome(c, "new", "not run") for c in cells[len(outcomes):]]
+            _save_summary(release, outcomes, started, device, args, runs_dir, stopped=True)
+            raise
+    summary = _save_summary(release, outcomes, started, device, args, runs_dir, stopped=False)
+    succeeded = sum(o.status == "success" for o in outcomes)
+    print(f"zoo run {release.id}: {succeeded} of {len(outcomes)} cells succeeded; summary record "
+          f"{summary['run_id']}" + ("" if summary["status"] == "success" else f"; {summary['error']}"))
+    return 0 if summary["status"] == "success" else EXIT_FAILED
+
+
+def _preflight(cells: list[Cell], zoo: Zoo, device: str) -> None:
+    """Refuse the whole matrix before any run when a model, profile or card count cannot work here."""
+    from modelzoo import cli
+    from modelzoo.train import launch
+    from modelzoo.zoo.zoofile import resolve_profile
+
+    registry = cli._registry()
+    for model, profile in dict.fromkeys((c.model, c.profile) for c in cells):
+        resolve_profile(registry.model(model), zoo, profile)
+    for cards in sorted({c.cards for c in cells}):
+        try:
+            launch.check_cards(cards, device)
+        except UserError as exc:
+            raise UserError(f"{exc} (the release's {cards}-card cells; skip them with --cards)") from None
+
+
+def _run_cell(cell: Cell, action: Action, args, runs_dir: Path, zoo_path: Path) -> Outcome:
+    """Run (or skip) one cell through ``modelzoo run``'s own path; any failure stays in the cell."""
+    from modelzoo import cli
+
+    if action.kind in ("skip", "busy"):
+        status = "success" if action.kind == "skip" else "running"
+        return Outcome(cell, action.kind, status, action.record, None if action.kind == "skip" else action.why)
+    argv = ["run", cell.model, "--cards", str(cell.cards), "--runs-dir", str(runs_dir),
+            "--data-root", str(args.data_root), "--zoo", str(zoo_path)]
+    argv += ["--resume", action.record["run_id"]] if action.kind == "resume" else ["--profile", cell.profile]
+    argv += ["--device", args.device] if args.device else []
+    argv += ["--max-steps", str(cell.max_steps)] if cell.max_steps else []
+    argv += ["--debug"] if args.debug else []
+    run_args = cli.build_parser().parse_args(argv)
+    run_args.release, run_args.zoo_cell = cell.release, cell.as_record_field()
+    print(f"cell {cell.name}: {'resuming' if action.kind == 'resume' else 'starting'} "
+          f"({action.why})", file=sys.stderr)
+    before = {p.name for p in runs_dir.iterdir()}
+    try:
+        record = cli._run(run_args)
+    except KeyboardInterrupt:  # Ctrl-C: the run recorded itself; run_release stops the matrix
+        return Outcome(cell, action.kind, "interrupted", _record_left_by(cell, action, runs_dir, before),
+                       "stopped by a signal")
+    except Exception as exc:  # noqa: BLE001 - one cell's failure, whatever it is, must not stop the others
+        if args.debug:
+            import traceback
+            traceback.print_exc()
+        record = _record_left_by(cell, action, runs_dir, before)
+        error = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+        status = records.effective_status(record) if record else "failed"
+        return Outcome(cell, action.kind, "failed" if status in ("running", "success") else status, record,
+                       error)
+    status = record.get("status", "failed")
+    return Outcome(cell, action.kind, status, record, None if status == "success" else record.get("error"))
+
+
+def _record_left_by(cell: Cell, action: Action, runs_dir: Path, before: set[str]) -> Optional[dict]:
+    """The record of the attempt that raised, if it got as far as writing one."""
+    ids = [action.record["run_id"]] if action.kind == "resume" else \
+        sorted({p.name for p in runs_dir.iterdir()} - before)
+    for run_id in reversed(ids):
+        with contextlib.suppress(UserError):
+            record = records.load(runs_dir / run_id)
+            if cell.owns(record):
+                return record
+    return None
+
+
+def _release_lock(runs_dir: Path, release_id: str):
+    """One ``zoo run`` per release and runs folder at a time (two would start the same cells twice)."""
+    from modelzoo.store.runlock import exclusive_lock
+
+    return exclusive_lock(runs_dir / f".zoo-{_plain(release_id)}.lock",
+                          f"zoo run of release '{release_id}' is already running in {runs_dir} "
+                          "({owner}); wait for it to end or stop it")
+
+
+def _plain(name: str) -> str:
+    return re.sub(r"[^0-9A-Za-z._-]", "_", name)
+
+
+def _save_summary(release: ZooRelease, outcomes: list[Outcome], started: str, device: str, args,
+                  runs_dir: Path, stopped: bool) -> dict:
+    """The zoo run's summary record: every cell with its run id, status and numbers."""
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    largest = max(o.cell.cards for o in outcomes)
+    filters = {k: v for k, v in (("models", args.models), ("cards", args.cards)) if v}
+    summary = records.new_record(
+        run_id=f"{stamp}-zoo-{_plain(release.id)}-{secrets.token_hex(2)}", kind="zoo", model="zoo",
+        model_title=f"Zoo release {release.id}", plugin={}, profile="-",
+        config={"release": release.id, "cells": [o.cell.as_record_field() for o in outcomes]},
+        overrides=filters, cards=largest, world_size=largest, device=device, seed=None, metric_columns=[],
+        log=None)
+    summary["started"] = started  # mark_finished then times the whole zoo run
+    summary["release"] = release.id
+    summary["members"] = [{"cell": o.cell.as_record_field(), "run_id": o.run_id, "action": o.action,
+                           "status": o.status, "error": o.error, "metrics": _member_metrics(o.record)}
+                          for o in outcomes]
+    not_ok = [o for o in outcomes if o.status != "success"]
+    summary["zoo"] = {"release": release.id, "cells": len(outcomes), "succeeded": len(outcomes) - len(not_ok)}
+    if stopped:
+        records.mark_finished(summary, "interrupted", f"stopped after {len(outcomes) - len(not_ok)} of "
+                              f"{len(outcomes)} cells; run 'modelzoo zoo run --release {release.id}' again")
+    elif not_ok:
+        records.mark_finished(summary, "failed", f"{len(not_ok)} of {len(outcomes)} cells did not succeed: "
+                              + ", ".join(f"{o.cell.name} ({o.status})" for o in not_ok))
+    else:
+        records.mark_finished(summary, "success")
+    records.save(summary, runs_dir)
+    return summary
+
+
+def _member_metrics(record: Optional[dict]) -> dict:
+    if not record:
+        return {}
+    metrics = record.get("metrics") or {}
+    keys = ["fps"] + [c.get("key") for c in record.get("metric_columns") or [] if isinstance(c, dict)]
+    return {k: metrics.get(k) for k in keys if isinstance(k, str)}
+
+
+def _numbers_text(record: Optional[dict]) -> str:
+    """``FPS 162.00, Accuracy 0.5312`` (or ``tokens/s ...``), as ``modelzoo run`` ends."""
+    if not record:
+        return ""
+    metrics = record.get("metrics") or {}
+    unit = record.get("throughput_unit") or "images/s"
+    fps = _finite(metrics.get("fps"))
+    shown = [f"{'FPS' if unit == 'images/s' else unit} {'n/a' if fps is None else f'{fps:.2f}'}"]
+    for entry in record.get("metric_columns") or []:
+        with contextlib.suppress(UserError, TypeError, ValueError):
+            column = MetricColumn.from_dict(entry)
+            shown.append(f"{column.title} {column.render(metrics)}")
+    return ", ".join(shown)
+
+
+# --- zoo check --------------------------------------------------------------------------
+
+@dataclass
+class Verdict:
+    cell: Cell
+    run_id: str = "-"
+    fps: str = "-"
+    metric: str = "-"
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def check_release(zoo: Zoo, release: ZooRelease, runs: dict[Cell, list[dict]]) -> list[Verdict]:
+    """Every cell of ``release`` judged against zoo.yaml (a cell absent from ``runs`` has no run);
+    UserError when zoo.yaml cannot judge one."""
+    for name in release.models:
+        if zoo.models[name].target is None:
+            raise UserError(f"{zoo.where(('models', name))}: models.{name}: no target, so zoo check cannot "
+                            f"judge its metric in release '{release.id}'; add target: {{metric: KEY, "
+                            "value: NUMBER, higher_is_better: true|false}")
+    return [judge_cell(cell, runs.get(cell, []), zoo, release) for cell in plan_cells(release)]
+
+
+def judge_cell(cell: Cell, runs: list[dict], zoo: Zoo, release: ZooRelease) -> Verdict:
+    verdict = Verdict(cell)
+    record = _deciding_run(cell, runs)
+    again = f"run 'modelzoo zoo run --release {release.id}'"
+    if record is None:
+        if runs:
+            ran = schedule_text((runs[-1].get("zoo_cell") or {}).get("max_steps"))
+            verdict.failures.append(f"its runs used {ran}, zoo.yaml declares {schedule_text(cell.max_steps)}; "
+                                    f"{again}")
+        else:
+            verdict.failures.append(f"no run of this cell; {again}")
+        return verdict
+    verdict.run_id = record["run_id"]
+    status = records.effective_status(record)
+    if status == "running":
+        verdict.failures.append("still running; check again when it has finished")
+    elif status == "lost":
+        verdict.failures.append(f"run lost: its process died without finishing; {again}")
+    elif status != "success":
+        why = f": {record['error']}" if record.get("error") else ""
+        verdict.failures.append(f"run {status}{why}; {again}")
+    if verdict.failures:
+        return verdict
+    model = zoo.models[cell.model]
+    metrics = record.get("metrics") if isinstance(record.get("metrics"), dict) else {}
+    _judge_fps(verdict, record, metrics, model, _fps_pct(release, model))
+    _judge_target(verdict, record, metrics, zoo, model, _metric_limit(release, model))
+    return verdict
+
+
+def _fps_pct(release: ZooRelease, model: ZooModel) -> float:
+    for tolerances in (release.tolerances, model.tolerances):
+        if tolerances.get("fps_pct") is not None:
+            return float(tolerances["fps_pct"])
+    return DEFAULT_MAX_FPS_DROP_PCT
+
+
+def _metric_limit(release: ZooRelease, model: ZooModel) -> dict:
+    key = model.target["metric"]
+    for tolerances in (release.tolerances, model.tolerances):
+        if key in (tolerances.get("metrics") or {}):
+            return tolerances["metrics"][key]
+    return {"abs": 0.0}  # no tolerance declared: the target itself
+
+
+def _judge_fps(verdict: Verdict, record: dict, metrics: dict, model: ZooModel, drop_pct: float) -> None:
+    from modelzoo.report.model import same_card
+    from modelzoo.report.runs import card_name
+
+    unit = record.get("throughput_unit") if isinstance(record.get("throughput_unit"), str) else "images/s"
+    fps = _finite(metrics.get("fps"))
+    if fps is None or fps <= 0:
+        verdict.fps = f"missing ({metrics.get('fps')!r})"
+        verdict.failures.append(f"no FPS in run {record['run_id']} ({metrics.get('fps')!r})")
+        return
+    env = record.get("env") if isinstance(record.get("env"), dict) else {}
+    card = card_name(str(record.get("device") or ""), env)
+    cards = verdict.cell.cards
+    reference = next((r for r in model.references if r["cards"] == cards and r.get("fps")
+                      and same_card(r["gpu"], card)), None)
+    if reference is None:
+        verdict.fps = f"{fps:.2f} {unit}; no reference for {card} x{cards}"
+        return
+    floor_pct = 100.0 - drop_pct
+    ratio_pct = fps / reference["fps"] * 100
+    verdict.fps = (f"{fps:.2f} = {ratio_pct:.0f}% of {reference['fps']:.2f} ({reference['gpu']} x{cards}); "
+                   f"needs {floor_pct:g}%")
+    if ratio_pct < floor_pct * (1 - 1e-9):
+        verdict.failures.append(f"FPS {fps:.2f} is {ratio_pct:.1f}% of the reference {reference['fps']:.2f} "
+                                f"({reference['gpu']} x{cards}); needs {floor_pct:g}%")
+
+
+def _judge_target(verdict: Verdict, record: dict, metrics: dict, zoo: Zoo, model: ZooModel,
+                  limit: dict) -> None:
+    target = model.target
+    key, goal, higher = target["metric"], float(target["value"]), target["higher_is_better"]
+    column = next((c for c in record.get("metric_columns") or [] if isinstance(c, dict) and c.get("key") == key),
+                  {})
+    if column and bool(column.get("higher_is_better", True)) != higher:
+        raise UserError(f"{zoo.where(('models', model.name, 'target'))}: models.{model.name}.target: "
+                        f"higher_is_better is {str(higher).lower()}, but the model's column '{key}' is "
+                        f"{'higher' if column.get('higher_is_better', True) else 'lower'}-is-better (run "
+                        f"{record['run_id']}); set higher_is_better: {str(not higher).lower()}")
+    title = str(column.get("title") or key)
+    value = _finite(metrics.get(key))
+    if value is None:
+        verdict.metric = f"{title} missing"
+        verdict.failures.append(f"no finite {key} in run {record['run_id']} ({metrics.get(key)!r})")
+        return
+    (kind, amount), = limit.items()
+    allowance = float(amount) if kind == "abs" else abs(goal) * float(amount) / 100
+    bound = goal - allowance if higher else goal + allowance
+    short = (bound - value) if higher else (value - bound)
+    fmt = _format_of(column)
+    sign = ">=" if higher else "<="
+    verdict.metric = (f"{title} {fmt.format(value)} (needs {sign} {fmt.format(bound)}: target "
+                      f"{target['value']:g}, tolerance {allowance:g})")
+    if short > 1e-9 * abs(bound) + 1e-12:  # float noise: exactly at the bound passes
+        verdict.failures.append(f"{title} {fmt.format(value)} misses the target {target['value']:g} "
+                                f"(needs {sign} {fmt.format(bound)})")
+
+
+def _format_of(column: dict) -> str:
+    try:
+        return check_format(column.get("format", "{:.5f}"))
+    except UserError:  # a record's format is data
+        return "{:.5f}"
+
+
+def _finite(value) -> Optional[float]:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def format_verdicts(verdicts: list[Verdict]) -> str:
+    header = ("cell", "run", "FPS vs reference", "metric vs target", "verdict")
+    rows = [header] + [(v.cell.name, v.run_id, v.fps, v.metric, "pass" if v.passed else
+                        "FAIL: " + "; ".join(v.failures)) for v in verdicts]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return "\n".join("  ".join([*(c.ljust(w) for c, w in zip(row[:4], widths)), row[4]]).rstrip() for row in rows)
+
+
+def check_command(args) -> int:
+    """``modelzoo zoo check``."""
+    zoo = load_zoo(find_zoo_file(args.zoo))
+    release = release_of(zoo, args.release)
+    cells = plan_cells(release)
+    runs, problems = runs_of_cells(cells, Path(args.runs_dir))
+    for problem in problems:
+        print(f"modelzoo: warning: skipped {problem}", file=sys.stderr)
+    verdicts = check_release(zoo, release, runs)
+    print(format_verdicts(verdicts))
+    failed = [v for v in verdicts if not v.passed]
+    if failed:
+        print(f"zoo check {release.id}: FAIL: {len(failed)} of {len(verdicts)} cells: "
+              + "; ".join(f"{v.cell.name} ({v.failures[0]})" for v in failed))
+        return EXIT_FAILED
+    print(f"zoo check {release.id}: pass: all {len(verdicts)} cells meet {zoo.path}")
+    return 0
+
+
+# --- The verb ---------------------------------------------------------------------------
+
+def _model_names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected model names separated by commas, got {text!r}")
+    return list(dict.fromkeys(names))
+
+
+_card_count = int_at_least(1)
+
+
+def _card_counts(text: str) -> list[int]:
+    counts = [_card_count(n.strip()) for n in text.split(",") if n.strip()]
+    if not counts:
+        raise argparse.ArgumentTypeError(f"expected card counts separated by commas, e.g. 1,8, got {text!r}")
+    return list(dict.fromkeys(counts))
+
+
+def add_zoo_parser(verbs, common: Callable[[argparse.ArgumentParser], None]) -> None:
+    """``modelzoo zoo run|check`` on the CLI's subparsers; ``common`` adds --zoo, --runs-dir, --debug."""
+    parser = verbs.add_parser("zoo", help="run a release's matrix from zoo.yaml and gate it against the "
+                              "published numbers (zoo run, zoo check)")
+    actions = parser.add_subparsers(dest="zoo_action", metavar="ACTION", required=True)
+    release_help = f"release id from zoo.yaml's releases: (default: ${RELEASE_ENV})"
+    p = actions.add_parser("run", help="run every cell of a release (models x profiles x cards); resumes: "
+                           "succeeded cells are skipped; exit 1 unless every cell succeeded")
+    common(p)
+    p.add_argument("--release", help=release_help)
+    p.add_argument("--models", type=_model_names, metavar="A,B", help="only these models of the release")
+    p.add_argument("--cards", type=_card_counts, metavar="1,8", help="only these card counts of the release")
+    p.add_argument("--device", choices=("auto", "cuda", "cpu"),
+                   help="cuda when a card is visible, else cpu (default: auto)")
+    p.add_argument("--data-root", help="root of the data sets (default: $MODELZOO_DATA_ROOT or ./data)")
+    p = actions.add_parser("check", help="judge every cell of a release against zoo.yaml's references, "
+                           "targets and tolerances; exit 1 on any failure, 2 on bad input")
+    common(p)
+    p.add_argument("--release", help=release_help)
+
+
+def cmd_zoo(args) -> int:
+    """The ``zoo`` verb. A crash is exit 2 (an error), never 1, which a pipeline reads as a verdict."""
+    try:
+        return (run_release if args.zoo_action == "run" else check_command)(args)
+    except (UserError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # noqa: BLE001
+        if args.debug:
+            raise
+        print(f"modelzoo: error: {type(exc).__name__}: {exc} (run again with --debug for the traceback)",
+              file=sys.stderr)
+        return EXIT_USAGE
