@@ -537,8 +537,10 @@ def cmd_report(args) -> int:
     from modelzoo.report.render import render_reports
 
     output = writable_dir(Path(args.output), "report directory", "--output")
+    # the installed plugins' declarations give each model's table layout (not its newest record)
     for path in render_reports(found, zoo.references(), output, formats=formats, releases=args.releases,
-                               skipped=problems, warn=lambda m: print(f"modelzoo: warning: {m}", file=sys.stderr)):
+                               skipped=problems, warn=lambda m: print(f"modelzoo: warning: {m}", file=sys.stderr),
+                               declarations=_registry().models):
         print(path)
     return 0
 

@@ -18,15 +18,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import fmean
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
-from modelzoo.contract.api import MetricColumn, UserError
+from modelzoo.contract.api import ConfigColumn, MetricColumn, UserError
 from modelzoo.report.cells import MISSING, NOT_MEASURED, finite, metric_cell, short_fps, signed, zoo_duration
+from modelzoo.report.rules import main_key, unit_header
 from modelzoo.report.runs import Run, config_column_of, config_value
 from modelzoo.report.tables import Table, TableRow
-
-if TYPE_CHECKING:  # pragma: no cover - annotations only
-    from modelzoo.report.model import ModelSection
 
 ZOO_HEADERS = ["Convergence criteria", "Configuration", "Performance", "Accuracy", "Power(W)",
                "Scalability", "Memory utilization(G)", "Stability"]
@@ -47,17 +45,18 @@ class ExtendedTable:
     note: str = EXTENDED_NOTE
 
 
-def extended_table(section: ModelSection) -> Optional[ExtendedTable]:
-    """The zoo's extended table for the section's main-table runs, or None when none of
+def extended_table(runs: list[Run], columns: Sequence[MetricColumn], scaling: dict,
+                   config_columns: Sequence[ConfigColumn]) -> Optional[ExtendedTable]:
+    """The zoo's extended table for a section's main-table ``runs``, or None when none of
     them carries resources, FPS repeats or a target."""
-    runs = section.main_runs
     if not any(r.has_zoo_measurements for r in runs):
         return None
-    first = section.columns[0] if section.columns else None
+    columns = list(columns)
+    first = columns[0] if columns else None
     rows = []
     for run in runs:
-        cells = [_criteria(run, section.columns), _configuration(run, section), short_fps(run.fps),
-                 _accuracy(run, first), _power(run), _scalability(run, section.scaling),
+        cells = [_criteria(run, columns), _configuration(run, config_columns), short_fps(run.fps),
+                 _accuracy(run, first), _power(run), _scalability(run, scaling),
                  _memory(run), _stability(run), run.gpu, run.profile]
         rows.append(TableRow(cells=cells, run_ids=[run.run_id]))
     return ExtendedTable(Table(ZOO_HEADERS + ["GPU", "Profile"], rows))
@@ -89,9 +88,9 @@ def _formatted(column: Optional[MetricColumn], value: float) -> str:
         return f"{value:g}"
 
 
-def precision(run: Run, section: ModelSection) -> str:
+def precision(run: Run, config_columns: Sequence[ConfigColumn]) -> str:
     """The table's config column when the model has them, else the core's train.amp setting."""
-    column = config_column_of(run.config, section.config_columns)
+    column = config_column_of(run.config, list(config_columns))
     if column:
         return column.title
     amp = config_value(run.config, "train.amp")
@@ -99,7 +98,7 @@ def precision(run: Run, section: ModelSection) -> str:
     return label + ("+NHWC" if config_value(run.config, "train.channels_last") is True else "")
 
 
-def _configuration(run: Run, section: ModelSection) -> str:
+def _configuration(run: Run, config_columns: Sequence[ConfigColumn]) -> str:
     if run.on_cpu:
         stack = f"CPU {run.env['cpu_capability']}" if run.env.get("cpu_capability") else "CPU"
     elif run.env.get("sdk"):
@@ -109,7 +108,7 @@ def _configuration(run: Run, section: ModelSection) -> str:
     else:
         stack = "GPU"
     batch = run.batch_size
-    return f"{stack},bs:{batch if batch is not None else NOT_MEASURED},{run.cards}x,{precision(run, section)}"
+    return f"{stack},bs:{batch if batch is not None else NOT_MEASURED},{run.cards}x,{precision(run, config_columns)}"
 
 
 def _accuracy(run: Run, first: Optional[MetricColumn]) -> str:
@@ -190,34 +189,33 @@ def release_pair(releases: Optional[Sequence[str]]) -> Optional[tuple[str, str]]
     return names[0], names[1]
 
 
-def release_table(section: ModelSection, main_runs: list[Run], pair: tuple[str, str]) -> ReleaseTable:
+def release_table(layout: str, config_columns: Sequence[ConfigColumn], columns: Sequence[MetricColumn],
+                  unit: str, main_runs: list[Run], pair: tuple[str, str]) -> ReleaseTable:
     """The latest main-table run of each release per main-table row, side by side, with changes."""
-    from modelzoo.report.model import main_key  # the row rule lives with the other rules
-
     old, new = pair
     latest: dict[str, dict[tuple, Run]] = {old: {}, new: {}}
     for run in main_runs:  # oldest first: later runs replace earlier ones
         if run.release in latest:
-            latest[run.release][main_key(run, section.config_columns)] = run
-    unit = "FPS" if section.unit == "images/s" else section.unit
-    headers = ["Model", "GPU", "Profile"] + (["Config"] if section.layout == "configs" else [])
+            latest[run.release][main_key(run, config_columns)] = run
+    unit = unit_header(unit)
+    headers = ["Model", "GPU", "Profile"] + (["Config"] if layout == "configs" else [])
     headers += [f"{unit} {old}", f"{unit} {new}", f"{unit} change"]
-    for column in section.columns:
+    for column in columns:
         headers += [f"{column.title} {old}", f"{column.title} {new}", f"{column.title} change"]
     rows = []
-    order = [c.title for c in section.config_columns]
+    order = [c.title for c in config_columns]
     keys = sorted(set(latest[old]) | set(latest[new]), key=lambda k: (k[:3], order.index(k[3]) if k[3] in order else 0))
     for row_key in keys:
         a, b = latest[old].get(row_key), latest[new].get(row_key)
         either = a or b
         cells = [either.title, either.gpu_cell, either.profile]
-        if section.layout == "configs":
+        if layout == "configs":
             cells.append(str(row_key[3]))
         missing = f"{NOT_MEASURED}: no {new if a else old} run"
         cells += [short_fps(a.fps) if a else MISSING, short_fps(b.fps) if b else MISSING,
                   signed((b.fps - a.fps) / a.fps * 100, "{:.1f}") + "%" if a and b and a.fps and b.fps
                   else missing]
-        for column in section.columns:
+        for column in columns:
             va = finite(a.metrics.get(column.key)) if a else None
             vb = finite(b.metrics.get(column.key)) if b else None
             cells += [metric_cell(column, a.metrics, True) if a else MISSING,

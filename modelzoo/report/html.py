@@ -21,9 +21,11 @@ from modelzoo import __version__
 from modelzoo.contract.api import CurveSpec
 from modelzoo.report import svg
 from modelzoo.report.cells import MISSING, finite, fixed, text
-from modelzoo.report.model import ModelSection, Report, cpu_label, main_key, torch_build, unit_header
+from modelzoo.report.model import cpu_label, torch_build
+from modelzoo.report.rules import main_key, unit_header
 from modelzoo.report.runs import Run
-from modelzoo.report.writers import FPS_DEFINITION, template_environment
+from modelzoo.report.sections import ModelSection, Report
+from modelzoo.report.writers import FPS_DEFINITION, README_NOTE, template_environment
 
 CORE_CURVES = ("throughput", "loss", "power", "eval")  # written by the trainer for every model
 THROUGHPUT_KEYS = ("fps", "fps_per_card", "compute_fps", "step_ms_p50", "step_ms_p90", "input_bound_ratio",
@@ -37,7 +39,7 @@ def render_html(report: Report) -> str:
     runs = [run_view(r) for r in reversed(report.runs)]  # newest first
     overviews = {s.model: overview_charts(s) for s in report.sections}
     return template_environment(autoescape=True).get_template("index.html.j2").render(
-        report=report, runs=runs, overviews=overviews, fps_definition=FPS_DEFINITION,
+        report=report, runs=runs, overviews=overviews, fps_definition=FPS_DEFINITION, readme_note=README_NOTE,
         fmt=fixed, version=__version__)
 
 

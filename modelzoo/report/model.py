@@ -6,17 +6,23 @@ Rules (printed in the reports too):
 
 - A record the report cannot read (wrong field types, a rejected metric format) is left
   out with one line naming it (``Report.skipped``), beside the loader's own list.
-- Main table, one per model in its zoo README's layout (the newest record's
-  ``result_table``): successful ``train`` runs on real data under the zoo's protocol whose
-  numbers are plausible. One row per card x card count x profile (a short profile never
-  replaces the full one's row): the latest such run by start time.
+- Layout: the model's declaration (its plugin's ``ModelSpec``: title, metric columns,
+  result table, unit), else its newest record's (:func:`modelzoo.report.rules.layout_of`).
+  A model gets a section when it has records, or a declaration and zoo.yaml references.
+- Zoo README table, first: exactly the README's columns, to paste unchanged (see
+  :mod:`modelzoo.report.readme`). Models whose READMEs share one table get it together too.
+- Results table, one per model in its README's layout plus our columns: successful
+  ``train`` runs on real data under the zoo's protocol whose numbers are plausible. One
+  row per card x card count x profile (a short profile never replaces the full one's
+  row): the latest such run by start time.
 
   - ``metrics`` layout (facenet README): ``Model | GPU | FPS | <metric columns> | Profile |
     FPS/ref | Scaling | Run``; FPS is titled by the throughput unit (``FPS`` for images/s,
     the zoo's word; else the unit, e.g. ``tokens/s``).
   - ``configs`` layout (ResNet-50 README): ``Model | GPU | <one column per ConfigColumn> |
     Profile | Run``; each cell ``Acc@1=76.02,FPS=330,Time=4d3h,BatchSize=280`` from
-    the latest run whose config matches the column.
+    the latest run whose config matches the column. A reference names its column by
+    title (zoo.yaml ``config: FP32``) or by config values.
 
   Reference rows (zoo.yaml) follow the measured rows of the same card and count. A
   reference matches a card when its ``gpu`` is a word of the measured card name
@@ -32,13 +38,11 @@ Rules (printed in the reports too):
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Optional
 
 from modelzoo.contract.api import ConfigColumn, MetricColumn
-from modelzoo.report import extended
+from modelzoo.report import extended, readme
 from modelzoo.report.cells import (
     MISSING,
     NOT_MEASURED,
@@ -52,80 +56,41 @@ from modelzoo.report.cells import (
     text,
     zoo_duration,
 )
-from modelzoo.report.runs import RecordProblem, Run, config_column_of, read_run
+from modelzoo.report.readme import ReadmeRow
+from modelzoo.report.rules import (
+    SYNTHETIC_MARK,
+    Layout,
+    layout_of,
+    main_key,
+    place_of,
+    reference_cards,
+    reference_column,
+    reference_env,
+    reference_gpu,
+    reference_list,
+    reference_metrics,
+    same_card,
+    unit_header,
+)
+from modelzoo.report.runs import RecordProblem, Run, read_run
+from modelzoo.report.sections import Apart, EnvTable, ModelSection, Report
 from modelzoo.report.tables import Table, TableRow
 from modelzoo.store.records import utc_now
 
-SYNTHETIC_MARK = "synthetic data — not comparable"
-
-
-def unit_header(unit: str) -> str:
-    """The throughput column's title: the zoo's ``FPS`` for images/s, else the unit itself."""
-    return "FPS" if unit == "images/s" else unit
-
-
-@dataclass
-class Apart:
-    """A table kept apart from the main one, with why."""
-
-    anchor: str                      # html id
-    heading: str
-    badge: str                       # css class of the heading's badge; "" for none
-    badge_text: str
-    explanation: str
-    table: Table
-
-
-@dataclass
-class EnvTable:
-    headers: list[str]
-    rows: list[list[str]]
-
-
-@dataclass
-class ModelSection:
-    model: str
-    title: str
-    layout: str
-    config_columns: list[ConfigColumn]  # configs layout: the newest record's columns
-    columns: list[MetricColumn]
-    unit: str
-    results: Table
-    main_runs: list[Run]             # the measured runs the results table shows
-    older: int                       # main-table runs replaced by a newer one of the same row
-    has_references: bool
-    unplaced_references: list[str]   # configs layout: references matching no column
-    input_bound: list[tuple[Run, float]]
-    environments: list[EnvTable]
-    apart: list[Apart]
-    scaling: dict                    # run_id -> FPS(N) / (N x FPS(1)), same profile and card
-    extended: Optional[extended.ExtendedTable] = None
-    releases: Optional[extended.ReleaseTable] = None
-
-
-@dataclass
-class Report:
-    generated: str
-    runs: list[Run]                  # every usable record, oldest first
-    skipped: list[str]               # one line per record left out (loader's and ours)
-    sections: list[ModelSection]
-    releases: Optional[tuple[str, str]] = None
-
-    @property
-    def records(self) -> list[dict]:
-        """The usable records as read, oldest first (a sweep's members left out)."""
-        return [run.record for run in self.runs]
+__all__ = ["build_report", "build_section", "cpu_label", "read_runs", "same_card", "split_sdk", "torch_build"]
 
 
 # --- Building ---------------------------------------------------------------------------
 
 def build_report(records: Iterable[Any], references: Optional[dict] = None,
                  generated: Optional[str] = None, releases: Optional[Sequence[str]] = None,
-                 skipped: Sequence[str] = ()) -> Report:
+                 skipped: Sequence[str] = (), declarations: Optional[Mapping[str, Any]] = None) -> Report:
     """Read the records and sort them into per-model sections (see the module docstring).
 
-    ``skipped`` lists records the loader could not read (shown in the reports);
-    ``releases`` (two release names) adds a side-by-side table to each model.
+    ``declarations`` maps a model name to its plugin's ``ModelSpec`` (the registry's
+    ``models``): the tables' layout comes from there. ``skipped`` lists records the
+    loader could not read (shown in the reports); ``releases`` (two release names) adds a
+    side-by-side table to each model.
     """
     runs, problems = read_runs(records)
     runs.sort(key=lambda r: (r.started, r.run_id))
@@ -136,16 +101,21 @@ def build_report(records: Iterable[Any], references: Optional[dict] = None,
     by_model: dict[str, list[Run]] = {}
     for run in runs:
         by_model.setdefault(run.model, []).append(run)
-    references = references or {}
+    references, declarations = references or {}, declarations or {}
+    # a declared model with published values gets its section (and its README rows) before its first run
+    models = set(by_model) | {m for m in declarations if reference_list(references.get(m))}
     sections = []
-    for model, model_runs in sorted(by_model.items()):
-        section = build_section(model, model_runs, reference_list(references.get(model)))
+    for model in sorted(models):
+        model_runs = by_model.get(model, [])
+        layout = layout_of(declarations.get(model), model_runs)
+        section = build_section(model, model_runs, reference_list(references.get(model)), layout)
         if pair:
             eligible = [r for r in model_runs if place_of(r, section.config_columns) == "main"]
-            section.releases = extended.release_table(section, eligible, pair)
+            section.releases = extended.release_table(section.layout, section.config_columns, section.columns,
+                                                      section.unit, eligible, pair)
         sections.append(section)
     return Report(generated=generated or utc_now(), runs=runs, skipped=[*skipped, *problems],
-                  sections=sections, releases=pair)
+                  sections=sections, releases=pair, groups=readme.readme_groups(sections))
 
 
 def read_runs(records: Iterable[Any]) -> tuple[list[Run], list[str]]:
@@ -159,41 +129,9 @@ def read_runs(records: Iterable[Any]) -> tuple[list[Run], list[str]]:
     return runs, problems
 
 
-def classify(run: Run) -> str:
-    """The table a run belongs to: main, implausible, synthetic, protocol, eval, not_succeeded."""
-    if run.status != "success":
-        return "not_succeeded"
-    if run.implausible():
-        return "implausible"
-    if run.synthetic:
-        return "synthetic"
-    if run.protocol:
-        return "protocol"
-    if run.kind == "eval":
-        return "eval"
-    return "main"
-
-
-def place_of(run: Run, config_columns: Sequence[ConfigColumn]) -> str:
-    """:func:`classify`, plus ``unmatched`` for a run that fits none of the section's config columns."""
-    place = classify(run)
-    if place == "main" and config_columns and main_key(run, config_columns)[3] is None:
-        return "unmatched"
-    return place
-
-
-def main_key(run: Run, config_columns: Sequence[ConfigColumn] = ()) -> tuple:
-    """The main-table row a run competes for: card, count, profile (and config column)."""
-    column = config_column_of(run.config, list(config_columns)) if config_columns else None
-    return (run.gpu.lower(), run.cards, run.profile, column.title if column else None)
-
-
-def build_section(model: str, runs: list[Run], refs: list[dict]) -> ModelSection:
-    newest = runs[-1]
-    columns = metric_columns_of(runs)
-    layout, unit = newest.layout, newest.throughput_unit
-    # the newest record's columns sort every run, so an older record's own layout cannot split a row
-    config_columns = newest.config_columns if layout == "configs" else []
+def build_section(model: str, runs: list[Run], refs: list[dict], layout: Optional[Layout] = None) -> ModelSection:
+    layout = layout or layout_of(None, runs)
+    columns, config_columns = list(layout.columns), list(layout.config_columns)
     latest: dict[tuple, Run] = {}
     main_count = 0
     places: dict[str, list[Run]] = {}
@@ -207,57 +145,61 @@ def build_section(model: str, runs: list[Run], refs: list[dict]) -> ModelSection
     order = [c.title for c in config_columns]
     main_runs = [latest[k] for k in sorted(latest, key=lambda k: (k[:3], order.index(k[3]) if k[3] else 0))]
     scaling = _scaling(main_runs, config_columns)
-    header = unit_header(unit)
+    header = unit_header(layout.unit)
     unplaced: list[str] = []
-    if layout == "configs":
-        results, ref_envs = _configs_table(newest.title, config_columns, columns, header, main_runs,
-                                           refs, unplaced)
+    if layout.layout == "configs":
+        results, ref_envs, rows = _configs_table(layout, header, main_runs, refs, unplaced)
     else:
-        results, ref_envs = _metrics_table(newest.title, columns, header, main_runs, refs, scaling)
+        results, ref_envs, rows = _metrics_table(layout, header, main_runs, refs, scaling)
     section = ModelSection(
-        model=model, title=newest.title, layout=layout, config_columns=config_columns, columns=columns,
-        unit=unit, results=results,
-        main_runs=main_runs, older=main_count - len(main_runs), has_references=bool(refs),
+        model=model, title=layout.title, layout=layout.layout, layout_source=layout.source,
+        config_columns=config_columns, columns=columns, unit=layout.unit,
+        readme=readme.readme_blocks(readme.readme_headers(layout), rows, layout.layout == "configs"),
+        results=results, main_runs=main_runs, older=main_count - len(main_runs), has_references=bool(refs),
         unplaced_references=unplaced,
         input_bound=[(r, r.input_bound_ratio) for r in main_runs if r.input_bound_ratio],
         environments=_env_tables([(r.gpu, r.env, False) for r in main_runs] + ref_envs),
         apart=_apart_tables(model, columns, header, places), scaling=scaling)
-    section.extended = extended.extended_table(section)
+    section.extended = extended.extended_table(main_runs, columns, scaling, config_columns)
     return section
 
 
 # --- metrics layout ---------------------------------------------------------------------
 
-def _metrics_table(title: str, columns: list[MetricColumn], header: str, main_runs: list[Run],
-                   refs: list[dict], scaling: dict) -> tuple[Table, list]:
+def _metrics_table(layout: Layout, header: str, main_runs: list[Run], refs: list[dict],
+                   scaling: dict) -> tuple[Table, list, list[ReadmeRow]]:
+    title, columns = layout.title, list(layout.columns)
     ratio_header = "FPS/ref" if header == "FPS" else "vs ref"  # "tokens/s/ref" reads as a unit
     # the README's columns first (Model, GPU, FPS, metrics), then ours
     headers = ["Model", "GPU", header, *[c.title for c in columns], "Profile", ratio_header, "Scaling"]
     ref_fps = {id(r): finite(r.get("fps")) for r in refs}
     ref_scaling = _reference_scaling(refs)
-    measured = []
+    measured, readme_rows = [], []
     for run in main_runs:
-        mine = [r for r in refs if _reference_cards(r) == run.cards and same_card(_reference_gpu(r), run.gpu)]
+        mine = [r for r in refs if reference_cards(r) == run.cards and same_card(reference_gpu(r), run.gpu)]
         base = next((ref_fps[id(r)] for r in mine if ref_fps[id(r)]), None)
         ratio = run.fps / base if run.fps and base else None
-        cells = [run.title, run.gpu_cell, fixed(run.fps), *[metric_cell(c, run.metrics, measured=True) for c in columns],
-                 run.profile, fixed(ratio), percent(scaling.get(run.run_id))]
+        common = [fixed(run.fps), *[metric_cell(c, run.metrics, measured=True) for c in columns]]
+        readme_rows.append(ReadmeRow(run.gpu, run.cards, False, title, run.profile, common))
         measured.append((run.gpu, run.cards, TableRow(
-            cells=cells, run_ids=[run.run_id], notes=run.notes(),
+            cells=[run.title, run.gpu_cell, *common, run.profile, fixed(ratio), percent(scaling.get(run.run_id))],
+            run_ids=[run.run_id], notes=run.notes(),
             values={"fps": run.fps, "fps_ratio": ratio, "scaling_efficiency": scaling.get(run.run_id),
                     "metrics": _metric_values(columns, run.metrics)})))
     ref_rows = []
     for ref in refs:
-        cells = [f"{title} (reference)", f"{_reference_gpu(ref)} x{_reference_cards(ref)}", fixed(ref_fps[id(ref)]),
-                 *[metric_cell(c, _reference_metrics(ref), measured=False) for c in columns],
+        common = [fixed(ref_fps[id(ref)]), *[metric_cell(c, reference_metrics(ref), measured=False) for c in columns]]
+        readme_rows.append(ReadmeRow(reference_gpu(ref), reference_cards(ref), True, title, "", common))
+        cells = [f"{title} (reference)", f"{reference_gpu(ref)} x{reference_cards(ref)}", *common,
                  text(ref.get("profile")), MISSING, percent(ref_scaling.get(id(ref)))]
-        ref_rows.append((_reference_gpu(ref), _reference_cards(ref), TableRow(
+        ref_rows.append((reference_gpu(ref), reference_cards(ref), TableRow(
             cells=cells, reference=True, source=str(ref.get("source") or "reference"),
             remark=str(ref.get("note") or ""),
-            values={"fps": ref_fps[id(ref)], "metrics": _metric_values(columns, _reference_metrics(ref))})))
+            values={"fps": ref_fps[id(ref)], "metrics": _metric_values(columns, reference_metrics(ref))})))
     numeric = frozenset(range(2, len(headers))) - {headers.index("Profile")}
     rows = _interleave(measured, ref_rows)
-    return Table(headers, rows, numeric), [(_reference_gpu(r), _reference_env(r), True) for r in refs]
+    envs = [(reference_gpu(r), reference_env(r), True) for r in refs]
+    return Table(headers, rows, numeric), envs, readme_rows
 
 
 def _metric_values(columns: list[MetricColumn], metrics: dict) -> dict:
@@ -266,9 +208,9 @@ def _metric_values(columns: list[MetricColumn], metrics: dict) -> dict:
 
 # --- configs layout ---------------------------------------------------------------------
 
-def _configs_table(title: str, config_columns: list[ConfigColumn], columns: list[MetricColumn],
-                   header: str, main_runs: list[Run], refs: list[dict], unplaced: list[str]
-                   ) -> tuple[Table, list]:
+def _configs_table(layout: Layout, header: str, main_runs: list[Run], refs: list[dict], unplaced: list[str]
+                   ) -> tuple[Table, list, list[ReadmeRow]]:
+    title, columns, config_columns = layout.title, list(layout.columns), list(layout.config_columns)
     titles = [c.title for c in config_columns]
     headers = ["Model", "GPU", *titles, "Profile"]
     first = columns[0] if columns else None
@@ -276,35 +218,38 @@ def _configs_table(title: str, config_columns: list[ConfigColumn], columns: list
     for run in main_runs:
         gpu, cards, profile, column = main_key(run, config_columns)
         groups.setdefault((gpu, cards, profile), {})[column] = run
-    measured = []
+    measured, readme_rows = [], []
     for (_, cards, profile), cells_by_title in groups.items():
         any_run = next(iter(cells_by_title.values()))
         in_order = [cells_by_title[t] for t in titles if t in cells_by_title]
-        cells = [any_run.title, any_run.gpu_cell,
-                 *[_config_cell(first, header, cells_by_title[t]) if t in cells_by_title else MISSING
-                   for t in titles], profile]
+        common = [any_run.gpu_cell, *[_config_cell(first, header, cells_by_title[t]) if t in cells_by_title
+                                      else MISSING for t in titles]]
+        readme_rows.append(ReadmeRow(any_run.gpu, cards, False, title, profile, common))
         notes = [f"{r.run_id}: {n}" if len(in_order) > 1 else n for r in in_order for n in r.notes()]
-        measured.append((any_run.gpu, cards, TableRow(cells=cells, run_ids=[r.run_id for r in in_order],
-                                                      notes=notes)))
+        measured.append((any_run.gpu, cards, TableRow(cells=[any_run.title, *common, profile],
+                                                      run_ids=[r.run_id for r in in_order], notes=notes)))
     ref_groups: dict[tuple, dict[str, dict]] = {}
     for ref in refs:
-        column = config_column_of(_reference_config(ref), config_columns)
-        where = f"{_reference_gpu(ref)} x{_reference_cards(ref)}"
+        column = reference_column(ref, config_columns)
+        where = f"{reference_gpu(ref)} x{reference_cards(ref)}"
         if column is None:
-            unplaced.append(f"{where} ({ref.get('source') or 'reference'}): its config matches no column")
+            config = ref.get("config")
+            named = f"its config {config!r} names" if isinstance(config, str) else "its config matches"
+            unplaced.append(f"{where} ({ref.get('source') or 'reference'}): {named} no column "
+                            f"(the columns: {', '.join(titles)})")
             continue
-        ref_groups.setdefault((_reference_gpu(ref), _reference_cards(ref)), {})[column.title] = ref
+        ref_groups.setdefault((reference_gpu(ref), reference_cards(ref)), {})[column.title] = ref
     ref_rows = []
     for (gpu, cards), by_title in ref_groups.items():
         sources = list(dict.fromkeys(str(r.get("source") or "reference") for r in by_title.values()))
-        cells = [f"{title} (reference)", f"{gpu} x{cards}",
-                 *[_reference_config_cell(first, header, by_title[t]) if t in by_title else MISSING
-                   for t in titles], MISSING]
+        common = [f"{gpu} x{cards}", *[_reference_config_cell(first, header, by_title[t]) if t in by_title
+                                       else MISSING for t in titles]]
+        readme_rows.append(ReadmeRow(gpu, cards, True, title, "", common))
         remarks = [str(r["note"]) for r in by_title.values() if r.get("note")]
-        ref_rows.append((gpu, cards, TableRow(cells=cells, reference=True, source="; ".join(sources),
-                                              remark=" ".join(remarks))))
-    envs = [(_reference_gpu(r), _reference_env(r), True) for r in refs]
-    return Table(headers, _interleave(measured, ref_rows)), envs
+        ref_rows.append((gpu, cards, TableRow(cells=[f"{title} (reference)", *common, MISSING], reference=True,
+                                              source="; ".join(sources), remark=" ".join(remarks))))
+    envs = [(reference_gpu(r), reference_env(r), True) for r in refs]
+    return Table(headers, _interleave(measured, ref_rows)), envs, readme_rows
 
 
 def _config_cell(first: Optional[MetricColumn], header: str, run: Run) -> str:
@@ -319,7 +264,7 @@ def _config_cell(first: Optional[MetricColumn], header: str, run: Run) -> str:
 def _reference_config_cell(first: Optional[MetricColumn], header: str, ref: dict) -> str:
     parts = []
     if first:
-        parts.append(f"{first.title}={metric_cell(first, _reference_metrics(ref), measured=False)}")
+        parts.append(f"{first.title}={metric_cell(first, reference_metrics(ref), measured=False)}")
     parts += [f"{header}={short_fps(finite(ref.get('fps')))}", f"Time={text(ref.get('time'))}",
               f"BatchSize={text(ref.get('batch_size'))}"]
     return ",".join(parts)
@@ -347,18 +292,6 @@ def _interleave(measured: list[tuple], refs: list[tuple]) -> list[TableRow]:
     return [row for key in keys for row in groups.get(key, []) + placed.get(key, [])]
 
 
-def same_card(reference_gpu: str, measured_gpu: str) -> bool:
-    """True when the reference card name is a word of the measured card name."""
-    ref = reference_gpu.strip().lower()
-    if not ref:
-        return False
-    if ref == measured_gpu.strip().lower():
-        return True
-    # Not after a letter, digit or hyphen ("V100" is not "BI-V100"); a suffix after a
-    # hyphen is a variant of the same card ("A100" matches "A100-SXM4-80GB").
-    return re.search(rf"(?<![\w-]){re.escape(ref)}(?!\w)", measured_gpu.lower()) is not None
-
-
 def _scaling(main_runs: list[Run], config_columns: list[ConfigColumn]) -> dict:
     """run_id -> FPS(N) / (N x FPS(1)) against the 1-card run of the same card, profile, column."""
     keys = {r.run_id: main_key(r, config_columns) for r in main_runs}
@@ -373,10 +306,10 @@ def _scaling(main_runs: list[Run], config_columns: list[ConfigColumn]) -> dict:
 
 
 def _reference_scaling(refs: list[dict]) -> dict:
-    ones = {_reference_gpu(r).lower(): finite(r.get("fps")) for r in refs if _reference_cards(r) == 1}
+    ones = {reference_gpu(r).lower(): finite(r.get("fps")) for r in refs if reference_cards(r) == 1}
     out = {}
     for ref in refs:
-        base, fps, cards = ones.get(_reference_gpu(ref).lower()), finite(ref.get("fps")), _reference_cards(ref)
+        base, fps, cards = ones.get(reference_gpu(ref).lower()), finite(ref.get("fps")), reference_cards(ref)
         if cards > 1 and base and fps:
             out[id(ref)] = fps / (cards * base)
     return out
@@ -498,46 +431,3 @@ def split_sdk(sdk: str) -> tuple[str, str]:
     return sdk.strip(), MISSING
 
 
-# --- references and columns -------------------------------------------------------------
-
-def reference_list(value: Any) -> list[dict]:
-    if not value:
-        return []
-    if isinstance(value, dict):
-        return [value]
-    return [v for v in value if isinstance(v, dict)]
-
-
-def _reference_gpu(ref: dict) -> str:
-    return str(ref.get("gpu") or MISSING)
-
-
-def _reference_cards(ref: dict) -> int:
-    cards = ref.get("cards")
-    return cards if isinstance(cards, int) and not isinstance(cards, bool) and cards > 0 else 1
-
-
-def _reference_metrics(ref: dict) -> dict:
-    metrics = ref.get("metrics")
-    return metrics if isinstance(metrics, dict) else {}
-
-
-def _reference_config(ref: dict) -> dict:
-    config = ref.get("config")
-    return config if isinstance(config, dict) else {}
-
-
-def _reference_env(ref: dict) -> dict:
-    env = {k: ref.get(k) for k in ("sdk", "release", "cuda", "driver", "torch", "python", "cpu")}
-    if not env["sdk"] and ref.get("sdk_name"):  # tolerate the split spelling
-        env["sdk"] = f"{ref['sdk_name']} {ref.get('sdk_version') or ''}".strip()
-    return env
-
-
-def metric_columns_of(runs: list[Run]) -> list[MetricColumn]:
-    """The newest record's columns, then any older-only ones (a plugin may have changed)."""
-    columns: dict[str, MetricColumn] = {}
-    for run in reversed(runs):
-        for column in run.columns:
-            columns.setdefault(column.key, column)
-    return list(columns.values())

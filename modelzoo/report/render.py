@@ -3,7 +3,8 @@
 Entry point::
 
     render_reports(records, references, output_dir, formats=("md", "html", "json", "csv"),
-                   generated=None, releases=None, skipped=(), warn=None) -> list[Path]
+                   generated=None, releases=None, skipped=(), warn=None,
+                   declarations=None) -> list[Path]
 
 ``records`` are run-record dicts (``modelzoo.store.records``); ``references`` maps a model name
 to the published values of zoo.yaml, each a dict::
@@ -24,9 +25,9 @@ in :mod:`~modelzoo.report.html`.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from modelzoo.contract.api import UserError
 from modelzoo.report import html, writers
@@ -40,7 +41,8 @@ OUTPUT_NAMES = {"md": "results.md", "html": "index.html", "json": "results.json"
 def render_reports(records: Iterable, references: Optional[dict], output_dir: Path,
                    formats: Sequence[str] = FORMATS, generated: Optional[str] = None,
                    releases: Optional[Sequence[str]] = None, skipped: Sequence[str] = (),
-                   warn: Optional[Callable[[str], None]] = None) -> list[Path]:
+                   warn: Optional[Callable[[str], None]] = None,
+                   declarations: Optional[Mapping[str, Any]] = None) -> list[Path]:
     """Write the requested reports into ``output_dir`` (created if needed), each atomically.
 
     Returns the written paths in ``formats`` order: ``md`` -> results.md, ``html`` ->
@@ -50,11 +52,14 @@ def render_reports(records: Iterable, references: Optional[dict], output_dir: Pa
     could not read (``records.load_all_with_problems``): the reports list them. Each
     record the report itself leaves out (wrong field types, a rejected metric format) is
     listed too and passed to ``warn`` (default: ``warnings.warn``), one line each.
+    ``declarations`` maps a model to its plugin's ``ModelSpec`` (``Registry.models``): the
+    tables take its layout; a model without one takes its newest record's.
     """
     unknown = [f for f in formats if f not in OUTPUT_NAMES]
     if unknown:
         raise UserError(f"unknown report format {unknown[0]!r}; choose from {', '.join(FORMATS)}")
-    report = build_report(records, references, generated, releases=releases, skipped=skipped)
+    report = build_report(records, references, generated, releases=releases, skipped=skipped,
+                          declarations=declarations)
     for line in report.skipped[len(skipped):]:
         (warn or _warn)(line)
     renderers = {"md": writers.render_markdown, "html": html.render_html, "json": writers.render_json,

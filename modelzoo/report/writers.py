@@ -19,12 +19,15 @@ import jinja2
 
 from modelzoo import __version__
 from modelzoo.report.cells import csv_cell, fixed, markdown_table, md_cell, one_line
-from modelzoo.report.model import SYNTHETIC_MARK, ModelSection, Report, metric_columns_of
+from modelzoo.report.rules import SYNTHETIC_MARK, metric_columns_of
 from modelzoo.report.runs import Run
+from modelzoo.report.sections import ModelSection, ReadmeBlock, Report
 from modelzoo.report.tables import Table
 
 TEMPLATES = Path(__file__).parent / "templates"
 REPORT_SCHEMA_VERSION = 2
+README_NOTE = ("The zoo README's own columns, to paste unchanged; the Results table below holds the same "
+               "rows with the card, profile, FPS/ref, scaling and run.")
 FPS_DEFINITION = ("FPS = training samples per second over the whole job, in the model's unit (images, "
                   "samples or tokens): all cards, data loading included, timed after warm-up with the "
                   "devices synchronized. Scaling = FPS(N cards) / (N x FPS(1 card)) within one profile "
@@ -43,7 +46,7 @@ def template_environment(autoescape: bool) -> jinja2.Environment:
 
 def render_markdown(report: Report) -> str:
     return template_environment(autoescape=False).get_template("results.md.j2").render(
-        report=report, fps_definition=FPS_DEFINITION, synthetic_mark=SYNTHETIC_MARK,
+        report=report, fps_definition=FPS_DEFINITION, synthetic_mark=SYNTHETIC_MARK, readme_note=README_NOTE,
         table=lambda t: markdown_table(t.full_headers(), t.full_rows()),
         markdown_env=lambda e: markdown_table(e.headers, e.rows), md=md_cell, fmt=fixed, version=__version__)
 
@@ -58,6 +61,8 @@ def render_json(report: Report) -> str:
         "fps_definition": FPS_DEFINITION,
         "skipped": report.skipped,
         "releases": list(report.releases) if report.releases else None,
+        "readme_groups": [{"models": g.titles, "headers": g.headers, "blocks": [readme_json(b) for b in g.blocks]}
+                          for g in report.groups],
         "models": [_section_json(s) for s in report.sections],
         # curves (thousands of points per run) stay in each run's record.json
         "records": [{k: v for k, v in r.record.items() if k != "curves"} for r in report.runs],
@@ -74,6 +79,8 @@ def _section_json(section: ModelSection) -> dict:
         "metric_columns": [c.as_dict() for c in section.columns],
         "config_columns": [{"title": c.title, "match": {k: list(v) for k, v in c.match.items()}}
                            for c in section.config_columns],
+        "layout_source": section.layout_source,
+        "readme": [readme_json(b) for b in section.readme],
         "results": table_json(section.results),
         "older_runs_not_shown": section.older,
         "unplaced_references": section.unplaced_references,
@@ -85,6 +92,12 @@ def _section_json(section: ModelSection) -> dict:
         "apart": [{"heading": a.heading, "anchor": a.anchor, "rows": table_json(a.table)}
                   for a in section.apart],
     }
+
+
+def readme_json(block: ReadmeBlock) -> dict:
+    """A zoo README table: its card, whose rows are published values, the rows and the Markdown."""
+    return {"where": block.where or None, "published": block.published, "rows": table_json(block.table),
+            "markdown": block.markdown()}
 
 
 def table_json(table: Table) -> list[dict]:
