@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from modelzoo.contract.api import UserError
+from modelzoo_classification import demo
 from modelzoo_classification.demo import CLASS_NAMES, draw_image, generate_demo_set
 
 
@@ -40,12 +44,24 @@ def test_held_out_images_are_drawn_apart_from_training_images(tmp_path):
 
 
 def test_an_existing_set_is_reused_and_other_parameters_regenerate(tmp_path):
-    _small(tmp_path / "a")
+    # made by another process (an earlier run)
+    code = ("import sys; from modelzoo_classification.demo import generate_demo_set; "
+            "generate_demo_set(sys.argv[1], classes=4, train_per_class=5, test_per_class=3, size=20)")
+    plugin = str(Path(demo.__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([plugin, os.environ.get("PYTHONPATH", "")]))
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "a")], env=env, check=True)
     again = _small(tmp_path / "a")
     assert not again.generated
     bigger = _small(tmp_path / "a", train_per_class=6)
     assert bigger.generated and len(list((bigger.train_dir / CLASS_NAMES[0]).iterdir())) == 6
     assert sorted(p.name for p in tmp_path.iterdir()) == [".a.lock", "a"]  # the build lock; no temporary folder
+
+
+def test_a_run_that_generated_its_set_says_so_when_it_asks_again(tmp_path):
+    """Training asks for the set, then evaluation: both say this run generated it (not "reused")."""
+    first = _small(tmp_path / "a", seed=3)
+    again = _small(tmp_path / "a", seed=3)
+    assert first.generated and again.generated and again.seconds == first.seconds
 
 
 def test_two_runs_on_an_empty_cache_draw_the_set_once(tmp_path, two_builders_at_once):

@@ -65,7 +65,7 @@ class DemoSet:
     classes: int
     train_images: int
     test_images: int
-    generated: bool   # False: an existing set was reused
+    generated: bool   # True when this process generated it (on this call or an earlier one)
     seconds: float
 
 
@@ -177,16 +177,27 @@ def generate_demo_set(root: str | os.PathLike, *, seed: int = 0, classes: int = 
     params = {"version": GENERATOR_VERSION, "seed": seed, "classes": classes, "train_per_class": train_per_class,
               "test_per_class": test_per_class, "size": size}
     started = time.perf_counter()
+    key = (str(root.resolve()), json.dumps(params, sort_keys=True))
     generated = _wrong_or_missing(root, params)
+    if not generated and key in _made_here:  # this process made it, on an earlier call
+        return _made_here[key]
     if generated:
         # Two runs started together on an empty cache: the second waits, then reuses the first's set.
         with runlock.build_lock(root, log):
             generated = _wrong_or_missing(root, params)
             if generated:
                 _write_set(root, params, log)
-    return DemoSet(root=root, train_dir=root / "train", test_dir=root / "test", classes=classes,
+    made = DemoSet(root=root, train_dir=root / "train", test_dir=root / "test", classes=classes,
                    train_images=classes * train_per_class, test_images=classes * test_per_class,
                    generated=generated, seconds=time.perf_counter() - started)
+    if generated:
+        _made_here[key] = made
+    return made
+
+
+# The sets this process generated: a run asks for its set for training and again for
+# evaluation, and the second answer must still say the run generated it (not "reused").
+_made_here: dict[tuple, DemoSet] = {}
 
 
 def _wrong_or_missing(root: Path, params: dict) -> bool:

@@ -90,7 +90,7 @@ class DemoInfo:
     test_images: int
     pairs: int
     image_ext: str = ".png"
-    generated: bool = False  # False when an existing complete set was reused
+    generated: bool = False  # False when a set made before this process was reused (see generate_demo_dataset)
     seconds: float = 0.0
     manifest: dict = field(default_factory=dict)
 
@@ -227,6 +227,9 @@ def generate_demo_dataset(root: str | os.PathLike, *, seed: int = 0, train_ident
     generated in a sibling temporary folder (``workers`` processes, default up to 4 and
     the CPU count) and swapped in; an existing ``root`` is replaced only when it holds
     nothing but a demo set's files (refusing to delete anything else).
+
+    ``generated`` is True when this process generated the set, on this call or an earlier
+    one (training, then evaluation, in one run), with the generation's ``seconds``.
     """
     root = Path(root)
     params = _params(seed, {"train_identities": train_identities, "images_per_identity": images_per_identity,
@@ -237,11 +240,26 @@ def generate_demo_dataset(root: str | os.PathLike, *, seed: int = 0, train_ident
               "params": params}
     existing = _reusable(root, wanted)
     if existing:
-        return existing
+        ours = _made_here.get(_key(root, wanted))
+        return ours if ours and ours.manifest == existing.manifest else existing
     # Two runs started together on an empty cache: the second waits for the first's set
     # rather than swapping its own copy in under the first one's reads.
     with runlock.build_lock(root, log):
-        return _reusable(root, wanted) or _generate(root, params, wanted, workers, log)
+        existing = _reusable(root, wanted)
+        if existing:
+            return existing
+        info = _generate(root, params, wanted, workers, log)
+        _made_here[_key(root, wanted)] = info
+        return info
+
+
+# The sets this process generated: a run asks for its set for training and again for
+# evaluation, and the second answer must still say the run generated it (not "reused").
+_made_here: dict[tuple, DemoInfo] = {}
+
+
+def _key(root: Path, wanted: dict) -> tuple:
+    return str(root.resolve()), json.dumps(wanted, sort_keys=True)
 
 
 def _reusable(root: Path, wanted: dict) -> Optional[DemoInfo]:
