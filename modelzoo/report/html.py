@@ -194,10 +194,15 @@ def _eval_chart(run: Run) -> Optional[str]:
     column = next((c for c in run.columns if c.key == key), None)
     title = column.title if column else str(key)
     goal = finite(target.get("target"))
-    hlines = [svg.HLine(goal, f"target {goal:g}", "#009e73")] if goal is not None else []
+    hlines, subtitle = [], ""
+    if goal is not None and run.synthetic:
+        # the zoo's target belongs to its real-data benchmark: drawn on a synthetic run it reads as a goal
+        subtitle = f"synthetic data: the real-data target ({goal:g}) is not drawn"
+    elif goal is not None:
+        hlines.append(svg.HLine(goal, f"target {goal:g}", "#009e73"))
     return svg.line_chart([svg.Series(title, xs, [y for _, y in pairs], markers=True)],
                           title=f"{title} against wall time", x_label="wall time (h)" if hours else "wall time (s)",
-                          y_label=title, hlines=hlines)
+                          y_label=title, hlines=hlines, subtitle=subtitle)
 
 
 # --- a run's details --------------------------------------------------------------------
@@ -248,9 +253,10 @@ def run_view(run: Run) -> dict:
         "run": facts,
         "devices": devices(run),
         "software": software(run),
-        "host": [(k, _value(v)) for k, v in env.items() if k not in _DEVICE_KEYS + _SOFTWARE_KEYS],
+        "host": [(k, _value(v)) for k, v in _flatten({k: v for k, v in env.items()
+                                                      if k not in _DEVICE_KEYS + _SOFTWARE_KEYS})],
         "resources": _resources(run),
-        "data": [(k, _value(v)) for k, v in run.data.items()],
+        "data": [(k, _value(v)) for k, v in _flatten(run.data)],
         "overrides": [(k, _value(v)) for k, v in _flatten(record.get("overrides") or {})],
         "members": [(f"{(record.get('sweep') or {}).get('key', 'value')}={m.get('value')}",
                      f"{m.get('run_id')} ({m.get('status')}): "
@@ -293,10 +299,23 @@ def _resources(run: Run) -> list[tuple[str, str]]:
         pairs.append(("memory kind", text(memory.get("kind"))))
         for card in memory.get("per_card") or []:
             if isinstance(card, dict):
-                pairs.append((f"memory rank {card.get('rank')}",
-                              f"allocated {_value(card.get('allocated_gb'))} GB, "
-                              f"reserved {_value(card.get('reserved_gb'))} GB"))
+                pairs.append((f"memory rank {card.get('rank')}", memory_cell(card, str(memory.get("kind") or ""))))
     return pairs
+
+
+def memory_cell(card: dict, kind: str) -> str:
+    """One rank's peak memory in words: ``allocated 1.21 GB, reserved 1.50 GB`` on a card;
+    ``host peak RSS 0.99 GB (no allocator reserve on the host)`` for a CPU run; a value
+    the record lacks is named as missing, with the record's reason, never ``- GB``."""
+    allocated, reserved = finite(card.get("allocated_gb")), finite(card.get("reserved_gb"))
+    kind = str(card.get("kind") or kind)
+    reason = str(card.get("reason") or "")
+    if kind and not kind.startswith("cuda"):  # a host figure: one number, not a card's two
+        shown = f"{kind} {allocated:.2f} GB" if allocated is not None else f"{kind} not measured"
+        return shown + (f" ({reason})" if reason else "")
+    parts = [f"allocated {allocated:.2f} GB" if allocated is not None else "allocated not measured",
+             f"reserved {reserved:.2f} GB" if reserved is not None else "reserved not measured"]
+    return ", ".join(parts) + (f" ({reason})" if reason and None in (allocated, reserved) else "")
 
 
 def _flatten(tree: Any, prefix: str = "") -> list[tuple[str, Any]]:
@@ -313,10 +332,18 @@ def _flatten(tree: Any, prefix: str = "") -> list[tuple[str, Any]]:
 
 
 def _value(value: Any) -> str:
+    """A value in a details table, readable: numbers short, lists comma-separated, a
+    mapping as ``key: value`` pairs (nested ones are flattened into rows before this)."""
     if isinstance(value, float):
         return f"{value:.6g}"
-    if isinstance(value, (list, dict)):
+    if isinstance(value, (list, tuple, dict)) and not value:
+        return "none"
+    if isinstance(value, (list, tuple)):
+        if all(isinstance(v, (str, int, float, bool)) or v is None for v in value):
+            return ", ".join(_value(v) for v in value)
         return json.dumps(value, default=str)
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_value(v)}" for k, v in value.items())
     return text(value)
 
 

@@ -97,9 +97,10 @@ def line_chart(series: Sequence[Series], *, title: str, x_label: str, y_label: s
                x_range: Optional[tuple[float, float]] = None,
                y_range: Optional[tuple[float, float]] = None,
                y_from_zero: bool = False, hlines: Sequence[HLine] = (),
-               diagonal: bool = False, standalone: bool = False) -> str:
+               diagonal: bool = False, standalone: bool = False, subtitle: str = "") -> str:
     """An SVG line chart of ``series``; a chart with no finite point says "no data".
 
+    ``subtitle`` is a smaller line under the title (what the chart leaves out, and why).
     ``x_range``/``y_range`` fix an axis (a ROC plot uses (0, 1) for both); otherwise the
     axis spans the data (and ``hlines``), from 0 when ``y_from_zero``. The legend, below
     the plot, lists each series and marker line; it is left out for a single unlabelled
@@ -113,7 +114,7 @@ def line_chart(series: Sequence[Series], *, title: str, x_label: str, y_label: s
     if len(legend) == 1 and not hlines:
         legend = []
 
-    left, right, top, bottom = 64, 16, 30, 46
+    left, right, top, bottom = 64, 16, 30 + (16 if subtitle else 0), 46
     legend_height = 18 * len(legend) + (6 if legend else 0)
     total_height = height + legend_height
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -124,6 +125,9 @@ def line_chart(series: Sequence[Series], *, title: str, x_label: str, y_label: s
            f"<title>{escape(title)}</title>",
            f'<text class="chart-title" x="{left}" y="18" font-size="13" font-weight="600" '
            f'fill="#1b1f24">{escape(title)}</text>']
+    if subtitle:
+        out.append(f'<text class="chart-subtitle" x="{left}" y="34" font-size="11" fill="#57606a">'
+                   f'{escape(subtitle)}</text>')
 
     if not data:
         out.append(f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#f6f8fa" '

@@ -247,3 +247,46 @@ def test_nice_ticks():
     ticks = svg.nice_ticks(5, 5)
     assert ticks[0] < 5 < ticks[-1]
     assert svg.format_tick(20000, 5000) == "20k" and svg.format_tick(0.4, 0.2) == "0.4"
+
+
+def test_a_synthetic_run_gets_no_real_data_target_line_and_says_why(make_resnet, envs):
+    record = make_resnet("demo", data_kind="synthetic", device="cpu", env=envs["cpu"], profile="demo",
+                         target={"metric": "acc1", "target": 75.9, "higher_is_better": True, "reached": False})
+    record["curves"]["eval"] = [{"epoch": e, "wall_s": e * 10.0, "acc1": 20 + e} for e in range(3)]
+    accuracy = re.search(r"<svg[^>]*><title>Acc@1 against wall time</title>.*?</svg>",
+                         _details(_page([record]), "demo"), re.S).group(0)
+    root = ET.fromstring(accuracy)
+    assert root.find(".//line[@class='hline']") is None
+    texts = [t.text for t in root.iter("text")]
+    assert "target 75.9" not in texts
+    assert "synthetic data: the real-data target (75.9) is not drawn" in texts
+
+
+def test_nested_record_values_read_as_rows_not_json(make_record, envs):
+    record = make_record("nested", env=dict(envs["cpu"], resident_data={"resident": True, "where": "cpu RAM",
+                                                                         "load_s": 0.19}),
+                         device="cpu", data_kind="synthetic")
+    record["data"]["evaluation"] = {"name": "synthetic LFW-style pairs (demo)", "kind": "synthetic", "pairs": 2000}
+    record["config"]["optimizer"]["betas"] = [0.9, 0.999]
+    record["config"]["schedule"] = {"milestones": {}}
+    details = _details(_page([record]), "nested")
+    for pair in ("<th>evaluation.name</th><td>synthetic LFW-style pairs (demo)</td>",
+                 "<th>evaluation.pairs</th><td>2000</td>", "<th>resident_data.where</th><td>cpu RAM</td>",
+                 "<th>optimizer.betas</th><td>0.9, 0.999</td>", "<th>schedule.milestones</th><td>none</td>"):
+        assert pair in details, pair
+    assert "{&#34;" not in details and '{"' not in details   # no raw JSON mapping in any cell
+
+
+def test_memory_names_what_is_missing_instead_of_a_dash(make_record, envs):
+    host = {"memory": {"kind": "host peak RSS", "per_card": [
+        {"rank": 0, "allocated_gb": 0.9871, "reserved_gb": None, "kind": "host peak RSS", "device": "cpu",
+         "reason": "no allocator reserve on the host"}]}}
+    card = {"memory": {"kind": "cuda", "per_card": [{"rank": 0, "allocated_gb": 21.5, "reserved_gb": None,
+                                                     "reason": "allocator stats unavailable"}]}}
+    page = _page([make_record("cpu-run", device="cpu", env=envs["cpu"], resources=host),
+                  make_record("card-run", env=envs["h100"], resources=card)])
+    assert ("<th>memory rank 0</th><td>host peak RSS 0.99 GB (no allocator reserve on the host)</td>"
+            in _details(page, "cpu-run"))
+    assert ("<th>memory rank 0</th><td>allocated 21.50 GB, reserved not measured (allocator stats unavailable)</td>"
+            in _details(page, "card-run"))
+    assert "- GB" not in page
