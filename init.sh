@@ -61,4 +61,14 @@ fi
 # (torch<2.3, numpy<2) would break this stack, so its dependencies are not installed.
 pip install -q --no-deps "facenet-pytorch==2.6.0" 2>&1 | quiet_pins
 echo "init.sh: facenet-pytorch is installed without its pinned dependencies (torch<2.3, numpy<2): only its MTCNN weights are used"
+if [ "$with_tests" = 1 ] && { ! command -v slurmd >/dev/null 2>&1 || ! command -v munged >/dev/null 2>&1; }; then
+  # The tests of `zoo run --launcher slurm` start a private Slurm cluster; without one they skip.
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "init.sh: installing slurm-wlm and munge for the Slurm tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge >/dev/null
+  else
+    echo "init.sh: slurm-wlm is not installed and this is not root with apt-get: the Slurm tests will" \
+         "skip (as root: apt-get install -y slurm-wlm munge)"
+  fi
+fi
 python -c "import torch, modelzoo, modelzoo_facenet, modelzoo_classification; print('init.sh: ready: modelzoo', modelzoo.__version__, '| torch', torch.__version__, '| cuda', torch.cuda.is_available())"
