@@ -87,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="resolve the config and check the data, then stop")
     p.add_argument("--sweep", metavar="KEY=A..B", help="one run per value (KEY=1..10 or KEY=a,b), then a "
                    "summary record with each metric's mean+-std over the runs")
+    p.add_argument("--zoo-cell", type=release.zoo_cell_field, help=argparse.SUPPRESS)  # zoo run --launcher slurm
 
     p = verbs.add_parser("eval", help="evaluate a weights file on the model's benchmark")
     _common(p)
@@ -526,7 +527,9 @@ def cmd_report(args) -> int:
     if args.runs:
         found, problems = records.load_all(runs_dir, args.runs), []
     else:
-        found, problems = records.load_all_with_problems(runs_dir)
+        from modelzoo.store.index import load_all_indexed
+
+        found, problems = load_all_indexed(runs_dir)  # records without their curves, from runs/.report-index.json
     for problem in problems:
         print(f"modelzoo: warning: skipped {problem}", file=sys.stderr)  # also listed in the report
     if not found:

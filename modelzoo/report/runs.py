@@ -5,7 +5,9 @@ table needs (card name, status, input-bound ratio, implausible values, notes).
 with one line naming the run and the field: a record whose fields have the wrong types
 is left out of the report rather than breaking it. Records written before a field
 existed fall back: throughput unit ``images/s``, the ``metrics`` table layout, no curve
-specs, no warnings, ``env.release`` for the release.
+specs, no warnings, ``env.release`` for the release. A record read through the run index
+(:class:`modelzoo.store.index.IndexedRecord`) comes without its curves: they are read from
+its file when a chart asks.
 """
 
 from __future__ import annotations
@@ -60,8 +62,16 @@ class Run:
     release: Optional[str]
     resources: dict
     target: Optional[dict]
-    curves: dict
+    curves_read: Optional[dict]     # None: not read yet (a record from the index loads them on demand)
     members: list[dict] = field(default_factory=list)
+
+    @property
+    def curves(self) -> dict:
+        """The record's curves; an indexed record's are read from its file the first time."""
+        if self.curves_read is None:
+            loader = getattr(self.record, "load_curves", None)
+            self.curves_read = loader() if callable(loader) else {}
+        return self.curves_read
 
     # --- what the tables ask -------------------------------------------------------------
 
@@ -186,7 +196,7 @@ def read_run(record: Any) -> Run:
                columns=read.metric_columns(), curve_specs=read.curve_specs(), layout=layout,
                config_columns=config_columns, throughput_unit=unit, warnings=read.warnings(),
                release=release, resources=resources, target=target,
-               curves=read.mapping("curves"), members=read.members())
+               curves_read=read.curves(), members=read.members())
 
 
 def card_name(device: str, env: dict) -> str:
@@ -268,6 +278,12 @@ class _Reader:
         if not isinstance(value, list):
             raise self._wrong(key, "a list")
         return value
+
+    def curves(self) -> Optional[dict]:
+        """The curves when the record holds them; None when they are left to load later."""
+        if "curves" not in self.record and callable(getattr(self.record, "load_curves", None)):
+            return None
+        return self.mapping("curves")
 
     def error(self) -> Optional[str]:
         value = self.record.get("error")

@@ -64,10 +64,22 @@ def render_json(report: Report) -> str:
         "readme_groups": [{"models": g.titles, "headers": g.headers, "blocks": [readme_json(b) for b in g.blocks]}
                           for g in report.groups],
         "models": [_section_json(s) for s in report.sections],
-        # curves (thousands of points per run) stay in each run's record.json
-        "records": [{k: v for k, v in r.record.items() if k != "curves"} for r in report.runs],
     }
-    return json.dumps(_json_safe(data), indent=2, default=str) + "\n"
+    # curves (thousands of points per run) stay in each run's record.json
+    records = [{k: v for k, v in r.record.items() if k != "curves"} for r in report.runs]
+    # the report's own parts indented; the records one a line: json's C encoder (indent=None)
+    # writes 2,000 records in a tenth of the time the indenting one takes
+    head = json.dumps(_json_safe(data), indent=2, default=str)
+    lines = ",\n".join("    " + _strict_json(r) for r in records)
+    return head[:-2] + ',\n  "records": [' + (f"\n{lines}\n  ]" if records else "]") + "\n}\n"
+
+
+def _strict_json(value: Any) -> str:
+    """``value`` as one line of strict JSON (NaN/inf as null)."""
+    try:
+        return json.dumps(value, default=str, allow_nan=False)
+    except ValueError:  # a NaN somewhere: the slow path only for this one
+        return json.dumps(_json_safe(value), default=str)
 
 
 def _section_json(section: ModelSection) -> dict:
