@@ -290,3 +290,17 @@ def test_memory_names_what_is_missing_instead_of_a_dash(make_record, envs):
     assert ("<th>memory rank 0</th><td>allocated 21.50 GB, reserved not measured (allocator stats unavailable)</td>"
             in _details(page, "card-run"))
     assert "- GB" not in page
+
+
+def test_charts_are_drawn_for_the_newest_runs_and_the_results_runs_only(make_record, envs):
+    from modelzoo.report.html import CHARTED_RUNS
+
+    real = make_record("real-old", env=envs["bi_v100"], started="2025-01-01T00:00:00+00:00")
+    demos = [make_record(f"demo-{i:03d}", env=envs["cpu"], device="cpu", data_kind="synthetic",
+                         started=f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}+00:00") for i in range(CHARTED_RUNS + 1)]
+    page = _page([real, *demos])
+    assert _chart_titles(_details(page, f"demo-{CHARTED_RUNS:03d}"))         # the newest
+    assert _chart_titles(_details(page, "real-old"))                          # oldest, but in the Results table
+    oldest_demo = _details(page, "demo-000")
+    assert _chart_titles(oldest_demo) == []
+    assert "<code>modelzoo report --runs demo-000</code> draws this one's." in oldest_demo
