@@ -32,6 +32,18 @@ def fixed(value: Optional[float], digits: int = 2) -> str:
     return MISSING if value is None else f"{value:.{digits}f}"
 
 
+def fixed_published(value: Optional[float], digits: int = 2) -> str:
+    """A published figure with at least ``digits`` decimals and every decimal it was
+    published with (ArcFace's FPS is ``38.272``, not ``38.27``), up to 6."""
+    if value is None:
+        return MISSING
+    for places in range(digits, 7):
+        shown = f"{value:.{places}f}"
+        if float(shown) == value:
+            return shown
+    return f"{value:.6f}"
+
+
 def percent(value: Optional[float], digits: int = 1) -> str:
     return MISSING if value is None else f"{value * 100:.{digits}f}%"
 

@@ -48,6 +48,7 @@ from modelzoo.report.cells import (
     NOT_MEASURED,
     finite,
     fixed,
+    fixed_published,
     metric_cell,
     number,
     one_line,
@@ -188,7 +189,8 @@ def _metrics_table(layout: Layout, header: str, main_runs: list[Run], refs: list
                     "metrics": _metric_values(columns, run.metrics)})))
     ref_rows = []
     for ref in refs:
-        common = [fixed(ref_fps[id(ref)]), *[metric_cell(c, reference_metrics(ref), measured=False) for c in columns]]
+        common = [fixed_published(ref_fps[id(ref)]),
+                  *[metric_cell(c, reference_metrics(ref), measured=False) for c in columns]]
         readme_rows.append(ReadmeRow(reference_gpu(ref), reference_cards(ref), True, title, "", common))
         cells = [f"{title} (reference)", f"{reference_gpu(ref)} x{reference_cards(ref)}", *common,
                  text(ref.get("profile")), MISSING, percent(ref_scaling.get(id(ref)))]

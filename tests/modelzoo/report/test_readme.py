@@ -125,9 +125,10 @@ def test_models_sharing_a_readme_table_get_one_table_with_every_published_row(ma
     assert [s.model for s in report.sections] == ["arcface", "cosface", "facenet", "facenet-pytorch"]
     md = render_markdown(report)
     group = _block(md, "## Zoo README table: ArcFace, CosFace, Facenet, Facenet-PyTorch")
+    # a published figure keeps every decimal it was published with (38.272)
     assert _tables(group) == [["| Model           | FPS     | LFW_Accuracy     |",
                                "|-----------------|---------|------------------|",
-                               "| ArcFace         | 38.27   | 0.99000+-0.00615 |",
+                               "| ArcFace         | 38.272  | 0.99000+-0.00615 |",
                                "| CosFace         | 5492.08 | 0.98650          |",
                                "| Facenet         | 216.96  | 0.98900+-0.00642 |",
                                "| Facenet-PyTorch | 1256.96 | 0.97933+-0.00624 |"]]
@@ -146,7 +147,7 @@ def test_a_measured_model_shows_its_run_and_the_others_their_published_rows(make
     (block,) = report.groups[0].blocks
     assert block.where == "Iluvatar BI-V100 x1"
     assert [(row.cells[0], row.cells[1], row.reference) for row in block.table.rows] == [
-        ("ArcFace", "38.27", True), ("CosFace", "5492.08", True), ("Facenet", "230.00", False),
+        ("ArcFace", "38.272", True), ("CosFace", "5492.08", True), ("Facenet", "230.00", False),
         ("Facenet-PyTorch", "1256.96", True)]
     assert block.published == ["ArcFace", "CosFace", "Facenet-PyTorch"]
 
