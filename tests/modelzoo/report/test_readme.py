@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import FACENET_COLUMNS, RESNET_COLUMNS, RESNET_TABLE
 
 from modelzoo.contract.api import ConfigColumn, MetricColumn, ModelSpec, ResultTable
@@ -155,3 +156,27 @@ def test_a_measured_model_shows_its_run_and_the_others_their_published_rows(make
 def test_a_model_alone_in_its_layout_gets_no_group(make_record, make_resnet, envs):
     report = build_report([make_record("f", env=envs["bi_v100"]), make_resnet("r")], {}, generated=GENERATED)
     assert report.groups == []
+
+
+def test_the_cli_report_of_a_demo_only_resnet_shows_zoo_yamls_reference_table(make_resnet, envs, tmp_path, capsys):
+    """As a new user: one ResNet-50 demo run, then `modelzoo report` with the checkout's zoo.yaml
+    and the installed classification plugin's declaration."""
+    from pathlib import Path
+
+    from modelzoo.cli.main import main
+    from modelzoo.store import records
+
+    pytest.importorskip("modelzoo_classification")
+    demo = make_resnet("20260101T000000Z-resnet50-demo-c1-0001", data_kind="synthetic", device="cpu",
+                       env=envs["cpu"], profile="demo")
+    records.save(demo, tmp_path / "runs")
+    zoo = Path(__file__).resolve().parents[3] / "zoo.yaml"
+    assert main(["report", "--zoo", str(zoo), "--runs-dir", str(tmp_path / "runs"),
+                 "--output", str(tmp_path / "out")]) == 0
+    assert "Reference not shown" not in capsys.readouterr().err
+    md = (tmp_path / "out" / "results.md").read_text()
+    assert "Reference not shown" not in md
+    readme = _tables(_block(md.split("\n## ResNet50\n", 1)[1], "### Zoo README table"))[0]
+    assert readme[0].split("|")[1:-1] == [" Model    ", " GPU        ", " FP32" + " " * 43, " AMP+NHWC" + " " * 37]
+    assert [line.split("|")[2].strip() for line in readme[2:]] == ["BI-V100 x1", "BI-V100 x4", "BI-V100 x8"]
+    assert "Acc@1=74.98,FPS=2150,Time=12h43m,BatchSize=300" in readme[4]
