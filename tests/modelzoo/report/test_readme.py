@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import FACENET_COLUMNS, RESNET_COLUMNS, RESNET_TABLE
 
 from modelzoo.contract.api import ConfigColumn, MetricColumn, ModelSpec, ResultTable
 from modelzoo.report import build_report, render_html, render_json, render_markdown
@@ -39,14 +38,19 @@ def _spec(name: str, title: str, columns: list[dict], table: ResultTable | None 
                      table=table or ResultTable())
 
 
-def _resnet_spec() -> ModelSpec:
+@pytest.fixture
+def resnet_spec(make_resnet) -> ModelSpec:
+    """The declaration the conftest's ResNet-50 records were written from."""
+    record = make_resnet("spec")
     configs = tuple(ConfigColumn(c["title"], {k: tuple(v) for k, v in c["match"].items()})
-                    for c in RESNET_TABLE["configs"])
-    return _spec("resnet50", "ResNet50", RESNET_COLUMNS, ResultTable("configs", configs))
+                    for c in record["result_table"]["configs"])
+    return _spec("resnet50", "ResNet50", record["metric_columns"], ResultTable("configs", configs))
 
 
-def _face_specs() -> dict:
-    return {name: _spec(name, title, FACENET_COLUMNS) for name, title in
+@pytest.fixture
+def face_specs(make_record) -> dict:
+    columns = make_record("spec")["metric_columns"]
+    return {name: _spec(name, title, columns) for name, title in
             [("facenet", "Facenet"), ("facenet-pytorch", "Facenet-PyTorch"), ("arcface", "ArcFace"),
              ("cosface", "CosFace")]}
 
@@ -68,11 +72,12 @@ def _tables(text: str) -> list[list[str]]:
     return tables
 
 
-def test_resnet_reference_rows_show_in_the_readme_layout_when_only_a_demo_run_exists(make_resnet, envs):
+def test_resnet_reference_rows_show_in_the_readme_layout_when_only_a_demo_run_exists(make_resnet, envs,
+                                                                                     resnet_spec):
     # the newest record is a CPU demo run; zoo.yaml names each reference's column by its title
     demo = make_resnet("demo-1", data_kind="synthetic", device="cpu", env=envs["cpu"], profile="demo")
     md = render_markdown(build_report([demo], {"resnet50": RESNET_REFS}, generated=GENERATED,
-                                      declarations={"resnet50": _resnet_spec()}))
+                                      declarations={"resnet50": resnet_spec}))
     assert "Reference not shown" not in md
     readme = _tables(_block(md, "### Zoo README table"))
     # the README's table, row for row (its cells use ',' where the README once typed '，')
@@ -86,12 +91,12 @@ def test_resnet_reference_rows_show_in_the_readme_layout_when_only_a_demo_run_ex
     assert "| demo-1 |" in _block(md, "### Synthetic data — not comparable")
 
 
-def test_the_declaration_sets_the_layout_not_the_newest_record(make_resnet, envs):
+def test_the_declaration_sets_the_layout_not_the_newest_record(make_resnet, resnet_spec):
     real = make_resnet("fp32-1")
     # newer, from a plugin version that wrote no result table: the records alone would switch layouts
     newer = make_resnet("fp32-1b", started="2026-01-02T00:00:00+00:00", fps=340.0)
     newer["result_table"] = {"layout": "metrics", "configs": []}
-    report = build_report([real, newer], {}, generated=GENERATED, declarations={"resnet50": _resnet_spec()})
+    report = build_report([real, newer], {}, generated=GENERATED, declarations={"resnet50": resnet_spec})
     section = report.sections[0]
     assert (section.layout, section.layout_source) == ("configs", "declaration")
     assert section.readme[0].table.headers == ["Model", "GPU", "FP32", "AMP+NHWC"]
@@ -100,10 +105,10 @@ def test_the_declaration_sets_the_layout_not_the_newest_record(make_resnet, envs
     assert (undeclared.layout, undeclared.layout_source) == ("metrics", "record fp32-1b")
 
 
-def test_a_measured_run_fills_the_readme_table_in_exactly_its_columns(make_record, envs):
+def test_a_measured_run_fills_the_readme_table_in_exactly_its_columns(make_record, envs, face_specs):
     record = make_record("run-1", env=envs["bi_v100"], fps=220.5, accuracy=(0.9912, 0.0051))
     md = render_markdown(build_report([record], FACE_REFS, generated=GENERATED,
-                                      declarations={"facenet": _face_specs()["facenet"]}))
+                                      declarations={"facenet": face_specs["facenet"]}))
     under = _block(md, "### Zoo README table")
     assert "On Iluvatar BI-V100 x1:" in under and "published" not in under
     assert _tables(under) == [["| Model   | FPS    | LFW_Accuracy     |",
@@ -120,9 +125,9 @@ def test_two_profiles_on_one_card_are_told_apart_in_the_model_cell(make_record, 
     assert [row.cells[0] for row in section.readme[0].table.rows] == ["Facenet (casia)", "Facenet (casia-5ep)"]
 
 
-def test_models_sharing_a_readme_table_get_one_table_with_every_published_row(make_record, envs):
+def test_models_sharing_a_readme_table_get_one_table_with_every_published_row(make_record, envs, face_specs):
     demo = make_record("face-demo", env=envs["cpu"], device="cpu", data_kind="synthetic", profile="demo")
-    report = build_report([demo], FACE_REFS, generated=GENERATED, declarations=_face_specs())
+    report = build_report([demo], FACE_REFS, generated=GENERATED, declarations=face_specs)
     assert [s.model for s in report.sections] == ["arcface", "cosface", "facenet", "facenet-pytorch"]
     md = render_markdown(report)
     group = _block(md, "## Zoo README table: ArcFace, CosFace, Facenet, Facenet-PyTorch")
@@ -142,9 +147,9 @@ def test_models_sharing_a_readme_table_get_one_table_with_every_published_row(ma
     assert "| CosFace         | 5492.08 | 0.98650          |" in html   # the text to paste, in a <pre>
 
 
-def test_a_measured_model_shows_its_run_and_the_others_their_published_rows(make_record, envs):
+def test_a_measured_model_shows_its_run_and_the_others_their_published_rows(make_record, envs, face_specs):
     real = make_record("fn-1", env=envs["bi_v100"], fps=230.0)
-    report = build_report([real], FACE_REFS, generated=GENERATED, declarations=_face_specs())
+    report = build_report([real], FACE_REFS, generated=GENERATED, declarations=face_specs)
     (block,) = report.groups[0].blocks
     assert block.where == "Iluvatar BI-V100 x1"
     assert [(row.cells[0], row.cells[1], row.reference) for row in block.table.rows] == [
