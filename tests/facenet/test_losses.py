@@ -1,4 +1,5 @@
-"""FaceNet losses: the softmax recipe, CosFace/ArcFace, semi-hard triplet mining, the factory."""
+"""FaceNet losses: the softmax recipe, CosFace/ArcFace, semi-hard triplet mining, facenet-pytorch's
+triplet + cross-entropy, the factory."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from modelzoo_facenet.losses import (
     CosFaceLoss,
     SoftmaxLoss,
     TripletLoss,
+    TripletSoftmaxLoss,
     build_loss,
 )
 
@@ -286,3 +288,73 @@ def test_metric_losses_compute_in_fp32_under_autocast(make):
         mixed = loss_fn(x, y)
     assert mixed.dtype == torch.float32
     assert mixed.item() == pytest.approx(full.item(), rel=1e-5, abs=1e-6)
+
+
+# --- facenet-pytorch: fixed triplets + cross-entropy ------------------------------------------
+
+def _silent_classifier(loss):
+    # zero weights and bias: every class scores 0, so the cross-entropy is log(classes) exactly
+    with torch.no_grad():
+        loss.softmax.classifier.weight.zero_()
+        loss.softmax.classifier.bias.zero_()
+    return loss
+
+
+def test_triplet_softmax_on_a_hand_checked_batch():
+    # two triplets in thirds (anchors, positives, negatives), 2-d, scaled: distances are on the unit circle
+    anchors = [[3.0, 0.0], [2.0, 0.0]]
+    positives = [[0.0, 3.0], [0.0, 5.0]]        # d(a, p) = sqrt(2) for both
+    negatives = [[-4.0, 0.0], [0.6, 0.8]]       # d(a, n) = 2 (outside the margin), sqrt(0.8) (inside)
+    prelogits = torch.tensor(anchors + positives + negatives)
+    labels = torch.tensor([0, 1, 0, 1, 2, 3])
+    loss = _silent_classifier(TripletSoftmaxLoss(2, 4, margin=0.2))
+    value = loss(prelogits, labels)
+    triplet = math.sqrt(2) - math.sqrt(0.8) + 0.2  # only the second triplet is inside the margin
+    assert loss.last_terms["triplet"] == pytest.approx(triplet, abs=1e-6)
+    assert loss.last_terms["cross_entropy"] == pytest.approx(math.log(4), abs=1e-6)
+    assert float(value) == pytest.approx(triplet + math.log(4), abs=1e-6)
+    assert loss.last_terms["inside_margin_fraction"] == pytest.approx(0.5)
+
+
+def test_triplet_softmax_averages_over_the_triplets_inside_the_margin_only():
+    def batch(gap):  # d(a, n) - d(a, p) = gap, on the unit circle
+        angle_p = 0.5
+        d_p = 2 * math.sin(angle_p / 2)
+        angle_n = 2 * math.asin((d_p + gap) / 2)
+        return [[1.0, 0.0]], [[math.cos(angle_p), math.sin(angle_p)]], [[math.cos(angle_n), math.sin(angle_n)]]
+
+    (a1, p1, n1), (a2, p2, n2) = batch(0.1), batch(0.3)
+    prelogits = torch.tensor(a1 + a2 + p1 + p2 + n1 + n2)
+    labels = torch.tensor([0, 1, 0, 1, 2, 3])
+    loss = TripletSoftmaxLoss(2, 4, margin=0.2)
+    loss(prelogits, labels)
+    # the 0.3 triplet is outside the margin: the term is 0.1's loss alone, not its half
+    assert loss.last_terms["triplet"] == pytest.approx(0.1, abs=1e-5)
+    loss(torch.tensor(a2 + a2 + p2 + p2 + n2 + n2), labels)
+    assert loss.last_terms["triplet"] == 0.0 and loss.last_terms["inside_margin_fraction"] == 0.0
+
+
+def test_triplet_softmax_gradients_reach_prelogits_and_classifier():
+    prelogits = torch.randn(12, 8, requires_grad=True)
+    labels = torch.tensor([0, 1, 2, 3] * 2 + [4, 5, 6, 7])
+    loss = TripletSoftmaxLoss(8, 8, margin=0.2)
+    loss(prelogits, labels).backward()
+    assert prelogits.grad.abs().sum() > 0
+    assert loss.softmax.classifier.weight.grad.abs().sum() > 0
+    # every third of the batch gets gradient (the triplet term reaches the normalized rows)
+    for third in prelogits.grad.split(4):
+        assert third.abs().sum() > 0
+
+
+def test_triplet_softmax_refuses_a_batch_not_in_thirds():
+    loss = TripletSoftmaxLoss(4, 4)
+    with pytest.raises(ValueError, match="3n rows"):
+        loss(torch.randn(4, 4), torch.tensor([0, 0, 1, 1]))
+    with pytest.raises(ValueError, match="anchors, positives, negatives"):
+        loss(torch.randn(6, 4), torch.tensor([0, 1, 2, 3, 0, 1]))  # positives of other identities
+
+
+def test_triplet_softmax_by_name():
+    loss = build_loss("triplet_softmax", 16, 10, margin=0.2)
+    assert isinstance(loss, TripletSoftmaxLoss) and loss.margin == 0.2
+    assert loss.softmax.classifier.weight.shape == (10, 16)

@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from modelzoo.contract.api import UserError
-from modelzoo_facenet.samplers import PKBatchSampler
+from modelzoo_facenet.samplers import PKBatchSampler, TripletBatchSampler
 
 
 def _labels():
@@ -130,3 +130,36 @@ def test_drives_a_dataloader():
     for indices, labels in batches:
         assert indices.shape == labels.shape == (12,)
         assert labels.view(3, 4).unique(dim=1).shape[1] == 1  # one identity per row
+
+
+# --- facenet-pytorch's triplet batches ----------------------------------------------------------
+
+def test_triplet_batches_are_anchors_positives_negatives():
+    labels = _labels()
+    sampler = TripletBatchSampler(labels, triplets=32, seed=3)
+    assert sampler.batch_size == 96 and len(sampler) == len(labels) // 96
+    for batch in sampler:
+        assert len(batch) == 96
+        a, p, n = batch[:32], batch[32:64], batch[64:]
+        for i, j, k in zip(a, p, n):
+            assert labels[i] == labels[j] != labels[k]
+            assert i != j  # two distinct images of the anchor's identity
+    # single-image identities (i % 8 == 0) are never anchors, but may be negatives
+    anchors = {labels[i] for batch in TripletBatchSampler(labels, 32, seed=0, batches_per_epoch=50)
+               for i in batch[:32]}
+    assert anchors and all(identity % 8 for identity in anchors)
+
+
+def test_triplet_batches_are_seeded_per_epoch_and_sharded():
+    labels = _labels()
+    first, again = TripletBatchSampler(labels, 4, seed=1), TripletBatchSampler(labels, 4, seed=1)
+    assert list(first) == list(again)
+    first.set_epoch(1)
+    assert list(first) != list(again)
+    ranks = [list(TripletBatchSampler(labels, 4, rank=r, world_size=2, seed=1)) for r in range(2)]
+    assert len(ranks[0]) == len(ranks[1]) and ranks[0] != ranks[1]
+
+
+def test_triplet_batches_need_two_identities():
+    with pytest.raises(UserError, match="2 or more identities"):
+        TripletBatchSampler([0, 0, 0], 2)

@@ -14,6 +14,8 @@ steps does not synchronize the device on every step.
 - :class:`CosFaceLoss`, :class:`ArcFaceLoss`: large-margin losses on the normalized
   embedding and normalized class weights.
 - :class:`TripletLoss`: FaceNet's triplet loss with online semi-hard mining in the batch.
+- :class:`TripletSoftmaxLoss`: bubbliiiing/facenet-pytorch's triplet loss on the sampler's
+  fixed triplets (only those inside the margin count) + cross-entropy of a classifier.
 
 :func:`build_loss` builds one by name.
 """
@@ -288,6 +290,64 @@ class TripletLoss(_LoggedLoss):
         return loss
 
 
+class TripletSoftmaxLoss(_LoggedLoss):
+    """bubbliiiing/facenet-pytorch's loss: a triplet term on fixed triplets + cross-entropy.
+
+    The batch is ``3n`` rows in thirds, anchors, positives, negatives: row ``i``, ``n + i``
+    and ``2n + i`` are one (anchor, positive, negative) triplet, as
+    :class:`~modelzoo_facenet.samplers.TripletBatchSampler` lays batches out (labels must
+    agree: ``labels[i] == labels[n + i] != labels[2n + i]``, checked on the first call).
+
+    - Triplet term, on the L2-normalized prelogits with plain Euclidean distances ``d``:
+      only the triplets inside the margin count, ``d(a, n) - d(a, p) < margin``, each
+      ``max(d(a, p) - d(a, n) + margin, 0)``, summed and divided by their number (0,
+      attached to the graph, when none is inside). Unlike :class:`TripletLoss`, nothing is
+      mined: the sampler fixed the negatives.
+    - Cross-entropy of a classifier on the un-normalized prelogits over all ``3n`` rows,
+      through :class:`SoftmaxLoss` without regularizers (its ``classifier``: Linear with bias).
+
+    ``loss = triplet + cross_entropy``. ``last_terms``: ``loss``, ``triplet``,
+    ``cross_entropy``, ``accuracy``, ``inside_margin_fraction``, ``positive_distance``,
+    ``negative_distance``.
+    """
+
+    def __init__(self, embedding_size: int, num_classes: int, margin: float = 0.2) -> None:
+        super().__init__()
+        if margin <= 0:
+            raise ValueError(f"margin must be positive, got {margin}")
+        self.margin = margin
+        self.softmax = SoftmaxLoss(embedding_size, num_classes, prelogits_norm_factor=0.0)
+        self._checked = False
+
+    def forward(self, prelogits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        with _no_autocast(prelogits):
+            return self._forward(prelogits.float(), labels)
+
+    def _forward(self, prelogits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if len(labels) % 3:
+            raise ValueError(f"a triplet batch has 3n rows (anchors, positives, negatives), got {len(labels)}")
+        n = len(labels) // 3
+        if not self._checked:
+            anchor, positive, negative = labels[:n], labels[n:2 * n], labels[2 * n:]
+            if not bool(((anchor == positive) & (anchor != negative)).all()):
+                raise ValueError("the batch is not laid out as anchors, positives, negatives "
+                                 "(labels[i] == labels[n + i] != labels[2n + i]); use TripletBatchSampler")
+            self._checked = True
+        embeddings = F.normalize(prelogits, dim=1)
+        a, p, q = embeddings[:n], embeddings[n:2 * n], embeddings[2 * n:]
+        positive_distance = (a - p).pow(2).sum(dim=1).clamp_min(1e-12).sqrt()
+        negative_distance = (a - q).pow(2).sum(dim=1).clamp_min(1e-12).sqrt()
+        inside = (negative_distance - positive_distance < self.margin).float()
+        per_triplet = (positive_distance - negative_distance + self.margin).clamp_min(0.0) * inside
+        triplet = per_triplet.sum() / inside.sum().clamp_min(1.0)
+        cross_entropy = self.softmax(prelogits, labels)
+        total = triplet + cross_entropy
+        self._record(loss=total, triplet=triplet, cross_entropy=cross_entropy,
+                     accuracy=self.softmax._terms["accuracy"], inside_margin_fraction=inside.mean(),
+                     positive_distance=positive_distance.mean(), negative_distance=negative_distance.mean())
+        return total
+
+
 def pairwise_squared_distances(embeddings: torch.Tensor) -> torch.Tensor:
     """``(N, N)`` squared Euclidean distances, clamped at 0, exact zeros on the diagonal."""
     squared = embeddings.pow(2).sum(dim=1)
@@ -302,6 +362,7 @@ LOSSES: dict[str, type[nn.Module]] = {
     "cosface": CosFaceLoss,
     "arcface": ArcFaceLoss,
     "triplet": TripletLoss,
+    "triplet_softmax": TripletSoftmaxLoss,
 }
 
 

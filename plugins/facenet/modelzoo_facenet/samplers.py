@@ -1,4 +1,5 @@
-"""P x K batch sampling for metric-learning losses (FaceNet's triplet loss).
+"""Batch sampling for metric-learning losses: P x K (FaceNet's triplet loss) and fixed
+(anchor, positive, negative) triplets (facenet-pytorch's, :class:`TripletBatchSampler`).
 
 Each batch holds ``P`` identities with ``K`` images each, so every anchor has ``K - 1``
 positives and ``(P - 1) x K`` negatives for in-batch mining. Use it as a DataLoader's
@@ -142,3 +143,73 @@ class PKBatchSampler(Sampler[list[int]]):
             return images[rng.choice(len(images), size=k, replace=False)]
         extra = rng.choice(len(images), size=k - len(images), replace=True)
         return np.concatenate([images[rng.permutation(len(images))], images[extra]])
+
+
+class TripletBatchSampler(Sampler[list[int]]):
+    """bubbliiiing/facenet-pytorch's batches: ``triplets`` random (anchor, positive, negative) triplets.
+
+    Each triplet draws an identity with at least two images, two distinct images of it
+    (anchor, positive), then another identity and one of its images (negative), all
+    uniformly, as the recipe's dataset does. A batch is laid out in thirds: the
+    ``triplets`` anchors, then their positives, then their negatives, the layout
+    :class:`~modelzoo_facenet.losses.TripletSoftmaxLoss` reads (batch = 3 x triplets: 96
+    = 32 triplets in the recipe). Why not :class:`PKBatchSampler`: the recipe's triplet
+    term takes the drawn negative, not one mined among the batch's identities.
+
+    ``batches_per_epoch``: per rank; ``None``: ``len(labels) // (3 x triplets x world_size)``
+    (one epoch sees about as many images as the data set holds). Rank ``r`` takes the
+    ``r``-th of ``world_size`` batches drawn per step from one seeded stream (the seed
+    and epoch fix everything; the ranks draw the same plan without communicating).
+    """
+
+    def __init__(self, labels: Sequence[int], triplets: int, rank: int = 0, world_size: int = 1,
+                 seed: int = 0, batches_per_epoch: Optional[int] = None) -> None:
+        if triplets < 1:
+            raise UserError(f"triplet batches need at least 1 triplet, got {triplets}; "
+                            "set train.batch_size to a multiple of 3")
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not in a world of {world_size}")
+        self.triplets = triplets
+        self.rank = rank
+        self.world_size = world_size
+        self.seed = seed
+        self.epoch = 0
+        labels_array = np.asarray(labels).reshape(-1)
+        order = np.argsort(labels_array, kind="stable")
+        _, starts = np.unique(labels_array[order], return_index=True)
+        self._images = np.split(order, starts[1:]) if len(order) else []
+        self._anchors = np.array([i for i, g in enumerate(self._images) if len(g) >= 2], dtype=np.int64)
+        if len(self._images) < 2 or len(self._anchors) < 1:
+            raise UserError(f"triplets need 2 or more identities, one with 2 or more images; the data has "
+                            f"{len(self._images)} identities, {len(self._anchors)} with 2+ images: use more data")
+        self._batches = batches_per_epoch if batches_per_epoch is not None \
+            else max(1, len(labels_array) // (3 * triplets * world_size))
+
+    @property
+    def batch_size(self) -> int:
+        return 3 * self.triplets
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self._batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        identities = len(self._images)
+        for _ in range(self._batches):
+            batches = [self._draw(rng, identities) for _ in range(self.world_size)]
+            yield batches[self.rank]
+
+    def _draw(self, rng: np.random.Generator, identities: int) -> list[int]:
+        anchor_ids = self._anchors[rng.integers(len(self._anchors), size=self.triplets)]
+        # another identity: an offset of 1..identities-1 from the anchor's
+        negative_ids = (anchor_ids + rng.integers(1, identities, size=self.triplets)) % identities
+        anchors, positives, negatives = [], [], []
+        for a, q in zip(anchor_ids, negative_ids):
+            first, second = rng.choice(len(self._images[a]), size=2, replace=False)
+            anchors.append(int(self._images[a][first]))
+            positives.append(int(self._images[a][second]))
+            negatives.append(int(self._images[q][rng.integers(len(self._images[q]))]))
+        return anchors + positives + negatives
