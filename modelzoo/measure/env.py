@@ -100,6 +100,9 @@ def capture(device: str = "cpu", extra: Optional[dict] = None, repo: Optional[Pa
                    gpu_mem_gb=round(props.total_memory / 2**30, 1), driver=_driver_version())
         env["cudnn"] = torch.backends.cudnn.version()
     env["sdk"] = _sdk_version(torch)
+    slurm = distributed.slurm_facts()
+    if slurm:  # a Slurm job: its id, partition and nodes
+        env["slurm"] = slurm
     env.update(git_state(repo or Path(__file__).resolve().parents[1]))
     for key, value in (extra or {}).items():
         env.setdefault(key, value)

@@ -59,6 +59,23 @@ def under_outer_launcher(environ: Optional[Mapping[str, str]] = None) -> bool:
     return "WORLD_SIZE" in env or topology(env).launcher == "slurm"
 
 
+def slurm_facts(environ: Optional[Mapping[str, str]] = None) -> Optional[dict]:
+    """The Slurm job this process runs in, for the record's ``env.slurm`` (job id, name,
+    partition, node list...); None outside a Slurm job."""
+    env = os.environ if environ is None else environ
+    job_id = env.get("SLURM_JOB_ID") or env.get("SLURM_JOBID")
+    if not job_id:
+        return None
+    names = {"job_name": "SLURM_JOB_NAME", "partition": "SLURM_JOB_PARTITION", "nodes": "SLURM_JOB_NODELIST",
+             "num_nodes": "SLURM_JOB_NUM_NODES", "account": "SLURM_JOB_ACCOUNT", "cluster": "SLURM_CLUSTER_NAME",
+             "gpus_per_node": "SLURM_GPUS_PER_NODE", "submit_host": "SLURM_SUBMIT_HOST"}
+    facts: dict = {"job_id": job_id}
+    facts.update({name: env[var] for name, var in names.items() if env.get(var)})
+    if str(facts.get("num_nodes", "")).isdigit():
+        facts["num_nodes"] = int(facts["num_nodes"])
+    return facts
+
+
 def _export_slurm(place: Topology) -> None:
     """torch.distributed's env:// rendezvous reads the torchrun names; give them Slurm's values."""
     os.environ.setdefault("RANK", str(place.rank))

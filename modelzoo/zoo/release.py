@@ -211,7 +211,7 @@ def run_release(args) -> int:
     runs_dir = writable_dir(Path(args.runs_dir), "runs directory", "--runs-dir")
     started = records.utc_now()
     outcomes: list[Outcome] = []
-    with _release_lock(runs_dir, release.id):
+    with release_lock(runs_dir, release.id):
         runs, problems = runs_of_cells(cells, runs_dir)
         for problem in problems:
             print(f"modelzoo: warning: skipped {problem}", file=sys.stderr)
@@ -226,9 +226,9 @@ def run_release(args) -> int:
                     raise KeyboardInterrupt
         except KeyboardInterrupt:
             outcomes += [Outcome(c, "new", "not run") for c in cells[len(outcomes):]]
-            _save_summary(release, outcomes, started, device, args, runs_dir, stopped=True)
+            save_summary(release, outcomes, started, device, args, runs_dir, stopped=True)
             raise
-    summary = _save_summary(release, outcomes, started, device, args, runs_dir, stopped=False)
+    summary = save_summary(release, outcomes, started, device, args, runs_dir, stopped=False)
     succeeded = sum(o.status == "success" for o in outcomes)
     print(f"zoo run {release.id}: {succeeded} of {len(outcomes)} cells succeeded; summary record "
           f"{summary['run_id']}" + ("" if summary["status"] == "success" else f"; {summary['error']}"))
@@ -237,7 +237,7 @@ def run_release(args) -> int:
 
 def _preflight(cells: list[Cell], zoo: Zoo, device: str) -> None:
     """Refuse the whole matrix before any run when a model, profile or card count cannot work here."""
-    from modelzoo import cli
+    from modelzoo.cli import main as cli
     from modelzoo.train import launch
     from modelzoo.zoo.zoofile import resolve_profile
 
@@ -253,18 +253,12 @@ def _preflight(cells: list[Cell], zoo: Zoo, device: str) -> None:
 
 def _run_cell(cell: Cell, action: Action, args, runs_dir: Path, zoo_path: Path) -> Outcome:
     """Run (or skip) one cell through ``modelzoo run``'s own path; any failure stays in the cell."""
-    from modelzoo import cli
+    from modelzoo.cli import main as cli
 
     if action.kind in ("skip", "busy"):
         status = "success" if action.kind == "skip" else "running"
         return Outcome(cell, action.kind, status, action.record, None if action.kind == "skip" else action.why)
-    argv = ["run", cell.model, "--cards", str(cell.cards), "--runs-dir", str(runs_dir),
-            "--data-root", str(args.data_root), "--zoo", str(zoo_path)]
-    argv += ["--resume", action.record["run_id"]] if action.kind == "resume" else ["--profile", cell.profile]
-    argv += ["--device", args.device] if args.device else []
-    argv += ["--max-steps", str(cell.max_steps)] if cell.max_steps else []
-    argv += ["--debug"] if args.debug else []
-    run_args = cli.build_parser().parse_args(argv)
+    run_args = cli.build_parser().parse_args(run_argv(cell, action, args, runs_dir, zoo_path))
     run_args.release, run_args.zoo_cell = cell.release, cell.as_record_field()
     print(f"cell {cell.name}: {'resuming' if action.kind == 'resume' else 'starting'} "
           f"({action.why})", file=sys.stderr)
@@ -287,6 +281,29 @@ def _run_cell(cell: Cell, action: Action, args, runs_dir: Path, zoo_path: Path) 
     return Outcome(cell, action.kind, status, record, None if status == "success" else record.get("error"))
 
 
+def run_argv(cell: Cell, action: Action, args, runs_dir: Path, zoo_path: Path) -> list[str]:
+    """The ``modelzoo run`` arguments of a cell's run (new or ``--resume``), for every launcher."""
+    argv = ["run", cell.model, "--cards", str(cell.cards), "--runs-dir", str(runs_dir),
+            "--data-root", str(args.data_root), "--zoo", str(zoo_path)]
+    argv += ["--resume", action.record["run_id"]] if action.kind == "resume" else ["--profile", cell.profile]
+    argv += ["--device", args.device] if args.device else []
+    argv += ["--max-steps", str(cell.max_steps)] if cell.max_steps else []
+    return argv + (["--debug"] if args.debug else [])
+
+
+def zoo_cell_field(text: str) -> dict:
+    """``modelzoo run --zoo-cell JSON`` (how a Slurm job's run gets its cell): a record's ``zoo_cell``."""
+    import json
+
+    try:
+        cell = Cell(**json.loads(text))
+        if not (isinstance(cell.cards, int) and isinstance(cell.release, str) and isinstance(cell.model, str)):
+            raise TypeError("wrong types")
+    except (ValueError, TypeError) as exc:
+        raise argparse.ArgumentTypeError(f"not a zoo cell ({exc}): {text!r}") from None
+    return cell.as_record_field()
+
+
 def _record_left_by(cell: Cell, action: Action, runs_dir: Path, before: set[str]) -> Optional[dict]:
     """The record of the attempt that raised, if it got as far as writing one."""
     ids = [action.record["run_id"]] if action.kind == "resume" else \
@@ -299,7 +316,7 @@ def _record_left_by(cell: Cell, action: Action, runs_dir: Path, before: set[str]
     return None
 
 
-def _release_lock(runs_dir: Path, release_id: str):
+def release_lock(runs_dir: Path, release_id: str):
     """One ``zoo run`` per release and runs folder at a time (two would start the same cells twice)."""
     from modelzoo.store.runlock import exclusive_lock
 
@@ -312,7 +329,7 @@ def _plain(name: str) -> str:
     return re.sub(r"[^0-9A-Za-z._-]", "_", name)
 
 
-def _save_summary(release: ZooRelease, outcomes: list[Outcome], started: str, device: str, args,
+def save_summary(release: ZooRelease, outcomes: list[Outcome], started: str, device: str, args,
                   runs_dir: Path, stopped: bool) -> dict:
     """The zoo run's summary record: every cell with its run id, status and numbers."""
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -554,9 +571,11 @@ def _card_counts(text: str) -> list[int]:
 
 
 def add_zoo_parser(verbs, common: Callable[[argparse.ArgumentParser], None]) -> None:
-    """``modelzoo zoo run|check`` on the CLI's subparsers; ``common`` adds --zoo, --runs-dir, --debug."""
-    parser = verbs.add_parser("zoo", help="run a release's matrix from zoo.yaml and gate it against the "
-                              "published numbers (zoo run, zoo check)")
+    """``modelzoo zoo run|status|cancel|check`` on the CLI's subparsers; ``common`` adds --zoo, --runs-dir, --debug."""
+    from modelzoo.zoo import slurm_release
+
+    parser = verbs.add_parser("zoo", help="run a release's matrix from zoo.yaml (here or on Slurm) and gate it "
+                              "against the published numbers (zoo run, zoo status, zoo cancel, zoo check)")
     actions = parser.add_subparsers(dest="zoo_action", metavar="ACTION", required=True)
     release_help = f"release id from zoo.yaml's releases: (default: ${RELEASE_ENV})"
     p = actions.add_parser("run", help="run every cell of a release (models x profiles x cards); resumes: "
@@ -568,6 +587,8 @@ def add_zoo_parser(verbs, common: Callable[[argparse.ArgumentParser], None]) -> 
     p.add_argument("--device", choices=("auto", "cuda", "cpu"),
                    help="cuda when a card is visible, else cpu (default: auto)")
     p.add_argument("--data-root", help="root of the data sets (default: $MODELZOO_DATA_ROOT or ./data)")
+    slurm_release.add_run_options(p)
+    slurm_release.add_actions(actions, common, release_help)  # zoo status, zoo cancel
     p = actions.add_parser("check", help="judge every cell of a release against zoo.yaml's references, "
                            "targets and tolerances; exit 1 on any failure, 2 on bad input")
     common(p)
@@ -576,8 +597,13 @@ def add_zoo_parser(verbs, common: Callable[[argparse.ArgumentParser], None]) -> 
 
 def cmd_zoo(args) -> int:
     """The ``zoo`` verb. A crash is exit 2 (an error), never 1, which a pipeline reads as a verdict."""
+    from modelzoo.zoo import slurm_release
+
     try:
-        return (run_release if args.zoo_action == "run" else check_command)(args)
+        if args.zoo_action == "run":
+            return (slurm_release.run_release if args.launcher == "slurm" else run_release)(args)
+        return {"check": check_command, "status": slurm_release.status_command,
+                "cancel": slurm_release.cancel_command}[args.zoo_action](args)
     except (UserError, KeyboardInterrupt):
         raise
     except Exception as exc:  # noqa: BLE001

@@ -11,7 +11,7 @@ A job's state comes from ``squeue --states=all`` while slurmctld remembers the j
 finished job for ``MinJobAge``, 300 s by default), then ``scontrol show job``, then
 ``sacct`` where the cluster keeps accounting; a job none of them knows any more has
 state ``UNKNOWN``. Slurm's facts for a run's record (job id, nodes, partition) come from
-the job's environment (:func:`job_facts`).
+the job's environment (:func:`modelzoo.train.distributed.slurm_facts`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -311,23 +311,6 @@ def cancel(job_ids: Iterable[str]) -> None:
 
 
 # --- Inside a job -------------------------------------------------------------------------
-
-def job_facts(environ: Optional[Mapping[str, str]] = None) -> Optional[dict]:
-    """The Slurm facts a run's record keeps (``env.slurm``), from the job's environment; None
-    outside a Slurm job."""
-    env = os.environ if environ is None else environ
-    job_id = env.get("SLURM_JOB_ID") or env.get("SLURM_JOBID")
-    if not job_id:
-        return None
-    keys = {"job_name": "SLURM_JOB_NAME", "partition": "SLURM_JOB_PARTITION", "nodes": "SLURM_JOB_NODELIST",
-            "num_nodes": "SLURM_JOB_NUM_NODES", "account": "SLURM_JOB_ACCOUNT", "cluster": "SLURM_CLUSTER_NAME",
-            "gpus_per_node": "SLURM_GPUS_PER_NODE", "submit_host": "SLURM_SUBMIT_HOST"}
-    facts = {"job_id": job_id}
-    facts.update({name: env[var] for name, var in keys.items() if env.get(var)})
-    if "num_nodes" in facts and facts["num_nodes"].isdigit():
-        facts["num_nodes"] = int(facts["num_nodes"])
-    return facts
-
 
 def first_node(nodelist: str) -> str:
     """The first host of a Slurm node list (``gpu[03-05,07]`` -> ``gpu03``) without calling scontrol."""

@@ -1,5 +1,7 @@
 """modelzoo.measure.env: the facts every run record carries about where it ran."""
 
+import os
+
 import torch
 
 from modelzoo.measure import env
@@ -25,3 +27,15 @@ def test_capture_records_the_cpu_threads_and_the_omp_wait_policy(monkeypatch):
     facts = env.capture("cpu")
     assert facts["cpu_threads"] == torch.get_num_threads()
     assert facts["omp_wait_policy"] == "PASSIVE"
+
+
+def test_a_slurm_job_puts_its_id_partition_and_nodes_into_env(monkeypatch):
+    for key in [k for k in os.environ if k.startswith("SLURM_")]:
+        monkeypatch.delenv(key)
+    assert "slurm" not in env.capture("cpu")  # outside a job: no such section
+    for key, value in {"SLURM_JOB_ID": "41", "SLURM_JOB_NAME": "mz.r.toy", "SLURM_JOB_PARTITION": "gpu",
+                       "SLURM_JOB_NODELIST": "node[1-2]", "SLURM_JOB_NUM_NODES": "2",
+                       "SLURM_CLUSTER_NAME": "c"}.items():
+        monkeypatch.setenv(key, value)
+    assert env.capture("cpu")["slurm"] == {"job_id": "41", "job_name": "mz.r.toy", "partition": "gpu",
+                                           "nodes": "node[1-2]", "num_nodes": 2, "cluster": "c"}

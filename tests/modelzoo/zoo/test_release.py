@@ -331,10 +331,10 @@ def test_a_stop_signal_stops_the_matrix_and_the_summary_says_so(tmp_path):
 
 
 def test_one_zoo_run_per_release_at_a_time(toy, capsys):
-    from modelzoo.zoo.release import _release_lock
+    from modelzoo.zoo.release import release_lock
 
     (toy / "zoo.yaml").write_text(ZOO)
     (toy / "runs").mkdir()
-    with _release_lock(toy / "runs", "cpu-smoke"):
+    with release_lock(toy / "runs", "cpu-smoke"):
         assert main(["zoo", "run", "--release", "cpu-smoke", "--device", "cpu"]) == 2
     assert "zoo run of release 'cpu-smoke' is already running in " in capsys.readouterr().err

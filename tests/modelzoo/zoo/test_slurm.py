@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
@@ -142,12 +141,3 @@ def test_slurms_texts_are_parsed():
     for bad in ("4h", "", "1:2:3:4", "-5"):
         with pytest.raises(argparse.ArgumentTypeError):
             slurm.time_limit(bad)
-
-
-def test_job_facts_come_from_the_jobs_environment():
-    env = {"SLURM_JOB_ID": "41", "SLURM_JOB_NAME": "mz-r", "SLURM_JOB_PARTITION": "gpu",
-           "SLURM_JOB_NODELIST": "node[1-2]", "SLURM_JOB_NUM_NODES": "2", "SLURM_CLUSTER_NAME": "c"}
-    assert slurm.job_facts(env) == {"job_id": "41", "job_name": "mz-r", "partition": "gpu",
-                                    "nodes": "node[1-2]", "num_nodes": 2, "cluster": "c"}
-    assert slurm.job_facts({}) is None
-    assert slurm.job_facts({k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}) is None
