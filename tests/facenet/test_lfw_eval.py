@@ -16,7 +16,9 @@ from modelzoo_facenet.lfw_eval import (
     LfwPairsDataset,
     embed_images,
     evaluate_lfw,
+    fixed_standardization,
     load_image,
+    standardization,
 )
 
 SIZE = 8
@@ -211,3 +213,19 @@ def test_real_lfw_images_load_at_160(lfw_dir):
     image = dataset[0]
     assert image.shape == (3, 160, 160) and image.dtype == torch.uint8
     assert 30 < image.float().mean() < 225  # a photo, not a blank
+
+
+def test_load_image_takes_height_and_width(tmp_path):
+    ramp = (np.arange(24 * 20, dtype=np.uint16).reshape(24, 20) % 200).astype(np.uint8)
+    cv2.imwrite(str(tmp_path / "tall.png"), ramp)
+    window = load_image(tmp_path / "tall.png", crop_size=(12, 10))      # centre 12 rows x 10 columns
+    assert window.shape == (3, 12, 10) and torch.equal(window[0], torch.from_numpy(ramp[6:18, 5:15]))
+    assert load_image(tmp_path / "tall.png", image_size=(14, 12)).shape == (3, 14, 12)
+    with pytest.raises(UserError, match="crop_size 26x10 \\(height x width\\) is larger"):
+        load_image(tmp_path / "tall.png", crop_size=(26, 10))
+
+
+def test_standardization_to_minus_one_one():
+    x = torch.tensor([0.0, 127.5, 255.0])
+    torch.testing.assert_close(standardization(127.5)(x), torch.tensor([-1.0, 0.0, 1.0]))
+    assert standardization(128.0) is fixed_standardization

@@ -43,27 +43,43 @@ def fixed_standardization(x: torch.Tensor) -> torch.Tensor:
     return (x - 127.5) / 128.0
 
 
-def load_image(path: str | Path, image_size: Optional[int] = None,
-               crop_size: Optional[int] = None) -> torch.Tensor:
-    """Read an image as a uint8 RGB ``(3, H, W)`` tensor; with ``crop_size``, its centre
-    ``crop_size`` square first (the window a training crop of that size sees on average);
-    with ``image_size``, resized to ``image_size x image_size`` when it differs (area
-    interpolation to shrink, bilinear to enlarge; a non-square image is stretched, LFW and
-    aligned crops are square).
+def standardization(pixel_std: float = 128.0) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``(x - 127.5) / pixel_std``: 128 is :func:`fixed_standardization`, 127.5 maps to [-1, 1]."""
+    if pixel_std == 128.0:
+        return fixed_standardization
+    return lambda x: (x - 127.5) / pixel_std
+
+
+Size = int | tuple[int, int]
+
+
+def _hw(size: Size) -> tuple[int, int]:
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
+def load_image(path: str | Path, image_size: Optional[Size] = None,
+               crop_size: Optional[Size] = None) -> torch.Tensor:
+    """Read an image as a uint8 RGB ``(3, H, W)`` tensor; with ``crop_size`` (a side or
+    (height, width)), its centre window of that size first (the window a training crop of
+    that size sees on average); with ``image_size`` (a side or (height, width)), resized to
+    it when it differs (area interpolation to shrink, bilinear to enlarge).
     IMREAD_COLOR turns grayscale into 3 equal channels and drops an alpha channel."""
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         raise UserError(f"cannot read image {path}; the file is missing or not an image")
     if crop_size:
+        crop_h, crop_w = _hw(crop_size)
         height, width = image.shape[:2]
-        if crop_size > min(height, width):
-            raise UserError(f"eval.crop_size {crop_size} is larger than {path} ({width}x{height}); "
+        if crop_h > height or crop_w > width:
+            given = crop_size if isinstance(crop_size, int) else f"{crop_h}x{crop_w} (height x width)"
+            raise UserError(f"eval.crop_size {given} is larger than {path} ({width}x{height}); "
                             "lower eval.crop_size or set it to 0")
-        top, left = (height - crop_size) // 2, (width - crop_size) // 2
-        image = image[top:top + crop_size, left:left + crop_size]
-    if image_size is not None and image.shape[:2] != (image_size, image_size):
-        shrink = image.shape[0] > image_size or image.shape[1] > image_size
-        image = cv2.resize(image, (image_size, image_size),
+        top, left = (height - crop_h) // 2, (width - crop_w) // 2
+        image = image[top:top + crop_h, left:left + crop_w]
+    if image_size is not None and image.shape[:2] != _hw(image_size):
+        target_h, target_w = _hw(image_size)
+        shrink = image.shape[0] > target_h or image.shape[1] > target_w
+        image = cv2.resize(image, (target_w, target_h),
                            interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
     image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
@@ -73,11 +89,11 @@ class LfwPairsDataset(Dataset):
     """The distinct images of a list of pairs (each loaded once), in first-seen order.
 
     ``paths``: the distinct image paths; ``index1[i]``/``index2[i]``: the positions in
-    ``paths`` of pair i's two images. Items are uint8 RGB ``(3, S, S)`` tensors.
+    ``paths`` of pair i's two images. Items are uint8 RGB ``(3, H, W)`` tensors.
     """
 
     def __init__(self, paths1: Sequence[str], paths2: Sequence[str],
-                 image_size: Optional[int] = None, crop_size: Optional[int] = None):
+                 image_size: Optional[Size] = None, crop_size: Optional[Size] = None):
         if len(paths1) != len(paths2):
             raise ValueError(f"{len(paths1)} first images for {len(paths2)} second images")
         position: dict[str, int] = {}
@@ -134,9 +150,9 @@ def evaluate_lfw(
     pairs_file: str | Path,
     image_dir: str | Path,
     *,
-    image_size: Optional[int],
+    image_size: Optional[Size],
     batch_size: int,
-    crop_size: Optional[int] = None,
+    crop_size: Optional[Size] = None,
     device: str | torch.device,
     flip: bool,
     distance: str,
@@ -145,6 +161,7 @@ def evaluate_lfw(
     folds: str = "file",
     test_fold: Optional[int] = None,
     num_workers: int = 0,
+    pixel_std: float = 128.0,
 ) -> lfw_protocol.LfwResult:
     """Score ``embed_fn`` on LFW pairs.
 
@@ -157,7 +174,8 @@ def evaluate_lfw(
     protocol with LFW's other 9 sets as training data).
     Images are found as ``image_dir/name/name_%04d.{png,jpg,jpeg}``; missing images raise
     UserError unless ``allow_missing`` (their pairs are dropped, listed in
-    ``result.missing``). Each distinct image is embedded once.
+    ``result.missing``). Each distinct image is embedded once, standardized as
+    ``(x - 127.5) / pixel_std``.
     With ``flip``, two concatenated unit embeddings have norm sqrt(2): squared Euclidean
     distances reach 8, past the threshold grid's 3.99, so use ``distance="cosine"`` (as
     davidsandberg's recipe does) or embeddings normalized after concatenation.
@@ -182,7 +200,7 @@ def evaluate_lfw(
     dataset = LfwPairsDataset(paths1, paths2, image_size, crop_size)
     log.info("embedding %d distinct LFW images of %d pairs", len(dataset), len(issame))
     embeddings = embed_images(embed_fn, dataset, batch_size, device, flip,
-                              num_workers=num_workers)
+                              standardize=standardization(pixel_std), num_workers=num_workers)
     fold_labels = file_folds if folds == "file" else lfw_protocol.interleaved_subfolds(issame)
     result = lfw_protocol.evaluate(embeddings[dataset.index1], embeddings[dataset.index2], issame,
                                    distance=distance, subtract_mean=subtract_mean, folds=fold_labels)

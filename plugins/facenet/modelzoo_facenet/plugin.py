@@ -23,6 +23,7 @@ from modelzoo.contract.api import (
     UserError,
 )
 from modelzoo_facenet import __version__
+from modelzoo_facenet.face_profiles import ARCFACE_PROFILES, COSFACE_PROFILES, FACENET_PYTORCH_PROFILES
 from modelzoo_facenet.profiles import PROFILES
 
 MODEL = "facenet"
@@ -42,7 +43,20 @@ def modelzoo_models() -> list[ModelSpec]:
     return [ModelSpec(
         name=MODEL, display_name="Facenet",
         description="FaceNet: Inception-ResNet-v1 face embeddings, scored on LFW verification",
-        metric_columns=(LFW_ACCURACY,), curves=(ROC,), profiles=PROFILES, default_profile="casia")]
+        metric_columns=(LFW_ACCURACY,), curves=(ROC,), profiles=PROFILES, default_profile="casia"),
+        ModelSpec(
+            name="facenet-pytorch", display_name="Facenet (PyTorch)",
+            description="FaceNet PyTorch port: MobileNetV1 160 px, triplet + cross-entropy, LFW verification",
+            metric_columns=(LFW_ACCURACY,), curves=(ROC,), profiles=FACENET_PYTORCH_PROFILES,
+            default_profile="casia"),
+        ModelSpec(
+            name="arcface", display_name="ArcFace",
+            description="ArcFace: MobileFaceNet 112x112, additive angular margin, LFW verification",
+            metric_columns=(LFW_ACCURACY,), curves=(ROC,), profiles=ARCFACE_PROFILES, default_profile="casia"),
+        ModelSpec(
+            name="cosface", display_name="CosFace",
+            description="CosFace: sphere20 112x96, large-margin cosine loss, LFW verification",
+            metric_columns=(LFW_ACCURACY,), curves=(ROC,), profiles=COSFACE_PROFILES, default_profile="casia")]
 
 
 @hookimpl
@@ -77,8 +91,17 @@ def _demo_root(context: RunContext) -> Path:
 
     data = context.config["data"]
     return context.cache_dir / "facenet" / cache_folder_name(
-        data["demo_seed"], data["image_size"], data["demo_train_identities"], data["demo_images_per_identity"],
+        data["demo_seed"], _demo_side(data), data["demo_train_identities"], data["demo_images_per_identity"],
         data["demo_test_identities"])
+
+
+def _demo_side(data: dict) -> int:
+    """The side of the generated demo faces (square): data.image_size."""
+    height, width = size_of(data["image_size"])
+    if height != width:
+        raise UserError(f"the demo generator draws square faces; data.image_size {height}x{width} is not "
+                        "square: set it to one side and crop a rectangle with data.crop_size")
+    return height
 
 
 def _paths(context: RunContext) -> dict[str, Path]:
@@ -96,15 +119,61 @@ def _paths(context: RunContext) -> dict[str, Path]:
     raise UserError(f"data.source '{data['source']}' is not known; use folders, demo or lfw-unrestricted")
 
 
+def size_of(value) -> tuple[int, int]:
+    """A size setting (one int for a square, or [height, width]) as (height, width)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value, value
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        return int(value[0]), int(value[1])
+    raise UserError(f"a size must be an int or [height, width], got {value!r}; fix the profile's sizes")
+
+
+def _size_or_none(value):
+    """0 (off) -> None; else the (height, width) of a size setting."""
+    return None if value in (0, [], None) else size_of(value)
+
+
+def _stored_size(path: Path) -> Optional[tuple[int, int]]:
+    """(height, width) of the first image in ``path``'s identity folders, None when there is none."""
+    import cv2
+
+    for folder in sorted(p for p in path.iterdir() if p.is_dir()):
+        for image in sorted(folder.iterdir()):
+            if image.suffix.lower() in (".png", ".jpg", ".jpeg"):
+                read = cv2.imread(str(image), cv2.IMREAD_UNCHANGED)
+                return None if read is None else tuple(read.shape[:2])
+        break
+    return None
+
+
 @hookimpl
 def modelzoo_check_data(context: RunContext) -> Optional[list[str]]:
-    if context.config["data"]["source"] == "demo":
+    from modelzoo_facenet.align import prepare_option_for
+
+    data = context.config["data"]
+    if data["source"] == "demo":
         return []  # generated on first use
+    hint = PREPARE_HINT[data["source"]].format(root=context.data_root)
+    wanted = {"train": size_of(data["image_size"])}
+    if not context.config["eval"]["crop_size"]:
+        wanted["lfw"] = size_of(context.config["eval"]["image_size"])
+    if data["source"] == "folders":
+        # the options of `prepare` that build this profile's sizes (its aligned sets or box crops)
+        options = sorted({prepare_option_for(wanted["train"], "casia")}
+                         | ({prepare_option_for(wanted["lfw"], "lfw")} if "lfw" in wanted else set()))
+        hint = hint.replace("--lfw RAW_DIR", "--lfw RAW_DIR " + " ".join(options))
     problems = []
     for what, path in _paths(context).items():
         if not path.exists():
-            problems.append(f"data not found: {path} ({what}); "
-                            + PREPARE_HINT[context.config["data"]["source"]].format(root=context.data_root))
+            problems.append(f"data not found: {path} ({what}); {hint}")
+        elif data["source"] == "folders" and what in wanted and path.is_dir():
+            stored = _stored_size(path)
+            if stored is not None and stored != wanted[what]:
+                option = prepare_option_for(wanted[what], "casia" if what == "train" else "lfw")
+                problems.append(f"{path} holds {stored[0]}x{stored[1]} images but {context.model}'s profile "
+                                f"reads {wanted[what][0]}x{wanted[what][1]}; run 'modelzoo prepare facenet "
+                                f"{option} --data-root {context.data_root}' (with --casia/--lfw RAW_DIR) "
+                                "or pick the --profile made for these images")
     return problems
 
 
@@ -118,7 +187,7 @@ def _demo_dataset(context: RunContext, all_ranks: bool = True):
     options = {"train_identities": data["demo_train_identities"] or None,
                "images_per_identity": data["demo_images_per_identity"] or None,
                "test_identities": data["demo_test_identities"] or None,
-               "image_size": data["image_size"]}
+               "image_size": _demo_side(data)}
     if context.is_main:
         info = demo.generate_demo_dataset(_demo_root(context), seed=data["demo_seed"], log=context.log,
                                           **options)
@@ -157,7 +226,8 @@ def modelzoo_train_data(context: RunContext) -> Optional[TrainData]:
     if data["validation_fraction"] > 0:
         index, validation = facedata.split_validation(index, data["validation_fraction"], seed=context.seed)
         held_out = len(validation)
-    resize = data["image_size"]
+    resize = size_of(data["image_size"])
+    resize = resize[0] if resize[0] == resize[1] else resize  # an int keeps square sets' cache keys
     if data["decoded_cache"]:
         cache = imagedata.DecodedCache.open(index, context.cache_dir / "facenet", resize_to=resize,
                                            log=context.log) if context.is_main else None
@@ -167,7 +237,8 @@ def modelzoo_train_data(context: RunContext) -> Optional[TrainData]:
     else:
         dataset = imagedata.ImageIndexDataset(index, resize_to=resize)
     augment = imagedata.DeviceAugment(
-        data["crop_size"], train=True, flip=data["flip"], output_size=data["train_size"] or None,
+        size_of(data["crop_size"]), train=True, flip=data["flip"], output_size=_size_or_none(data["train_size"]),
+        std=data["pixel_std"],
         brightness=data["brightness"], contrast=data["contrast"], scale=data["scale_jitter"],
         rotate=data["rotate_degrees"], erase=data["erase_probability"],
         channels_last=context.config["train"]["channels_last"])
@@ -183,6 +254,15 @@ def modelzoo_train_data(context: RunContext) -> Optional[TrainData]:
                             f"{per_identity}; the triplet loss needs P identities x K images per batch")
         batch_sampler = PKBatchSampler(index.labels, batch // per_identity, per_identity,
                                        rank=context.rank, world_size=context.world_size, seed=context.seed)
+    elif loss["name"] == "triplet_softmax":
+        from modelzoo_facenet.samplers import TripletBatchSampler
+
+        batch = context.config["train"]["batch_size"]
+        if batch % 3:
+            raise UserError(f"train.batch_size {batch} is not a multiple of 3; triplet_softmax batches are "
+                            "(anchor, positive, negative) triplets: use e.g. 96 (32 triplets)")
+        batch_sampler = TripletBatchSampler(index.labels, batch // 3, rank=context.rank,
+                                            world_size=context.world_size, seed=context.seed)
     kind = "synthetic" if data["source"] == "demo" else "real"
     identity = DataIdentity(
         name=data["name"], kind=kind, path=str(paths["train"]), images=len(index),
@@ -194,8 +274,25 @@ def modelzoo_train_data(context: RunContext) -> Optional[TrainData]:
 
 # --- Model and loss --------------------------------------------------------------------
 
+def network_input(config: dict) -> tuple[int, int]:
+    """(height, width) the network sees in training: data.train_size, else data.crop_size."""
+    data = config["data"]
+    return _size_or_none(data["train_size"]) or size_of(data["crop_size"])
+
+
 def build_network(config: dict, num_classes: Optional[int] = None):
     settings = config["model"]
+    if settings["backbone"] in ("mobilefacenet", "sphere20"):
+        if settings["pool_grid"] != 1 or settings["dropout_keep"] != 1.0:
+            raise UserError(f"model.pool_grid and model.dropout_keep apply to mobilenet_v1 and "
+                            f"inception_resnet_v1 only; pass --set model.pool_grid=1 and model.dropout_keep=1.0 "
+                            f"with {settings['backbone']}")
+        if settings["backbone"] == "mobilefacenet":
+            from modelzoo_facenet.mobilefacenet import MobileFaceNet as network
+        else:
+            from modelzoo_facenet.sphere import Sphere20 as network
+        return network(embedding_size=settings["embedding_size"], input_size=network_input(config),
+                       width=settings["width"])
     common = dict(embedding_size=settings["embedding_size"], num_classes=num_classes,
                   dropout_keep=settings["dropout_keep"], bn_momentum=settings["bn_momentum"],
                   bn_eps=settings["bn_eps"])
@@ -211,7 +308,7 @@ def build_network(config: dict, num_classes: Optional[int] = None):
 
         return MobileNetV1(width=settings["width"], pool_grid=settings["pool_grid"], **common)
     raise UserError(f"model.backbone '{settings['backbone']}' is not known; "
-                    "use inception_resnet_v1 or mobilenet_v1")
+                    "use inception_resnet_v1, mobilenet_v1, mobilefacenet or sphere20")
 
 
 @hookimpl
@@ -225,6 +322,7 @@ _LOSS_OPTIONS = {
     "cosface": ("scale", "margin"),
     "arcface": ("scale", "margin"),
     "triplet": ("margin",),
+    "triplet_softmax": ("margin",),
 }
 
 
@@ -251,8 +349,9 @@ def modelzoo_evaluate(context: RunContext, network) -> Optional[EvalResult]:
         _demo_dataset(context, all_ranks=False)  # `modelzoo eval` on the demo profile may come before any run
     paths = _paths(context)
     test_fold = data["test_fold"] if data["source"] == "lfw-unrestricted" else None
-    result = evaluate_lfw(network.embed, paths["pairs"], paths["lfw"], image_size=settings["image_size"],
-                          crop_size=settings["crop_size"] or None, batch_size=settings["batch_size"], device=context.device, flip=settings["flip"],
+    result = evaluate_lfw(network.embed, paths["pairs"], paths["lfw"], image_size=size_of(settings["image_size"]),
+                          crop_size=_size_or_none(settings["crop_size"]), batch_size=settings["batch_size"],
+                          device=context.device, flip=settings["flip"], pixel_std=data["pixel_std"],
                           distance=settings["distance"], subtract_mean=settings["subtract_mean"],
                           allow_missing=settings["allow_missing"], folds=settings["folds"],
                           test_fold=test_fold, num_workers=settings["num_workers"])
@@ -298,19 +397,19 @@ def modelzoo_export(context: RunContext, network, fmt: str, output: Path) -> Opt
 
     from modelzoo_facenet.export import export_model
 
-    size = context.config["eval"]["image_size"]
+    size = size_of(context.config["eval"]["image_size"])
     example = _example_faces(context, size)
     if example is None:
         generator = torch.Generator().manual_seed(0)
-        example = torch.rand(4, 3, size, size, generator=generator) * 2 - 1
+        example = torch.rand(4, 3, *size, generator=generator) * 2 - 1
     return export_model(network.cpu().eval(), fmt, output, example)
 
 
-def _example_faces(context: RunContext, size: int):
+def _example_faces(context: RunContext, size: tuple[int, int]):
     """A few real (or demo) LFW faces for the export check, when they are on disk."""
     import torch
 
-    from modelzoo_facenet.lfw_eval import fixed_standardization, load_image
+    from modelzoo_facenet.lfw_eval import load_image, standardization
 
     try:
         lfw_dir = _paths(context)["lfw"]
@@ -321,5 +420,6 @@ def _example_faces(context: RunContext, size: int):
     files = sorted(p for p in lfw_dir.glob("*/*") if p.suffix.lower() in (".png", ".jpg", ".jpeg"))[:4]
     if not files:
         return None
-    crop = context.config["eval"]["crop_size"] or None
-    return fixed_standardization(torch.stack([load_image(p, size, crop) for p in files]).float())
+    crop = _size_or_none(context.config["eval"]["crop_size"])
+    standardize = standardization(context.config["data"]["pixel_std"])
+    return standardize(torch.stack([load_image(p, size, crop) for p in files]).float())

@@ -31,6 +31,7 @@ CASIA = {
         "scale_jitter": 0.0,               # crop window scaled by 1 +- this (0: off)
         "rotate_degrees": 0.0,             # and turned by up to +- this many degrees
         "erase_probability": 0.0,          # random erasing: one grey rectangle per sample
+        "pixel_std": 128.0,                # pixels to (x - 127.5) / pixel_std (127.5: [-1, 1])
         "validation_fraction": 0.05,       # 5% of each identity's images held out
         "min_images_per_identity": 1,
         "decoded_cache": False,            # decode the aligned set once into a uint8 memmap
