@@ -23,7 +23,8 @@ def test_models_are_declared_with_their_recipe_profiles():
     specs = {spec.name: spec for spec in plugin.modelzoo_models()}
     assert {"facenet", *MODELS} <= set(specs)
     for name, profiles in MODELS.items():
-        assert specs[name].default_profile == "casia" and set(specs[name].profiles) == {"casia", "demo"}
+        assert specs[name].default_profile == "casia" and {"casia", "demo"} <= set(specs[name].profiles)
+        assert list(specs[name].profiles)[0] == "casia"  # the schema
         assert specs[name].metric_columns[0].key == "lfw_accuracy"
         # the plugin's sections of every profile hold exactly the schema's keys (the first profile's)
         for profile in profiles.values():
@@ -48,6 +49,17 @@ def test_models_are_declared_with_their_recipe_profiles():
     assert {int(k) * steps: v for k, v in cos["schedule"]["milestones"].items()} == \
         {0: 0.1, 16000: 0.01, 24000: 0.001}
     assert cos["train"]["batch_size"] == 512 and cos["optimizer"]["momentum"] == 0.9
+
+
+def test_arcface_lfw_unrestricted_trains_and_scores_the_same_window():
+    config = with_core_defaults(ARCFACE_PROFILES["lfw-unrestricted"])
+    data, evaluation = config["data"], config["eval"]
+    assert (data["source"], data["lfw_dir"], data["min_images_per_identity"]) == \
+        ("lfw-unrestricted", "lfw_data/lfw_112x112", 2)
+    # a 60 px crop of the 112 set decoded at 64 is 105 px of the stored face: evaluation's window
+    assert evaluation["crop_size"] == round(112 * data["crop_size"] / data["image_size"])
+    assert plugin.network_input(config) == plugin.size_of(evaluation["image_size"]) == (60, 60)
+    assert evaluation["folds"] == "interleaved"  # one test fold: thresholds within it
 
 
 @pytest.mark.parametrize("model", sorted(MODELS))
