@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as _dt
+import importlib
 import math
 import os
 import re
@@ -237,7 +238,7 @@ def run_release(args) -> int:
 
 def _preflight(cells: list[Cell], zoo: Zoo, device: str) -> None:
     """Refuse the whole matrix before any run when a model, profile or card count cannot work here."""
-    from modelzoo.cli import main as cli
+    cli = importlib.import_module("modelzoo.cli.main")  # the package re-exports main(), which hides the module
     from modelzoo.train import launch
     from modelzoo.zoo.zoofile import resolve_profile
 
@@ -253,7 +254,7 @@ def _preflight(cells: list[Cell], zoo: Zoo, device: str) -> None:
 
 def _run_cell(cell: Cell, action: Action, args, runs_dir: Path, zoo_path: Path) -> Outcome:
     """Run (or skip) one cell through ``modelzoo run``'s own path; any failure stays in the cell."""
-    from modelzoo.cli import main as cli
+    cli = importlib.import_module("modelzoo.cli.main")  # the package re-exports main(), which hides the module
 
     if action.kind in ("skip", "busy"):
         status = "success" if action.kind == "skip" else "running"
