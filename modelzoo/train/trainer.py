@@ -44,6 +44,7 @@ from modelzoo.train import distributed
 from modelzoo.train import resident as resident_data
 from modelzoo.train.batches import BatchStream, EpochBatches
 from modelzoo.train.graphs import GraphedStep
+from modelzoo.train.loglines import metrics_text, progress_text, short_unit, two_decimals
 from modelzoo.train.meter import ThroughputMeter, compute_only_fps
 from modelzoo.train.optim import build_optimizer, learning_rate, optimizer_implementation
 from modelzoo.train.step import (
@@ -315,7 +316,7 @@ def train(setup: Setup, job: Job, place: distributed.Topology, device: torch.dev
                           curves={"loss": {"step": [], "loss": []}})
     # Every logged step goes to train.log (tests and people read it); the live line is the terminal's.
     progress = ProgressLine(log.info, live=place.is_main, log_every_s=0, log_when_live=True)
-    unit = _short_unit(record)
+    unit = short_unit(record)
     loss_sum = torch.zeros((), device=device)
     losses_seen = 0
     step = setup.start_step
@@ -349,8 +350,8 @@ def train(setup: Setup, job: Job, place: distributed.Topology, device: torch.dev
                     mean_loss = _check_health(loss_sum, losses_seen, signals, place.world_size, device)
                     outcome.curves["loss"]["step"].append(step)
                     outcome.curves["loss"]["loss"].append(mean_loss)
-                    progress.show(_progress_text(step, setup, epoch, mean_loss, meter.current_fps(), unit,
-                                                 progress.elapsed_s))
+                    progress.show(progress_text(step, setup.start_step, setup.total_steps, epoch, mean_loss,
+                                                meter.current_fps(), unit, progress.elapsed_s))
                     loss_sum.zero_()
                     losses_seen = 0
                     if record is not None and records.heartbeat_due(record):
@@ -377,20 +378,6 @@ def train(setup: Setup, job: Job, place: distributed.Topology, device: torch.dev
         resources.end()  # also when the loop raised: no sampler thread or power tool outlives it
     meter.close()
     return outcome
-
-
-def _progress_text(step: int, setup: Setup, epoch: int, loss: float, fps: Optional[float], unit: str,
-                   elapsed_s: float) -> str:
-    done = step - setup.start_step
-    eta = elapsed_s / done * (setup.total_steps - step) if done else None
-    clock = "--:--" if eta is None else f"{int(eta) // 3600:d}:{int(eta) % 3600 // 60:02d}:{int(eta) % 60:02d}"
-    rate = f"{fps:.1f} {unit}" if fps else "warming up"
-    return f"step {step}/{setup.total_steps} epoch {epoch} loss {loss:.4f} {rate} ETA {clock}"
-
-
-def _short_unit(record: Optional[dict]) -> str:
-    unit = (record or {}).get("throughput_unit") or "images/s"
-    return {"images/s": "img/s"}.get(unit, unit)
 
 
 @contextlib.contextmanager
@@ -443,7 +430,7 @@ def _evaluate_into_curves(setup: Setup, outcome: LoopOutcome, step: int, place: 
                  "images": step * outcome.samples_per_step * place.world_size,
                  **{k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}}
         outcome.curves.setdefault("eval", []).append(point)
-        log.info("epoch %g: %s", epoch, _short(result.metrics))
+        log.info("epoch %g: %s", epoch, metrics_text(result.metrics))
     return result
 
 
@@ -490,7 +477,7 @@ def finish(setup: Setup, outcome: LoopOutcome, job: Job, place: distributed.Topo
     if evaluation is not None:
         metrics.update(evaluation.metrics)
         curves.update(evaluation.curves)
-        log.info("evaluation: %s", _short(evaluation.metrics))
+        log.info("evaluation: %s", metrics_text(evaluation.metrics))
         if evaluation.identity is not None:
             result.identity = replace(result.identity, extra={**result.identity.extra,
                                                               "evaluation": evaluation.identity.as_dict()})
@@ -521,8 +508,8 @@ def finish(setup: Setup, outcome: LoopOutcome, job: Job, place: distributed.Topo
         result.error = f"no training step was timed ({metrics.get('fps_note', 'too few steps')}); " \
                        "raise train.epochs or --max-steps"
     log.info("fps %s (per card %s, compute-only %s), step p50 %s ms",
-             _two_decimals(metrics.get("fps")), _two_decimals(metrics.get("fps_per_card")),
-             _two_decimals(metrics.get("compute_fps")), _two_decimals(metrics.get("step_ms_p50")))
+             two_decimals(metrics.get("fps")), two_decimals(metrics.get("fps_per_card")),
+             two_decimals(metrics.get("compute_fps")), two_decimals(metrics.get("step_ms_p50")))
     return result
 
 
@@ -602,10 +589,3 @@ def _fill_record(record: dict, result: TrainResult, job: Job, previous_metrics: 
         error = f"stopped by a signal; resume with 'modelzoo run {job.model} --resume {job.run_id}'"
     records.mark_finished(record, result.status, error)
 
-
-def _short(metrics: dict) -> str:
-    return ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
-
-
-def _two_decimals(value) -> str:
-    return f"{value:.2f}" if isinstance(value, (int, float)) else "n/a"

@@ -47,7 +47,7 @@ class Comparison:
 
 # --- Thresholds -----------------------------------------------------------------------
 
-def _finite(value) -> Optional[float]:
+def finite_number(value) -> Optional[float]:
     """``value`` as a float when it is a finite real number (not a bool), else None."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
@@ -62,7 +62,7 @@ def threshold_problem(limit) -> Optional[str]:
     """What is wrong with a limit (``{"abs": x}`` or ``{"rel_pct": y}``, x, y >= 0), or None."""
     if not isinstance(limit, dict) or len(limit) != 1 or next(iter(limit)) not in ("abs", "rel_pct"):
         return "expected {abs: X} or {rel_pct: Y}"
-    value = _finite(next(iter(limit.values())))
+    value = finite_number(next(iter(limit.values())))
     if value is None or value < 0:
         return "the limit must be a finite number >= 0"
     return None
@@ -107,7 +107,7 @@ def compare_records(base: dict, new: dict, *, max_fps_drop_pct: Optional[float] 
     thresholds = dict(thresholds or {})
     if max_metric_drop is not None:
         thresholds.setdefault("*", {"abs": max_metric_drop})
-    fps_limit = DEFAULT_MAX_FPS_DROP_PCT if max_fps_drop_pct is None else _finite(max_fps_drop_pct)
+    fps_limit = DEFAULT_MAX_FPS_DROP_PCT if max_fps_drop_pct is None else finite_number(max_fps_drop_pct)
     if fps_limit is None or fps_limit < 0:
         raise UserError(f"--max-fps-drop {max_fps_drop_pct!r}: give a percentage >= 0, e.g. 5")
     columns = _columns(base, new)
@@ -195,7 +195,7 @@ def _base_fps(base: dict) -> Optional[float]:
     raw = (base.get("metrics") or {}).get("fps")
     if raw is None:
         return None
-    value = _finite(raw)
+    value = finite_number(raw)
     if value is None or value <= 0:
         raise UserError(f"run {base['run_id']} has an invalid FPS ({raw!r}); it cannot be a baseline: "
                         "compare against a run that measured its FPS")
@@ -204,7 +204,7 @@ def _base_fps(base: dict) -> Optional[float]:
 
 def _compare_fps(result: Comparison, base: dict, new: dict, base_fps: float, limit_pct: float) -> None:
     raw_new = new["metrics"].get("fps")  # new["metrics"] is non-empty here
-    new_fps = _finite(raw_new)
+    new_fps = finite_number(raw_new)
     if new_fps is None:
         _missing(result, "FPS", f"{base_fps:.2f}", raw_new)
         return
@@ -223,7 +223,7 @@ def _stability(record: dict, result: Comparison) -> Optional[tuple[int, float]]:
     if stats is None:
         return None
     n = stats.get("n") if isinstance(stats, dict) else None
-    std = _finite(stats.get("std")) if isinstance(stats, dict) else None
+    std = finite_number(stats.get("std")) if isinstance(stats, dict) else None
     if not isinstance(n, int) or isinstance(n, bool) or n < 2 or std is None or std < 0:
         result.warnings.append(f"fps_stability of run {record['run_id']} is malformed ({stats!r}); "
                                "using the fixed FPS limit")
@@ -270,14 +270,14 @@ def _missing(result: Comparison, title: str, base_text: str, value) -> None:
 def _compare_metric(result: Comparison, column: dict, base: dict, new: dict, limit: tuple[dict, str]) -> None:
     key, title, fmt = column["key"], str(column.get("title") or column["key"]), _fmt(column)
     raw_base = base.get(key)
-    b = _finite(raw_base)
+    b = finite_number(raw_base)
     if b is None:
         if raw_base is not None:
             result.rows.append((title, repr(raw_base), str(new.get(key)), "", "not compared: base not finite"))
         if raw_base is not None or key in new:
             result.warnings.append(f"{title}: base has no finite value ({raw_base!r}); not compared")
         return
-    n = _finite(new.get(key))
+    n = finite_number(new.get(key))
     if n is None:
         _missing(result, title, fmt.format(b), new.get(key))
         return

@@ -14,19 +14,11 @@ SMALL = ["--set", "data.demo_train_identities=200", "--set", "data.demo_images_p
 
 
 @pytest.fixture(scope="module")
-def demo_runs(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("demo")
-    env = {"MODELZOO_DISABLE_PLUGIN_AUTOLOAD": "1", "MODELZOO_PLUGINS": "modelzoo_facenet.plugin",
-           "MODELZOO_RUNS": str(tmp / "runs"), "MODELZOO_CACHE": str(tmp / "cache")}
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in env.items():
-            patch.setenv(key, value)
-        patch.delenv("MODELZOO_ZOO", raising=False)
-        patch.chdir(tmp)
-        # two steps, the second timed: a run that times no step has no FPS and is refused
-        untrained = _run(["--max-steps", "2", "--set", "train.fps_warmup_steps=1"])
-        trained = _run(["--set", "train.epochs=14"])  # 700 steps: the loss leaves its plateau near 300
-        yield tmp, untrained, trained, patch
+def demo_runs(facenet_cli):
+    # two steps, the second timed: a run that times no step has no FPS and is refused
+    untrained = _run(["--max-steps", "2", "--set", "train.fps_warmup_steps=1"])
+    trained = _run(["--set", "train.epochs=14"])  # 700 steps: the loss leaves its plateau near 300
+    return facenet_cli, untrained, trained
 
 
 def _run(extra):
@@ -37,7 +29,7 @@ def _run(extra):
 
 
 def test_short_training_beats_the_untrained_network(demo_runs):
-    _, untrained, trained, _ = demo_runs
+    _, untrained, trained = demo_runs
     before, after = untrained["metrics"]["lfw_accuracy"], trained["metrics"]["lfw_accuracy"]
     assert after > 0.75 and after > before + 0.2, (before, after)
     assert trained["data"]["kind"] == "synthetic"
@@ -46,7 +38,7 @@ def test_short_training_beats_the_untrained_network(demo_runs):
 
 
 def test_checkpoint_evaluates_and_exports(demo_runs, capsys):
-    tmp, _, trained, _ = demo_runs
+    tmp, _, trained = demo_runs
     checkpoint = trained["checkpoint"]
     assert main(["eval", "facenet", "--profile", "demo", "--device", "cpu", "--weights", checkpoint, *SMALL]) == 0
     (evaluated,) = [r for r in records.load_all("runs") if r["kind"] == "eval"]

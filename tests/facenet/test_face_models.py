@@ -10,7 +10,7 @@ from modelzoo.cli import main
 from modelzoo.contract.api import RunContext
 from modelzoo.contract.settings import with_core_defaults
 from modelzoo.store import records
-from modelzoo_facenet import plugin
+from modelzoo_facenet import plugin, sizes
 from modelzoo_facenet.face_profiles import ARCFACE_PROFILES, COSFACE_PROFILES, FACENET_PYTORCH_PROFILES
 
 MODELS = {"facenet-pytorch": FACENET_PYTORCH_PROFILES, "arcface": ARCFACE_PROFILES, "cosface": COSFACE_PROFILES}
@@ -58,7 +58,7 @@ def test_arcface_lfw_unrestricted_trains_and_scores_the_same_window():
         ("lfw-unrestricted", "lfw_data/lfw_112x112", 2)
     # a 60 px crop of the 112 set decoded at 64 is 105 px of the stored face: evaluation's window
     assert evaluation["crop_size"] == round(112 * data["crop_size"] / data["image_size"])
-    assert plugin.network_input(config) == plugin.size_of(evaluation["image_size"]) == (60, 60)
+    assert plugin.network_input(config) == sizes.size_of(evaluation["image_size"]) == (60, 60)
     assert evaluation["folds"] == "interleaved"  # one test fold: thresholds within it
 
 
@@ -68,27 +68,14 @@ def test_recipe_network_takes_the_recipes_input(model):
 
     config = with_core_defaults(MODELS[model]["casia"])
     network = plugin.build_network(config).eval()
-    height, width = plugin.size_of(config["eval"]["image_size"])
+    height, width = sizes.size_of(config["eval"]["image_size"])
     with torch.no_grad():
         embedding = network.embed(torch.zeros(2, 3, height, width))
     assert embedding.shape == (2, config["model"]["embedding_size"])
 
 
-@pytest.fixture(scope="module")
-def face_env(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("face")
-    env = {"MODELZOO_DISABLE_PLUGIN_AUTOLOAD": "1", "MODELZOO_PLUGINS": "modelzoo_facenet.plugin",
-           "MODELZOO_RUNS": str(tmp / "runs"), "MODELZOO_CACHE": str(tmp / "cache")}
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in env.items():
-            patch.setenv(key, value)
-        patch.delenv("MODELZOO_ZOO", raising=False)
-        patch.chdir(tmp)
-        yield tmp
-
-
 @pytest.mark.parametrize("model", sorted(MODELS))
-def test_capped_demo_run_records_a_synthetic_success(face_env, model):
+def test_capped_demo_run_records_a_synthetic_success(facenet_cli, model):
     before = {r["run_id"] for r in records.load_all("runs")}
     assert main(["run", model, "--profile", "demo", "--device", "cpu", "--max-steps", "3",
                  "--set", "train.fps_warmup_steps=1", *SMALL]) == 0

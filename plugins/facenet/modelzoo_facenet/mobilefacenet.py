@@ -34,6 +34,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from modelzoo_facenet.sizes import checked_input
+
 
 def downsampled(size: int, halvings: int) -> int:
     """The side of a map after ``halvings`` 3x3 stride-2 pad-1 convolutions: ceil(n / 2) each."""
@@ -94,11 +96,7 @@ class MobileFaceNet(nn.Module):
     def __init__(self, embedding_size: int = 128, input_size: int | tuple[int, int] = 112,
                  width: float = 1.0) -> None:
         super().__init__()
-        if width <= 0:
-            raise ValueError(f"width must be positive, got {width}")
-        height, width_px = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
-        if min(height, width_px) < 16:
-            raise ValueError(f"MobileFaceNet needs inputs of 16 px or more, got {height}x{width_px}")
+        height, width_px = checked_input(input_size, width, "MobileFaceNet")
         self.embedding_size = embedding_size
         self.input_size = (int(height), int(width_px))
         c64, c128, c256, c512 = (_scaled(c, width) for c in (64, 128, 256, 512))

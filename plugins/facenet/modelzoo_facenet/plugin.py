@@ -25,6 +25,7 @@ from modelzoo.contract.api import (
 from modelzoo_facenet import __version__
 from modelzoo_facenet.face_profiles import ARCFACE_PROFILES, COSFACE_PROFILES, FACENET_PYTORCH_PROFILES
 from modelzoo_facenet.profiles import PROFILES
+from modelzoo_facenet.sizes import size_of
 
 MODEL = "facenet"
 LFW_ACCURACY = MetricColumn("lfw_accuracy", "LFW_Accuracy", "{:.5f}", std_key="lfw_accuracy_std")
@@ -117,15 +118,6 @@ def _paths(context: RunContext) -> dict[str, Path]:
     if data["source"] == "folders":
         return {"train": root / data["train_dir"], **lfw}
     raise UserError(f"data.source '{data['source']}' is not known; use folders, demo or lfw-unrestricted")
-
-
-def size_of(value) -> tuple[int, int]:
-    """A size setting (one int for a square, or [height, width]) as (height, width)."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value, value
-    if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, int) for v in value):
-        return int(value[0]), int(value[1])
-    raise UserError(f"a size must be an int or [height, width], got {value!r}; fix the profile's sizes")
 
 
 def _size_or_none(value):

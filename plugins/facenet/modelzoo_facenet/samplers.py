@@ -24,6 +24,14 @@ from torch.utils.data import Sampler
 from modelzoo.contract.api import UserError
 
 
+def images_by_identity(labels: Sequence[int]) -> list[np.ndarray]:
+    """The sample indices of each identity, identities in label order, indices ascending."""
+    labels_array = np.asarray(labels).reshape(-1)
+    order = np.argsort(labels_array, kind="stable")
+    _, starts = np.unique(labels_array[order], return_index=True)
+    return np.split(order, starts[1:]) if len(order) else []
+
+
 class PKBatchSampler(Sampler[list[int]]):
     """Batches of ``identities_per_batch`` (P) identities x ``images_per_identity`` (K) images.
 
@@ -74,11 +82,7 @@ class PKBatchSampler(Sampler[list[int]]):
         self.seed = seed
         self.epoch = 0
 
-        labels_array = np.asarray(labels).reshape(-1)
-        order = np.argsort(labels_array, kind="stable")
-        _, starts = np.unique(labels_array[order], return_index=True)
-        groups = np.split(order, starts[1:]) if len(order) else []
-        self._images = [g for g in groups if len(g) >= max(1, min_images_per_identity)]
+        self._images = [g for g in images_by_identity(labels) if len(g) >= max(1, min_images_per_identity)]
         self.num_identities = len(self._images)
 
         per_step = identities_per_batch * world_size
@@ -174,16 +178,13 @@ class TripletBatchSampler(Sampler[list[int]]):
         self.world_size = world_size
         self.seed = seed
         self.epoch = 0
-        labels_array = np.asarray(labels).reshape(-1)
-        order = np.argsort(labels_array, kind="stable")
-        _, starts = np.unique(labels_array[order], return_index=True)
-        self._images = np.split(order, starts[1:]) if len(order) else []
+        self._images = images_by_identity(labels)
         self._anchors = np.array([i for i, g in enumerate(self._images) if len(g) >= 2], dtype=np.int64)
         if len(self._images) < 2 or len(self._anchors) < 1:
             raise UserError(f"triplets need 2 or more identities, one with 2 or more images; the data has "
                             f"{len(self._images)} identities, {len(self._anchors)} with 2+ images: use more data")
         self._batches = batches_per_epoch if batches_per_epoch is not None \
-            else max(1, len(labels_array) // (3 * triplets * world_size))
+            else max(1, sum(len(g) for g in self._images) // (3 * triplets * world_size))
 
     @property
     def batch_size(self) -> int:

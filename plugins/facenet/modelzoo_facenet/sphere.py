@@ -23,6 +23,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from modelzoo_facenet.sizes import checked_input
+
 from .mobilefacenet import downsampled
 
 UNITS = (1, 2, 4, 1)          # residual units per stage (sphere20)
@@ -54,11 +56,7 @@ class Sphere20(nn.Module):
     def __init__(self, embedding_size: int = 512, input_size: int | tuple[int, int] = (112, 96),
                  width: float = 1.0) -> None:
         super().__init__()
-        if width <= 0:
-            raise ValueError(f"width must be positive, got {width}")
-        height, width_px = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
-        if min(height, width_px) < 16:
-            raise ValueError(f"sphere20 needs inputs of 16 px or more, got {height}x{width_px}")
+        height, width_px = checked_input(input_size, width, "sphere20")
         self.embedding_size = embedding_size
         self.input_size = (int(height), int(width_px))
         channels = [max(int(round(c * width)), 8) for c in CHANNELS]
