@@ -32,6 +32,7 @@ from modelzoo.contract.api import UserError
 
 SCHEMA_VERSION = 1
 RECORD_FILE = "record.json"
+CHECKPOINT_FILE = "checkpoint.pt"  # beside the record; modelzoo.train.checkpoint writes it
 STATUSES = ("running", "success", "failed", "diverged", "interrupted", "lost")
 FINISHED = ("success", "failed", "diverged")
 FINAL = FINISHED + ("interrupted",)  # what mark_finished may write; "lost" is only derived
@@ -142,6 +143,12 @@ def _owner() -> Owner:
 
     return {"host": socket.gethostname(), "pid": os.getpid(),
             "pid_started": psutil.Process().create_time(), "heartbeat": utc_now()}
+
+
+def owned_here(record: dict) -> bool:
+    """Is this process the record's owner (the one that started its current attempt)?"""
+    owner = record.get("owner")
+    return isinstance(owner, dict) and owner.get("host") == socket.gethostname() and owner.get("pid") == os.getpid()
 
 
 def _attempt_start(record: dict) -> str:

@@ -17,7 +17,7 @@ import torch
 from modelzoo.contract.api import UserError
 from modelzoo.store import records
 
-CHECKPOINT_FILE = "checkpoint.pt"
+CHECKPOINT_FILE = records.CHECKPOINT_FILE
 
 
 def read_state(path: Path) -> dict:

@@ -12,23 +12,18 @@ bad input. No torch here: ``zoo check`` reads records only.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from modelzoo.contract.api import UserError, check_format
 from modelzoo.store import records
 from modelzoo.zoo.compare import DEFAULT_MAX_FPS_DROP_PCT, finite_number
 from modelzoo.zoo.release import (
-    EXIT_FAILED,
     Cell,
     deciding_run,
     plan_cells,
-    release_of,
-    runs_of_cells,
     schedule_text,
 )
-from modelzoo.zoo.zoofile import Zoo, ZooModel, ZooRelease, find_zoo_file, load_zoo
+from modelzoo.zoo.zoofile import Zoo, ZooModel, ZooRelease
 
 # --- zoo check --------------------------------------------------------------------------
 
@@ -171,22 +166,3 @@ def format_verdicts(verdicts: list[Verdict]) -> str:
                         "FAIL: " + "; ".join(v.failures)) for v in verdicts]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     return "\n".join("  ".join([*(c.ljust(w) for c, w in zip(row[:4], widths)), row[4]]).rstrip() for row in rows)
-
-
-def check_command(args) -> int:
-    """``modelzoo zoo check``."""
-    zoo = load_zoo(find_zoo_file(args.zoo))
-    release = release_of(zoo, args.release)
-    cells = plan_cells(release)
-    runs, problems = runs_of_cells(cells, Path(args.runs_dir))
-    for problem in problems:
-        print(f"modelzoo: warning: skipped {problem}", file=sys.stderr)
-    verdicts = check_release(zoo, release, runs)
-    print(format_verdicts(verdicts))
-    failed = [v for v in verdicts if not v.passed]
-    if failed:
-        print(f"zoo check {release.id}: FAIL: {len(failed)} of {len(verdicts)} cells: "
-              + "; ".join(f"{v.cell.name} ({v.failures[0]})" for v in failed))
-        return EXIT_FAILED
-    print(f"zoo check {release.id}: pass: all {len(verdicts)} cells meet {zoo.path}")
-    return 0

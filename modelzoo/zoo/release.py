@@ -19,34 +19,29 @@ max_steps}``. The records are the only state: both verbs find a cell's runs by
 A failed cell does not stop the others; a stop signal does. One line per cell, then a
 summary record (kind ``zoo``). Exit 0 when every cell succeeded, else 1; 130 when stopped.
 
+The local launcher's loop is :func:`modelzoo.app.releases.zoo_run` (it runs each cell through
+:func:`modelzoo.app.running.run_request`); the Slurm launcher is :mod:`modelzoo.zoo.slurm_release`;
 ``zoo check`` is :mod:`modelzoo.zoo.gate`.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import datetime as _dt
-import importlib
 import os
 import re
 import secrets
-import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from modelzoo.contract.api import MetricColumn, UserError, int_at_least
+from modelzoo.contract.api import MetricColumn, UserError
 from modelzoo.store import records
 from modelzoo.zoo.compare import finite_number
-from modelzoo.zoo.zoofile import Zoo, ZooRelease, find_zoo_file, load_zoo
+from modelzoo.zoo.zoofile import Zoo, ZooRelease
 
 RELEASE_ENV = "MODELZOO_RELEASE"
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_STOPPED = 130
-CHECKPOINT_FILE = "checkpoint.pt"  # modelzoo.train.checkpoint.CHECKPOINT_FILE; that module imports torch
+DEFAULT_CARDS_PER_NODE = 8  # the Slurm launcher's: a cell asks for ceil(cards / this) nodes
 
 
 # --- Cells ------------------------------------------------------------------------------
@@ -135,6 +130,26 @@ def deciding_run(cell: Cell, runs: list[dict]) -> Optional[dict]:
 # --- zoo run ----------------------------------------------------------------------------
 
 @dataclass
+class ZooRunOptions:
+    """``zoo run``'s choices, for either launcher (``None``: every model / card count, auto device)."""
+    release: Optional[str] = None
+    runs_dir: Path = Path("runs")
+    data_root: str = "data"
+    zoo: Optional[str] = None               # the zoo file (None: the one find_zoo_file finds)
+    models: Optional[list[str]] = None
+    cards: Optional[list[int]] = None
+    device: Optional[str] = None
+    debug: bool = False
+    launcher: str = "local"                 # or "slurm"
+    partition: Optional[str] = None         # the Slurm launcher's options from here on
+    account: Optional[str] = None
+    time: Optional[str] = None
+    sbatch_args: list[str] = field(default_factory=list)
+    cards_per_node: int = DEFAULT_CARDS_PER_NODE
+    no_wait: bool = False
+
+
+@dataclass
 class Action:
     """What ``zoo run`` does with a cell: skip, resume, new, or busy (running elsewhere)."""
     kind: str
@@ -159,7 +174,7 @@ def next_action(cell: Cell, runs: list[dict], runs_dir: Path, device: str) -> Ac
         if newest.get("device") != device:
             return Action("new", newest, f"run {run_id} was {status} on {newest.get('device')}, this run "
                                          f"is on {device}")
-        if not (Path(runs_dir) / run_id / CHECKPOINT_FILE).is_file():
+        if not (Path(runs_dir) / run_id / records.CHECKPOINT_FILE).is_file():
             return Action("new", newest, f"run {run_id} was {status} before its first checkpoint")
         return Action("resume", newest, f"run {run_id} was {status}")
     return Action("new", newest, f"run {run_id} {status}")
@@ -188,93 +203,7 @@ class Outcome:
         return f"cell {self.cell.name}: {self.status} ({done}){': ' + detail if detail else ''}"
 
 
-def run_release(args) -> int:
-    """``modelzoo zoo run``."""
-    from modelzoo.toolkit.runtime import choose_device, writable_dir
-    from modelzoo.train import distributed
-
-    zoo = load_zoo(find_zoo_file(args.zoo))
-    release = release_of(zoo, args.release)
-    cells = plan_cells(release, args.models, args.cards)
-    if distributed.under_outer_launcher():
-        raise UserError("zoo run is not available under an outer launcher (torchrun, srun); start it as "
-                        "a plain command: it launches each cell's workers itself")
-    device = choose_device(args.device or "auto")
-    _preflight(cells, zoo, device)
-    runs_dir = writable_dir(Path(args.runs_dir), "runs directory", "--runs-dir")
-    started = records.utc_now()
-    outcomes: list[Outcome] = []
-    with release_lock(runs_dir, release.id):
-        runs, problems = runs_of_cells(cells, runs_dir)
-        for problem in problems:
-            print(f"modelzoo: warning: skipped {problem}", file=sys.stderr)
-        print(f"zoo run {release.id}: {len(cells)} cell(s) on {device}; runs in {runs_dir}", file=sys.stderr)
-        try:
-            for cell in cells:
-                action = next_action(cell, runs[cell], runs_dir, device)
-                outcome = _run_cell(cell, action, args, runs_dir, zoo.path)
-                outcomes.append(outcome)
-                print(outcome.line(), flush=True)
-                if outcome.status == "interrupted":
-                    raise KeyboardInterrupt
-        except KeyboardInterrupt:
-            outcomes += [Outcome(c, "new", "not run") for c in cells[len(outcomes):]]
-            save_summary(release, outcomes, started, device, args, runs_dir, stopped=True)
-            raise
-    summary = save_summary(release, outcomes, started, device, args, runs_dir, stopped=False)
-    succeeded = sum(o.status == "success" for o in outcomes)
-    print(f"zoo run {release.id}: {succeeded} of {len(outcomes)} cells succeeded; summary record "
-          f"{summary['run_id']}" + ("" if summary["status"] == "success" else f"; {summary['error']}"))
-    return 0 if summary["status"] == "success" else EXIT_FAILED
-
-
-def _preflight(cells: list[Cell], zoo: Zoo, device: str) -> None:
-    """Refuse the whole matrix before any run when a model, profile or card count cannot work here."""
-    cli = importlib.import_module("modelzoo.cli.main")  # the package re-exports main(), which hides the module
-    from modelzoo.train import launch
-    from modelzoo.zoo.zoofile import resolve_profile
-
-    registry = cli._registry()
-    for model, profile in dict.fromkeys((c.model, c.profile) for c in cells):
-        resolve_profile(registry.model(model), zoo, profile)
-    for cards in sorted({c.cards for c in cells}):
-        try:
-            launch.check_cards(cards, device)
-        except UserError as exc:
-            raise UserError(f"{exc} (the release's {cards}-card cells; skip them with --cards)") from None
-
-
-def _run_cell(cell: Cell, action: Action, args, runs_dir: Path, zoo_path: Path) -> Outcome:
-    """Run (or skip) one cell through ``modelzoo run``'s own path; any failure stays in the cell."""
-    cli = importlib.import_module("modelzoo.cli.main")  # the package re-exports main(), which hides the module
-
-    if action.kind in ("skip", "busy"):
-        status = "success" if action.kind == "skip" else "running"
-        return Outcome(cell, action.kind, status, action.record, None if action.kind == "skip" else action.why)
-    run_args = cli.build_parser().parse_args(run_argv(cell, action, args, runs_dir, zoo_path))
-    run_args.release, run_args.zoo_cell = cell.release, cell.as_record_field()
-    print(f"cell {cell.name}: {'resuming' if action.kind == 'resume' else 'starting'} "
-          f"({action.why})", file=sys.stderr)
-    before = {p.name for p in runs_dir.iterdir()}
-    try:
-        record = cli._run(run_args)
-    except KeyboardInterrupt:  # Ctrl-C: the run recorded itself; run_release stops the matrix
-        return Outcome(cell, action.kind, "interrupted", _record_left_by(cell, action, runs_dir, before),
-                       "stopped by a signal")
-    except Exception as exc:  # noqa: BLE001 - one cell's failure, whatever it is, must not stop the others
-        if args.debug:
-            import traceback
-            traceback.print_exc()
-        record = _record_left_by(cell, action, runs_dir, before)
-        error = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
-        status = records.effective_status(record) if record else "failed"
-        return Outcome(cell, action.kind, "failed" if status in ("running", "success") else status, record,
-                       error)
-    status = record.get("status", "failed")
-    return Outcome(cell, action.kind, status, record, None if status == "success" else record.get("error"))
-
-
-def run_argv(cell: Cell, action: Action, args, runs_dir: Path, zoo_path: Path) -> list[str]:
+def run_argv(cell: Cell, action: Action, args: ZooRunOptions, runs_dir: Path, zoo_path: Path) -> list[str]:
     """The ``modelzoo run`` arguments of a cell's run (new or ``--resume``), for every launcher."""
     argv = ["run", cell.model, "--cards", str(cell.cards), "--runs-dir", str(runs_dir),
             "--data-root", str(args.data_root), "--zoo", str(zoo_path)]
@@ -282,31 +211,6 @@ def run_argv(cell: Cell, action: Action, args, runs_dir: Path, zoo_path: Path) -
     argv += ["--device", args.device] if args.device else []
     argv += ["--max-steps", str(cell.max_steps)] if cell.max_steps else []
     return argv + (["--debug"] if args.debug else [])
-
-
-def zoo_cell_field(text: str) -> dict:
-    """``modelzoo run --zoo-cell JSON`` (how a Slurm job's run gets its cell): a record's ``zoo_cell``."""
-    import json
-
-    try:
-        cell = Cell(**json.loads(text))
-        if not (isinstance(cell.cards, int) and isinstance(cell.release, str) and isinstance(cell.model, str)):
-            raise TypeError("wrong types")
-    except (ValueError, TypeError) as exc:
-        raise argparse.ArgumentTypeError(f"not a zoo cell ({exc}): {text!r}") from None
-    return cell.as_record_field()
-
-
-def _record_left_by(cell: Cell, action: Action, runs_dir: Path, before: set[str]) -> Optional[dict]:
-    """The record of the attempt that raised, if it got as far as writing one."""
-    ids = [action.record["run_id"]] if action.kind == "resume" else \
-        sorted({p.name for p in runs_dir.iterdir()} - before)
-    for run_id in reversed(ids):
-        with contextlib.suppress(UserError):
-            record = records.load(runs_dir / run_id)
-            if cell.owns(record):
-                return record
-    return None
 
 
 def release_lock(runs_dir: Path, release_id: str):
@@ -322,7 +226,7 @@ def _plain(name: str) -> str:
     return re.sub(r"[^0-9A-Za-z._-]", "_", name)
 
 
-def save_summary(release: ZooRelease, outcomes: list[Outcome], started: str, device: str, args,
+def save_summary(release: ZooRelease, outcomes: list[Outcome], started: str, device: str, args: ZooRunOptions,
                   runs_dir: Path, stopped: bool) -> dict:
     """The zoo run's summary record: every cell with its run id, status and numbers."""
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -374,66 +278,3 @@ def _numbers_text(record: Optional[dict]) -> str:
             column = MetricColumn.from_dict(entry)
             shown.append(f"{column.title} {column.render(metrics)}")
     return ", ".join(shown)
-
-
-# --- The verb ---------------------------------------------------------------------------
-
-def _model_names(text: str) -> list[str]:
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError(f"expected model names separated by commas, got {text!r}")
-    return list(dict.fromkeys(names))
-
-
-_card_count = int_at_least(1)
-
-
-def _card_counts(text: str) -> list[int]:
-    counts = [_card_count(n.strip()) for n in text.split(",") if n.strip()]
-    if not counts:
-        raise argparse.ArgumentTypeError(f"expected card counts separated by commas, e.g. 1,8, got {text!r}")
-    return list(dict.fromkeys(counts))
-
-
-def add_zoo_parser(verbs, common: Callable[[argparse.ArgumentParser], None]) -> None:
-    """``modelzoo zoo run|status|cancel|check`` on the CLI's subparsers; ``common`` adds --zoo, --runs-dir, --debug."""
-    from modelzoo.zoo import slurm_release
-
-    parser = verbs.add_parser("zoo", help="run a release's matrix from zoo.yaml (here or on Slurm) and gate it "
-                              "against the published numbers (zoo run, zoo status, zoo cancel, zoo check)")
-    actions = parser.add_subparsers(dest="zoo_action", metavar="ACTION", required=True)
-    release_help = f"release id from zoo.yaml's releases: (default: ${RELEASE_ENV})"
-    p = actions.add_parser("run", help="run every cell of a release (models x profiles x cards); resumes: "
-                           "succeeded cells are skipped; exit 1 unless every cell succeeded")
-    common(p)
-    p.add_argument("--release", help=release_help)
-    p.add_argument("--models", type=_model_names, metavar="A,B", help="only these models of the release")
-    p.add_argument("--cards", type=_card_counts, metavar="1,8", help="only these card counts of the release")
-    p.add_argument("--device", choices=("auto", "cuda", "cpu"),
-                   help="cuda when a card is visible, else cpu (default: auto)")
-    p.add_argument("--data-root", help="root of the data sets (default: $MODELZOO_DATA_ROOT or ./data)")
-    slurm_release.add_run_options(p)
-    slurm_release.add_actions(actions, common, release_help)  # zoo status, zoo cancel
-    p = actions.add_parser("check", help="judge every cell of a release against zoo.yaml's references, "
-                           "targets and tolerances; exit 1 on any failure, 2 on bad input")
-    common(p)
-    p.add_argument("--release", help=release_help)
-
-
-def cmd_zoo(args) -> int:
-    """The ``zoo`` verb. A crash is exit 2 (an error), never 1, which a pipeline reads as a verdict."""
-    from modelzoo.zoo import gate, slurm_release
-
-    try:
-        if args.zoo_action == "run":
-            return (slurm_release.run_release if args.launcher == "slurm" else run_release)(args)
-        return {"check": gate.check_command, "status": slurm_release.status_command,
-                "cancel": slurm_release.cancel_command}[args.zoo_action](args)
-    except (UserError, KeyboardInterrupt):
-        raise
-    except Exception as exc:  # noqa: BLE001
-        if args.debug:
-            raise
-        print(f"modelzoo: error: {type(exc).__name__}: {exc} (run again with --debug for the traceback)",
-              file=sys.stderr)
-        return EXIT_USAGE

@@ -22,7 +22,6 @@ job, whose ``modelzoo run`` checkpoints and records ``interrupted``; a rerun res
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -36,18 +35,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from modelzoo.contract.api import UserError, int_at_least
+from modelzoo.contract.api import UserError
 from modelzoo.store import records
 from modelzoo.zoo import release as zoo_release
 from modelzoo.zoo import slurm
-from modelzoo.zoo.release import Cell, Outcome
+from modelzoo.zoo.release import Cell, Outcome, ZooRunOptions
 from modelzoo.zoo.zoofile import find_zoo_file, load_zoo
 
 JOBS_FOLDER = ".slurm"          # under the runs folder: batch scripts and Slurm's logs
 POLL_ENV = "MODELZOO_SLURM_POLL_S"
 DEFAULT_POLL_S = 5.0
 CANCEL_WAIT_S = 120             # after scancel: time for the runs to checkpoint and record (KillWait is 30 s)
-DEFAULT_CARDS_PER_NODE = 8
 LIVE = ("pending", "running")
 _RUN_LINE = re.compile(r"^run (\S+): .* record in ", re.MULTILINE)  # modelzoo run's first line
 _STATE_WORDS = {"PENDING": "pending", "CONFIGURING": "running", "RUNNING": "running", "COMPLETING": "running",
@@ -185,7 +183,7 @@ def format_table(states: list[CellState]) -> str:
     return "\n".join("  ".join([*(c.ljust(w) for c, w in zip(row[:4], widths)), row[4]]).rstrip() for row in rows)
 
 
-def _counts(states: list[CellState]) -> str:
+def count_text(states: list[CellState]) -> str:
     order = ("success", "running", "pending", "interrupted", "failed", "lost", "diverged", "not run")
     counts = {k: sum(s.state == k for s in states) for k in order}
     return ", ".join(f"{n} {'succeeded' if k == 'success' else k}" for k, n in counts.items() if n)
@@ -267,17 +265,6 @@ def _request(cell: Cell, action: zoo_release.Action, args, runs_dir: Path, zoo_p
 
 # --- zoo run --launcher slurm -----------------------------------------------------------------
 
-def _check_profiles(cells: list[Cell], zoo) -> None:
-    from modelzoo.contract.plugins import load_registry
-    from modelzoo.zoo.zoofile import resolve_profile
-
-    registry = load_registry()
-    for warning in registry.warnings:
-        print(f"modelzoo: warning: {warning}", file=sys.stderr)
-    for model, profile in dict.fromkeys((c.model, c.profile) for c in cells):
-        resolve_profile(registry.model(model), zoo, profile)
-
-
 def _poll_s() -> float:
     try:
         return max(0.2, float(os.environ.get(POLL_ENV, DEFAULT_POLL_S)))
@@ -285,8 +272,9 @@ def _poll_s() -> float:
         return DEFAULT_POLL_S
 
 
-def run_release(args) -> int:
-    """``modelzoo zoo run --launcher slurm``."""
+def run_release(args: ZooRunOptions) -> Optional[dict]:
+    """``modelzoo zoo run --launcher slurm``: the summary record once every job has ended (None
+    with ``no_wait``: the jobs are submitted). The caller has checked the cells' profiles."""
     from modelzoo.toolkit.runtime import writable_dir
     from modelzoo.train import distributed
 
@@ -297,7 +285,6 @@ def run_release(args) -> int:
         raise UserError("zoo run is not available inside a Slurm job step or torchrun; run it on a login node")
     slurm.require("sbatch")
     slurm.check_partition(args.partition)
-    _check_profiles(cells, zoo)
     runs_dir = writable_dir(Path(args.runs_dir).resolve(), "runs directory", "--runs-dir")
     args.data_root = str(Path(args.data_root).resolve())  # the job's working folder may differ
     writable_dir(jobs_dir(runs_dir, release.id), "runs directory", "--runs-dir")
@@ -333,7 +320,7 @@ def run_release(args) -> int:
             print(format_table(cell_states(cells, runs_dir)))
             print(f"zoo run {release.id}: {len(submitted)} job(s) submitted; 'modelzoo zoo status --release "
                   f"{release.id}' shows them, 'modelzoo zoo cancel --release {release.id}' cancels them")
-            return 0
+            return None
         try:
             states = _wait(cells, runs_dir)
         except KeyboardInterrupt:
@@ -344,12 +331,8 @@ def run_release(args) -> int:
                                      runs_dir, stopped=True)
             raise
     print(format_table(states))
-    summary = zoo_release.save_summary(release, _outcomes(states, plans), started, args.device or "auto", args,
-                                       runs_dir, stopped=False)
-    succeeded = sum(s.state == "success" for s in states)
-    print(f"zoo run {release.id}: {succeeded} of {len(states)} cells succeeded; summary record "
-          f"{summary['run_id']}" + ("" if summary["status"] == "success" else f"; {summary['error']}"))
-    return 0 if summary["status"] == "success" else zoo_release.EXIT_FAILED
+    return zoo_release.save_summary(release, _outcomes(states, plans), started, args.device or "auto", args,
+                                    runs_dir, stopped=False)
 
 
 def _action(cell: Cell, runs: list[dict], runs_dir: Path, device: Optional[str]) -> zoo_release.Action:
@@ -398,60 +381,19 @@ def _outcomes(states: list[CellState], plans: dict) -> list[Outcome]:
 
 # --- zoo status, zoo cancel -------------------------------------------------------------------
 
-def _release_cells(args) -> tuple[str, list[Cell], Path]:
-    zoo = load_zoo(find_zoo_file(args.zoo))
-    release = zoo_release.release_of(zoo, args.release)
-    return release.id, zoo_release.plan_cells(release), Path(args.runs_dir).resolve()
+def release_states(zoo, release_id: Optional[str], runs_dir: Path) -> tuple[str, list[CellState]]:
+    """``zoo status``: every cell's state (Slurm's queue read when its tools are here)."""
+    release = zoo_release.release_of(zoo, release_id)
+    cells = zoo_release.plan_cells(release)
+    return release.id, cell_states(cells, Path(runs_dir).resolve(), ask_slurm=slurm.available("squeue"))
 
 
-def status_command(args) -> int:
-    """``modelzoo zoo status``: the table of every cell (Slurm's queue read when its tools are here)."""
-    release_id, cells, runs_dir = _release_cells(args)
-    states = cell_states(cells, runs_dir, ask_slurm=slurm.available("squeue"))
-    print(format_table(states))
-    print(f"zoo status {release_id}: {_counts(states)}")
-    return 0
-
-
-def cancel_command(args) -> int:
-    """``modelzoo zoo cancel``: scancel the release's pending and running jobs and wait for their records."""
-    release_id, cells, runs_dir = _release_cells(args)
+def cancel_release(zoo, release_id: Optional[str], runs_dir: Path) -> tuple[str, Optional[list[CellState]]]:
+    """``zoo cancel``: scancel the release's pending and running jobs and wait for their records;
+    the states after, or None when no job was pending or running."""
+    release = zoo_release.release_of(zoo, release_id)
+    cells, runs_dir = zoo_release.plan_cells(release), Path(runs_dir).resolve()
     slurm.require("scancel")
     if not any(s.state in LIVE and s.job_id for s in cell_states(cells, runs_dir)):
-        print(f"zoo cancel {release_id}: no job of this release is pending or running")
-        return 0
-    states = _cancel_and_wait(cells, runs_dir)
-    print(format_table(states))
-    print(f"zoo cancel {release_id}: {_counts(states)}; 'modelzoo zoo run --release {release_id} --launcher "
-          "slurm' resubmits what did not succeed")
-    return 0
-
-
-# --- Options ----------------------------------------------------------------------------------
-
-def add_run_options(parser: argparse.ArgumentParser) -> None:
-    """``zoo run``'s launcher options."""
-    parser.add_argument("--launcher", choices=("local", "slurm"), default="local",
-                        help="local: every cell here, one after another (default); slurm: one batch job per cell")
-    group = parser.add_argument_group("slurm launcher")
-    group.add_argument("--partition", help="Slurm partition (default: the cluster's default)")
-    group.add_argument("--account", help="Slurm account to charge")
-    group.add_argument("--time", type=slurm.time_limit, metavar="HH:MM:SS", help="time limit of each job")
-    group.add_argument("--sbatch-arg", dest="sbatch_args", action="append", default=[], metavar="ARG",
-                       help="one more sbatch option, as --sbatch-arg=--qos=high (repeatable)")
-    group.add_argument("--cards-per-node", type=int_at_least(1), default=DEFAULT_CARDS_PER_NODE, metavar="N",
-                       help=f"GPUs per node (default {DEFAULT_CARDS_PER_NODE}): a cell asks for "
-                       "ceil(cards / N) nodes")
-    group.add_argument("--no-wait", action="store_true", help="submit and return; 'zoo status' shows the jobs")
-
-
-def add_actions(actions, common: Callable[[argparse.ArgumentParser], None], release_help: str) -> None:
-    """``zoo status`` and ``zoo cancel``."""
-    p = actions.add_parser("status", help="each cell's state: pending / running (with the Slurm job) / "
-                           "succeeded / failed / interrupted, from the records and Slurm's queue")
-    common(p)
-    p.add_argument("--release", help=release_help)
-    p = actions.add_parser("cancel", help="scancel the release's pending and running jobs; running cells "
-                           "checkpoint and record 'interrupted'")
-    common(p)
-    p.add_argument("--release", help=release_help)
+        return release.id, None
+    return release.id, _cancel_and_wait(cells, runs_dir)

@@ -548,7 +548,7 @@ def _is_section(value: dict) -> bool:
 
 def apply_sets(config: dict, assignments: list[str]) -> dict:
     """Apply ``--set a.b=value`` (value parsed as YAML) with the same key and type checks."""
-    applied = {}
+    values = {}
     for assignment in assignments:
         key, sep, raw = assignment.partition("=")
         if not sep or not key:
@@ -557,10 +557,16 @@ def apply_sets(config: dict, assignments: list[str]) -> dict:
             value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError:
             value = raw
-        parts = key.strip().split(".")
+        values[key.strip()] = value
+    return apply_values(config, values)
+
+
+def apply_values(config: dict, values: dict[str, Any]) -> dict:
+    """Apply ``{"train.batch_size": 64, ...}`` (dotted keys, typed values) with the profile's
+    key and type checks; returns what was applied."""
+    for key, value in values.items():
         nested: Any = value
-        for part in reversed(parts):
+        for part in reversed(key.split(".")):
             nested = {part: nested}
         _merge_checked(config, nested, (), lambda path, k=key: f"--set {k}")
-        applied[key.strip()] = value
-    return applied
+    return dict(values)

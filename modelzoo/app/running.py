@@ -1,0 +1,291 @@
+"""Train and evaluate a model: :func:`run`, :func:`plan` (a dry run) and :func:`sweep`.
+
+``modelzoo run`` and ``modelzoo zoo run`` call these; so can a notebook or a CI script::
+
+    from modelzoo.app import Session, run
+    record = run("facenet", profile="demo", cards=1, overrides={"train.batch_size": 64},
+                 session=Session(runs_dir="runs"))
+    record["status"], record["metrics"]["fps"]
+
+A run writes its record to ``<runs>/<run id>/record.json`` as it goes; the returned dict is
+rank 0's final record. Bad input raises :class:`~modelzoo.contract.api.UserError` before any
+run folder exists; a stop signal (Ctrl-C, SIGTERM, scancel) raises :class:`RunStopped`
+carrying the ``interrupted`` record. The trainer is imported (with torch) only when a run
+starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Optional
+
+from modelzoo.app.resolve import Overrides, Resolved, check_data, new_record, resolve, run_context
+from modelzoo.app.session import Session
+from modelzoo.contract.api import UserError
+from modelzoo.store import records
+from modelzoo.toolkit.runtime import choose_device, writable_dir
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What to run: ``modelzoo run``'s options as fields (``None``: the profile's or the default)."""
+    model: str
+    profile: Optional[str] = None
+    cards: int = 1
+    device: Optional[str] = None        # "cuda", "cpu" or "auto"; with resume: the run's own
+    overrides: Overrides = ()
+    seed: Optional[int] = None
+    max_steps: Optional[int] = None     # with resume: the new cap
+    repeat: Optional[int] = None
+    resume: Optional[str] = None        # run id of an interrupted run to continue
+    release: Optional[str] = None       # default: $MODELZOO_RELEASE
+    zoo_cell: Optional[dict] = None     # set by zoo run: the cell this run belongs to
+    sweep_id: Optional[str] = field(default=None, repr=False)  # set by sweep()
+
+
+@dataclass
+class RunPlan:
+    """A run, resolved and checked, before anything is written."""
+    request: RunRequest
+    resolved: Resolved
+    device: str
+    data_root: Path
+    resumed: Optional[dict] = None      # the record a resume continues
+
+    @property
+    def profile(self) -> str:
+        return self.resolved.profile
+
+    @property
+    def config(self) -> dict:
+        return self.resolved.config
+
+
+class RunStopped(KeyboardInterrupt):
+    """A run stopped by a signal; ``record`` is its ``interrupted`` record."""
+
+    def __init__(self, record: dict):
+        super().__init__(record.get("error"))
+        self.record = record
+
+
+def run(model: str, *, session: Optional[Session] = None, **options) -> Optional[records.RunRecord]:
+    """Train and evaluate ``model``; ``options`` are :class:`RunRequest`'s fields. Returns rank
+    0's final record (``None`` on the other ranks of an outer launch such as torchrun)."""
+    return run_request(RunRequest(model, **options), session or Session())
+
+
+def plan(model: str, *, session: Optional[Session] = None, **options) -> RunPlan:
+    """What :func:`run` would do (config resolved, cards and data checked); nothing is written."""
+    return plan_request(RunRequest(model, **options), session or Session())
+
+
+def plan_request(request: RunRequest, session: Session) -> RunPlan:
+    from modelzoo.train import distributed
+
+    if request.resume:
+        resumed, resolved = _resumed_run(request, session)
+        data_root = session.data_root or Path(resumed.get("data_root") or session.data_root_or_default())
+    else:
+        resumed = None
+        resolved = resolve(session, request.model, request.profile, request.overrides, request.seed,
+                           request.max_steps, request.repeat)
+        data_root = session.data_root_or_default()
+    device = choose_device(resumed["device"] if resumed else (request.device or "auto"))
+    from modelzoo.train import launch  # imports torch
+
+    if not distributed.under_outer_launcher():
+        launch.check_cards(request.cards, device)
+    writable_dir(session.runs_dir, "runs directory", "--runs-dir")
+    check_data(session, run_context(session, request.model, resolved.profile, resolved.config, device,
+                                    session.runs_dir, data_root))
+    return RunPlan(request, resolved, device, data_root, resumed)
+
+
+def _resumed_run(request: RunRequest, session: Session) -> tuple[dict, Resolved]:
+    """The interrupted run a resume continues, checked, with its recorded config."""
+    resumed = records.find(session.runs_dir, request.resume)
+    model = request.model
+    if resumed.get("model") != model:
+        raise UserError(f"run {resumed['run_id']} is a run of '{resumed.get('model')}', not '{model}'; "
+                        f"resume it with 'modelzoo run {resumed.get('model')} --resume {resumed['run_id']}'")
+    records.check_resumable(resumed)
+    if request.overrides or request.profile or request.seed is not None or request.repeat:
+        raise UserError("--resume continues a run with its recorded config and seed; drop "
+                        "--set/--profile/--seed/--repeat (only --max-steps may change)")
+    if request.device not in (None, "auto", resumed["device"]):
+        raise UserError(f"run {resumed['run_id']} ran on {resumed['device']}; resume it there (drop --device)")
+    if request.cards != resumed["cards"]:
+        raise UserError(f"run {resumed['run_id']} ran on {resumed['cards']} card(s); resume it with "
+                        f"--cards {resumed['cards']}")
+    spec = session.registry().model(model)
+    config, overrides = resumed["config"], dict(resumed.get("overrides") or {})
+    if request.max_steps:  # safe to change: the data order and every step before the cap stay the same
+        config["train"]["max_steps"] = request.max_steps
+        overrides["train.max_steps"] = request.max_steps
+        resumed.update(config=config, overrides=overrides)
+    return resumed, Resolved(spec, resumed["profile"], config, overrides)
+
+
+def run_request(request: RunRequest, session: Session) -> Optional[records.RunRecord]:
+    """:func:`run` for a ready :class:`RunRequest`."""
+    from modelzoo.train import distributed, launch
+
+    planned = plan_request(request, session)
+    resumed, device, profile, config = planned.resumed, planned.device, planned.profile, planned.config
+    outer = distributed.under_outer_launcher()
+    place = distributed.topology()
+    cards = place.world_size if outer else request.cards
+    runs_dir = session.runs_dir
+    run_id = resumed["run_id"] if resumed else records.new_run_id(request.model, profile, cards)
+    if outer:
+        distributed.init_process_group(device)
+        run_id = launch.share_run_id(run_id)
+    zoo = session.zoo()
+    job = launch.Job(run_id=run_id, model=request.model, profile=profile, config=config,
+                     data_root=str(planned.data_root), cache_dir=str(session.cache_dir), runs_dir=str(runs_dir),
+                     device=device, seed=config["train"]["seed"], resume=bool(resumed), debug=session.debug,
+                     target=zoo.models[request.model].target if request.model in zoo.models else None)
+    if not place.is_main:
+        launch.launch(job, cards)
+        return None
+    run_dir = runs_dir / run_id
+    with _stop_signals_interrupt(), _run_folder(run_dir, created=not resumed):
+        from modelzoo.store.runlock import run_lock
+
+        with run_lock(run_dir):
+            if resumed:
+                record = records.mark_running(resumed, resume=True)
+            else:
+                record = new_record(session, planned.resolved, run_id=run_id, kind="train", cards=cards,
+                                    device=device, log=str(run_dir / "train.log"),
+                                    data_root=str(planned.data_root.resolve()), sweep_id=request.sweep_id,
+                                    release=request.release, zoo_cell=request.zoo_cell)
+            records.save(record, runs_dir)
+            session.say(f"run {run_id}: {request.model} ({profile}) on {cards} "
+                        f"{'card' if device == 'cuda' else 'CPU worker'}{'s' if cards > 1 else ''}; "
+                        f"record in {run_dir}")
+            try:
+                return launch.launch(job, cards)
+            except KeyboardInterrupt as exc:
+                stopped = _stopped_record(run_dir, request.model, exc)
+                if stopped is None:
+                    raise
+                raise RunStopped(stopped) from exc
+
+
+@contextlib.contextmanager
+def _stop_signals_interrupt():
+    """SIGTERM (scancel, a preemption) raises KeyboardInterrupt, as Ctrl-C does, from the moment
+    the run's record exists: a stop while the workers are still starting is recorded
+    ``interrupted``, not left ``running`` for a dead process. The trainer's own handlers take
+    over inside its loop."""
+    def stop(signum, frame):
+        raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread (e.g. embedded use): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _stopped_record(run_dir: Path, model: str, exc: BaseException) -> Optional[dict]:
+    """The record of a run a signal stopped: the worker's own, or written here when the signal
+    came before the worker could (its start-up). ``None`` when there is no record to speak of."""
+    try:
+        record = records.load(run_dir)
+    except UserError:
+        return None
+    status = records.effective_status(record)
+    if status == "interrupted":
+        return record
+    if status == "lost" or (status == "running" and records.owned_here(record)):
+        records.mark_failed(record, exc if str(exc) else KeyboardInterrupt("stopped by a signal"))
+        if (run_dir / records.CHECKPOINT_FILE).is_file():
+            record["error"] = f"stopped by a signal; resume with 'modelzoo run {model} --resume {record['run_id']}'"
+        records.save(record, run_dir.parent)
+        return record
+    return None
+
+
+@contextlib.contextmanager
+def _run_folder(run_dir: Path, created: bool):
+    """A new run's folder; removed again if the run could not even write its first record
+    (a full disk, or a stop signal, at start must not leave an empty folder behind)."""
+    if created:
+        run_dir.mkdir(parents=True, exist_ok=False)
+    try:
+        yield
+    except (records.WriteFailed, KeyboardInterrupt):
+        if created and not (run_dir / records.RECORD_FILE).exists():
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+# --- Sweeps -------------------------------------------------------------------------------
+
+@dataclass
+class SweepResult:
+    sweep_id: str
+    key: str
+    values: list[str]
+    members: list[dict]                 # the member runs' final records, in value order
+    summary: Optional[dict] = None      # the summary record (None when stopped or nothing ran)
+    stopped: Optional[dict] = None      # the member record a stop signal ended the sweep on
+
+
+def sweep_members(request: RunRequest, spec: str, session: Session) -> tuple[str, list[str], list[RunRequest]]:
+    """``KEY=1..10`` or ``KEY=a,b`` over ``request``: (key, values, one request per value)."""
+    from modelzoo.train.distributed import under_outer_launcher
+    from modelzoo.zoo import sweep as sweeps
+    from modelzoo.zoo.zoofile import default_profile
+
+    key, values = sweeps.parse_sweep(spec)
+    if request.resume:
+        raise UserError("--sweep and --resume do not combine; resume the interrupted member run by its id")
+    if under_outer_launcher():
+        raise UserError("--sweep is not available under an outer launcher; start one job per value")
+    profile = request.profile or default_profile(session.registry().model(request.model), session.zoo())
+    sweep_id = records.new_run_id(request.model, profile, request.cards) + "-sweep"
+    if isinstance(request.overrides, Mapping):
+        members = [replace(request, overrides={**request.overrides, key: value}, sweep_id=sweep_id)
+                   for value in values]
+    else:
+        members = [replace(request, overrides=[*request.overrides, f"{key}={value}"], sweep_id=sweep_id)
+                   for value in values]
+    return key, values, members
+
+
+def sweep(model: str, spec: str, *, session: Optional[Session] = None,
+          on_member: Callable[[dict], None] = lambda record: None, **options) -> SweepResult:
+    """One run per value of ``spec`` (``KEY=A..B`` or ``KEY=a,b``), then a summary record with
+    each metric's mean+-std over the runs. ``on_member`` sees each member's final record;
+    a stop signal ends the sweep (``stopped``)."""
+    from modelzoo.zoo import sweep as sweeps
+
+    session = session or Session()
+    key, values, members = sweep_members(RunRequest(model, **options), spec, session)
+    sweep_id = members[0].sweep_id
+    done = []
+    for member in members:
+        try:
+            record = run_request(member, session)
+        except RunStopped as stop:
+            record = stop.record
+        on_member(record)
+        if record.get("status") == "interrupted":  # a signal stops the sweep, not only this member
+            return SweepResult(sweep_id, key, values, done, stopped=record)
+        done.append(record)
+    summary = sweeps.summarize(sweep_id, key, values, done)
+    records.save(summary, session.runs_dir)
+    return SweepResult(sweep_id, key, values, done, summary=summary)

@@ -1,0 +1,153 @@
+"""``modelzoo zoo run|status|cancel|check``: the options and the printing; the work is
+:mod:`modelzoo.app.releases`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from modelzoo import app
+from modelzoo.contract.api import UserError, int_at_least
+from modelzoo.zoo import slurm
+from modelzoo.zoo.release import DEFAULT_CARDS_PER_NODE, RELEASE_ENV, Cell
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def model_names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected model names separated by commas, got {text!r}")
+    return list(dict.fromkeys(names))
+
+
+card_count = int_at_least(1)
+
+
+def card_counts(text: str) -> list[int]:
+    counts = [card_count(n.strip()) for n in text.split(",") if n.strip()]
+    if not counts:
+        raise argparse.ArgumentTypeError(f"expected card counts separated by commas, e.g. 1,8, got {text!r}")
+    return list(dict.fromkeys(counts))
+
+
+def zoo_cell_field(text: str) -> dict:
+    """``modelzoo run --zoo-cell JSON`` (how a Slurm job's run gets its cell): a record's ``zoo_cell``."""
+    import json
+
+    try:
+        cell = Cell(**json.loads(text))
+        if not (isinstance(cell.cards, int) and isinstance(cell.release, str) and isinstance(cell.model, str)):
+            raise TypeError("wrong types")
+    except (ValueError, TypeError) as exc:
+        raise argparse.ArgumentTypeError(f"not a zoo cell ({exc}): {text!r}") from None
+    return cell.as_record_field()
+
+
+def add_zoo_parser(verbs, common: Callable[[argparse.ArgumentParser], None]) -> None:
+    """``modelzoo zoo run|status|cancel|check`` on the CLI's subparsers; ``common`` adds --zoo, --runs-dir, --debug."""
+    parser = verbs.add_parser("zoo", help="run a release's matrix from zoo.yaml (here or on Slurm) and gate it "
+                              "against the published numbers (zoo run, zoo status, zoo cancel, zoo check)")
+    actions = parser.add_subparsers(dest="zoo_action", metavar="ACTION", required=True)
+    release_help = f"release id from zoo.yaml's releases: (default: ${RELEASE_ENV})"
+    p = actions.add_parser("run", help="run every cell of a release (models x profiles x cards); resumes: "
+                           "succeeded cells are skipped; exit 1 unless every cell succeeded")
+    common(p)
+    p.add_argument("--release", help=release_help)
+    p.add_argument("--models", type=model_names, metavar="A,B", help="only these models of the release")
+    p.add_argument("--cards", type=card_counts, metavar="1,8", help="only these card counts of the release")
+    p.add_argument("--device", choices=("auto", "cuda", "cpu"),
+                   help="cuda when a card is visible, else cpu (default: auto)")
+    p.add_argument("--data-root", help="root of the data sets (default: $MODELZOO_DATA_ROOT or ./data)")
+    p.add_argument("--launcher", choices=("local", "slurm"), default="local",
+                   help="local: every cell here, one after another (default); slurm: one batch job per cell")
+    group = p.add_argument_group("slurm launcher")
+    group.add_argument("--partition", help="Slurm partition (default: the cluster's default)")
+    group.add_argument("--account", help="Slurm account to charge")
+    group.add_argument("--time", type=slurm.time_limit, metavar="HH:MM:SS", help="time limit of each job")
+    group.add_argument("--sbatch-arg", dest="sbatch_args", action="append", default=[], metavar="ARG",
+                       help="one more sbatch option, as --sbatch-arg=--qos=high (repeatable)")
+    group.add_argument("--cards-per-node", type=int_at_least(1), default=DEFAULT_CARDS_PER_NODE, metavar="N",
+                       help=f"GPUs per node (default {DEFAULT_CARDS_PER_NODE}): a cell asks for "
+                       "ceil(cards / N) nodes")
+    group.add_argument("--no-wait", action="store_true", help="submit and return; 'zoo status' shows the jobs")
+    p = actions.add_parser("status", help="each cell's state: pending / running (with the Slurm job) / "
+                           "succeeded / failed / interrupted, from the records and Slurm's queue")
+    common(p)
+    p.add_argument("--release", help=release_help)
+    p = actions.add_parser("cancel", help="scancel the release's pending and running jobs; running cells "
+                           "checkpoint and record 'interrupted'")
+    common(p)
+    p.add_argument("--release", help=release_help)
+    p = actions.add_parser("check", help="judge every cell of a release against zoo.yaml's references, "
+                           "targets and tolerances; exit 1 on any failure, 2 on bad input")
+    common(p)
+    p.add_argument("--release", help=release_help)
+
+
+def run_command(args, session: app.Session) -> int:
+    summary = app.zoo_run(args.release, session=session, models=args.models, cards=args.cards,
+                          device=args.device, launcher=args.launcher, partition=args.partition,
+                          account=args.account, time=args.time, sbatch_args=args.sbatch_args,
+                          cards_per_node=args.cards_per_node, no_wait=args.no_wait)
+    if summary is None:  # --no-wait: the jobs are queued
+        return 0
+    zoo = summary["zoo"]
+    print(f"zoo run {zoo['release']}: {zoo['succeeded']} of {zoo['cells']} cells succeeded; summary record "
+          f"{summary['run_id']}" + ("" if summary["status"] == "success" else f"; {summary['error']}"))
+    return 0 if summary["status"] == "success" else EXIT_FAILED
+
+
+def status_command(args, session: app.Session) -> int:
+    from modelzoo.zoo.slurm_release import count_text, format_table
+
+    release_id, states = app.zoo_status(args.release, session=session)
+    print(format_table(states))
+    print(f"zoo status {release_id}: {count_text(states)}")
+    return 0
+
+
+def cancel_command(args, session: app.Session) -> int:
+    from modelzoo.zoo.slurm_release import count_text, format_table
+
+    release_id, states = app.zoo_cancel(args.release, session=session)
+    if states is None:
+        print(f"zoo cancel {release_id}: no job of this release is pending or running")
+        return 0
+    print(format_table(states))
+    print(f"zoo cancel {release_id}: {count_text(states)}; 'modelzoo zoo run --release {release_id} --launcher "
+          "slurm' resubmits what did not succeed")
+    return 0
+
+
+def check_command(args, session: app.Session) -> int:
+    from modelzoo.zoo.gate import format_verdicts
+
+    release_id, verdicts = app.zoo_check(args.release, session=session)
+    print(format_verdicts(verdicts))
+    failed = [v for v in verdicts if not v.passed]
+    if failed:
+        print(f"zoo check {release_id}: FAIL: {len(failed)} of {len(verdicts)} cells: "
+              + "; ".join(f"{v.cell.name} ({v.failures[0]})" for v in failed))
+        return EXIT_FAILED
+    print(f"zoo check {release_id}: pass: all {len(verdicts)} cells meet {session.zoo().path}")
+    return 0
+
+
+ACTIONS = {"run": run_command, "status": status_command, "cancel": cancel_command, "check": check_command}
+
+
+def zoo_command(args, session: app.Session) -> int:
+    """The ``zoo`` verb. A crash is exit 2 (an error), never 1, which a pipeline reads as a verdict."""
+    try:
+        return ACTIONS[args.zoo_action](args, session)
+    except (UserError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # noqa: BLE001
+        if args.debug:
+            raise
+        print(f"modelzoo: error: {type(exc).__name__}: {exc} (run again with --debug for the traceback)",
+              file=sys.stderr)
+        return EXIT_USAGE
