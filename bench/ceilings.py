@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Optional
 
-import _common  # noqa: F401  (puts the checkout and plugins/facenet on sys.path)
+import benchpath  # noqa: F401  (puts the checkout and plugins/facenet on sys.path)
 import torch
 
 CASIA_CLASSES = 10575  # CASIA-WebFace identities: the classifier of the recipe's training step

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import machine_facts
+from machine import machine_facts
 
 TARGET_S = 0.5
 

@@ -27,7 +27,7 @@ import sys
 import time
 from types import SimpleNamespace
 
-import _common  # noqa: F401  (puts the checkout and plugins/facenet on sys.path)
+import benchpath  # noqa: F401  (puts the checkout and plugins/facenet on sys.path)
 import torch
 
 from modelzoo.contract.plugins import PluginInfo, load_registry

@@ -29,7 +29,8 @@ import subprocess
 import sys
 import time
 
-from _common import BENCH, machine_facts
+from benchpath import BENCH
+from machine import machine_facts
 
 VARIANTS = {  # name -> (--threads, extra environment)
     "auto (the trainer's choice)": ("auto", {}),

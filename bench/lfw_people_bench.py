@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from _common import BENCH, REPO
+from benchpath import BENCH, REPO
 
 CLASSIFICATION = REPO / "plugins" / "classification"
 if str(CLASSIFICATION) not in sys.path:
@@ -160,8 +160,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"lfw_people_bench.py: error: {exc}", file=sys.stderr)
         return 2
     import torch
-    from _common import machine_facts
-    from machine import describe
+    from machine import describe, machine_facts
 
     machine = machine_facts("cpu")
     isa = torch.backends.cpu.get_cpu_capability()

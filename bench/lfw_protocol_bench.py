@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import machine_facts
+from machine import machine_facts
 
 from modelzoo_facenet import lfw_protocol
 

@@ -6,7 +6,7 @@ torch, torchvision, CUDA and cuDNN. The run-record facts come from ``modelzoo.me
 
     python bench/machine.py [--device cpu|cuda] [--json]
 
-Other bench scripts: ``from machine import facts, describe`` (bench/ on sys.path).
+Other bench scripts: ``from machine import machine_facts`` (bench/ on sys.path).
 """
 
 from __future__ import annotations
@@ -16,7 +16,16 @@ import json
 import os
 import platform
 
-from _common import REPO
+from benchpath import REPO
+
+
+def machine_facts(device: str = "cpu") -> dict:
+    """:func:`facts`; if they fail, the facts every run records, with a note why."""
+    try:
+        return facts(device)
+    except Exception as exc:  # a benchmark's figures are still worth having without them
+        from modelzoo.measure.env import capture
+        return {**capture(device), "note": f"bench/machine.py's facts unavailable ({exc})"}
 
 
 def facts(device: str = "cpu") -> dict:

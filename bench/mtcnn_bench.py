@@ -38,7 +38,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from _common import machine_facts
+from machine import machine_facts
 
 from modelzoo_facenet.mtcnn import MTCNN
 

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import machine_facts
+from machine import machine_facts
 
 from modelzoo.toolkit.imagedata import DecodedCache, DeviceAugment, ImageIndexDataset, make_train_loader
 from modelzoo_facenet.data import scan_identity_folders

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-import _common  # noqa: F401  (puts the checkout and plugins/facenet on sys.path)
+import benchpath  # noqa: F401  (puts the checkout and plugins/facenet on sys.path)
 import torch
 
 from modelzoo_facenet.inception_resnet_v1 import InceptionResnetV1

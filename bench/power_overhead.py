@@ -48,10 +48,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import REPO
+from benchpath import REPO
 
 from modelzoo.measure.power import DEFAULT_HZ, PowerSampler
-from modelzoo.measure.power_readers import SMI_LOOP_MS, Reading, SmiCsvReader, SmiStreamReader, _run_tool
+from modelzoo.measure.power_readers import SMI_LOOP_MS, Reading, SmiCsvReader, SmiStreamReader, run_tool
 
 SAMPLE_CSV = REPO / "tests" / "modelzoo" / "data" / "handmade_smi_power_noheader_nounits.csv"
 ARMS = "off,file,query,query-tool,stream,detected"
@@ -154,7 +154,7 @@ def make_sampler(arm: str, hz: float, power_device: str, tool: str = "ixsmi", lo
 
 def _cat(timeout: float) -> str:
 
-    return _run_tool(["cat", str(SAMPLE_CSV)], timeout)
+    return run_tool(["cat", str(SAMPLE_CSV)], timeout)
 
 
 def run_block(step, steps: int, images_per_step: int, sampler) -> dict:

@@ -43,7 +43,8 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from _common import REPO, machine_facts
+from benchpath import REPO
+from machine import machine_facts
 
 FPS_VARIANTS = ["loader-png:",
                 "loader-cache:data.decoded_cache=true,train.resident=off",

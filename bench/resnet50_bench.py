@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from _common import BENCH, REPO
+from benchpath import BENCH, REPO
 
 CLASSIFICATION = REPO / "plugins" / "classification"
 if str(CLASSIFICATION) not in sys.path:
@@ -271,8 +271,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         figures = plain_loop(args.device, args.size, args.batch, args.amp, args.channels_last, args.steps, args.warmup)
         Path(args.plain_json).write_text(json.dumps(figures))
         return 0
-    from _common import machine_facts
-    from machine import describe
+    from machine import describe, machine_facts
 
     machine = machine_facts(args.device)
     print(describe(machine), flush=True)

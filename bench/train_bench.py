@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from _common import BENCH, REPO
+from benchpath import BENCH, REPO
 
 DEFAULT_VARIANTS = {
     "cuda": ["fp32:",

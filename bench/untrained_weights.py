@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-import _common  # noqa: F401  (puts the checkout and plugins/facenet on sys.path)
+import benchpath  # noqa: F401  (puts the checkout and plugins/facenet on sys.path)
 import torch
 
 from modelzoo.contract.plugins import PluginInfo, load_registry

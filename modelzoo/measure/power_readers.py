@@ -157,7 +157,7 @@ class NvmlReader:
             pass
 
 
-def _run_tool(argv: list[str], timeout: float) -> str:
+def run_tool(argv: list[str], timeout: float) -> str:
     """stdout of a driver tool; no shell; a failure raises with the tool's own words."""
     done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
     if done.returncode != 0:
@@ -218,7 +218,7 @@ class SmiCsvReader:
             raise BackendUnavailable(f"no {self.tool}: not on PATH")
         _check_indices(self.tool, cards)
         self._argv = [path, *SMI_QUERY]
-        self._runner = runner or _run_tool
+        self._runner = runner or run_tool
         self._timeout = timeout
         try:
             first = parse_smi_csv(self._runner(self._argv, timeout), self.tool)

@@ -313,7 +313,8 @@ def _file_mode() -> int:
     return 0o666 & ~mask
 
 
-def _write_failed(path: Path, exc: OSError) -> WriteFailed:
+def write_failed(path: Path, exc: OSError) -> WriteFailed:
+    """The one-line error for an OSError while writing ``path`` (a full disk says so)."""
     if exc.errno == errno.ENOSPC:
         return WriteFailed(f"no space left on device: {path}; free space there and run again")
     reason = exc.strerror or str(exc)
@@ -355,7 +356,7 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
         tmp = None
         _fsync_dir(path.parent)
     except OSError as exc:
-        raise _write_failed(path, exc) from exc
+        raise write_failed(path, exc) from exc
     finally:
         if tmp is not None:
             with contextlib.suppress(FileNotFoundError):
@@ -375,7 +376,7 @@ def save(record: dict, runs_dir: Path) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise _write_failed(path, exc) from exc
+        raise write_failed(path, exc) from exc
     write_atomic(path, text)
     return path
 

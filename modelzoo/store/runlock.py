@@ -42,7 +42,7 @@ def exclusive_lock(path: Path, busy: str) -> Iterator[None]:
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
         except OSError as exc:
-            raise records._write_failed(path, exc) from None
+            raise records.write_failed(path, exc) from None
         yield
     finally:
         os.close(fd)
@@ -76,7 +76,7 @@ def _open_lock_file(path: Path) -> int:
     try:
         return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:  # e.g. a full disk at start: one line naming the file, like every write
-        raise records._write_failed(path, exc) from None
+        raise records.write_failed(path, exc) from None
 
 
 @contextlib.contextmanager

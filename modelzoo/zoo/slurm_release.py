@@ -221,25 +221,24 @@ def write_script(path: Path, spec: dict) -> Path:
     """The batch script: this Python (shared with the nodes, as the runs folder is) calling :func:`job_main`."""
     text = (f"#!{sys.executable}\n"
             f"# Written by 'modelzoo zoo run --launcher slurm' for job {spec['name']}; sbatch keeps a copy.\n"
-            "import sys\n\nfrom modelzoo.zoo.slurm_release import job_main\n\n"
+            "import sys\n\nfrom modelzoo.cli import main\nfrom modelzoo.zoo.slurm_release import job_main\n\n"
             "if __name__ == '__main__':  # not again in the workers that multiprocessing spawns\n"
-            f"    sys.exit(job_main({json.dumps(spec)!r}))\n")
+            f"    sys.exit(job_main({json.dumps(spec)!r}, main))\n")
     records.write_atomic(path, text)
     path.chmod(0o755)
     return path
 
 
-def job_main(spec_text: str) -> int:
-    """Inside the job: the cell's ``modelzoo run`` (through ``srun`` across nodes); its exit code."""
+def job_main(spec_text: str, modelzoo_main: Callable[[list[str]], int]) -> int:
+    """Inside the job: the cell's ``modelzoo run`` (``modelzoo_main``, the command's entry point, or
+    through ``srun`` across nodes); its exit code."""
     spec = json.loads(spec_text)
     os.environ[zoo_release.RELEASE_ENV] = spec["release"]
     facts = {k: os.environ.get(k) for k in ("SLURM_JOB_ID", "SLURM_JOB_NODELIST", "SLURM_JOB_PARTITION")}
     print(f"modelzoo: Slurm job {facts['SLURM_JOB_ID']} on {facts['SLURM_JOB_NODELIST']} "
           f"(partition {facts['SLURM_JOB_PARTITION']}): modelzoo {' '.join(spec['argv'])}", flush=True)
     if not spec["srun"]:
-        from modelzoo.cli import main
-
-        return main(spec["argv"])
+        return modelzoo_main(spec["argv"])
     first = slurm.first_node(os.environ.get("SLURM_JOB_NODELIST", "localhost"))
     env = {**os.environ, "MASTER_ADDR": first, "MASTER_PORT": os.environ.get("MASTER_PORT", "29500")}
     for sig in (signal.SIGTERM, signal.SIGINT):  # srun passes them on to every task; this one waits

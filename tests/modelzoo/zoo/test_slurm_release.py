@@ -134,12 +134,8 @@ def test_a_scancelled_cell_is_interrupted_and_the_rerun_resubmits_only_it(zoo_di
     assert len(active) == 1  # found by name: not submitted a second time
     _until(lambda: (r := records.load(runs / slow["run_id"]))["status"] == "running" and r.get("resumed_from"),
            120, "the resumed run started")
-    # Cancel once the resumed run is back in its loop (a new checkpoint): a signal that lands while its
-    # worker is still starting (before its handlers exist) leaves the record 'lost', not 'interrupted' -
-    # a known gap, docs/RELIABILITY.md.
-    checkpoint = runs / slow["run_id"] / "checkpoint.pt"
-    resumed_at = checkpoint.stat().st_mtime_ns
-    _until(lambda: checkpoint.stat().st_mtime_ns > resumed_at, 120, "the resumed run checkpointed again")
+    # cancelled at once: the resumed run may still be starting its worker (before the trainer's
+    # signal handlers), and must still record 'interrupted', not be left 'running' for a dead process
     cancelled = _cli(zoo_dir, slurm_cluster, "zoo", "cancel", "--release", "cancel")
     assert cancelled.returncode == 0, cancelled.stderr
     assert f"cancelled job {active[0]['id']} (cell toy/slow x1, running)" in cancelled.stderr

@@ -1,0 +1,155 @@
+"""The application layer as a notebook or a CI script uses it: modelzoo.app (and modelzoo.run & co.)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import modelzoo
+from modelzoo import app
+from modelzoo.store import records
+
+QUICK = {"train.max_steps": 4, "train.compute_fps_steps": 2}
+RELEASE_ZOO = """\
+schema_version: 1
+models:
+  toy:
+    target: {metric: accuracy, value: 0.0}
+releases:
+  nightly:
+    models:
+      toy: {profiles: [fast], cards: [1], max_steps: 4}
+    tolerances: {fps_pct: 100}
+"""
+
+
+def _run_folders(session: app.Session) -> list[str]:
+    return sorted(p.name for p in session.runs_dir.iterdir() if p.is_dir()) if session.runs_dir.is_dir() else []
+
+
+def test_importing_modelzoo_and_its_app_imports_no_torch():
+    code = ("import sys, modelzoo, modelzoo.app; modelzoo.run; modelzoo.Session;"
+            "sys.exit(1 if 'torch' in sys.modules else 0)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_the_package_exports_the_app_and_nothing_unknown():
+    assert modelzoo.run is app.run and modelzoo.report is app.report and modelzoo.Session is app.Session
+    with pytest.raises(AttributeError, match="no attribute 'runn'"):
+        modelzoo.runn  # noqa: B018
+    assert set(app.__all__) <= set(dir(app))
+
+
+def test_run_returns_the_saved_record_with_typed_overrides(toy):
+    session = app.Session(runs_dir=toy / "runs")
+    record = app.run("toy", profile="fast", overrides={**QUICK, "train.seed": 7}, session=session)
+    assert record["status"] == "success" and record["metrics"]["fps"] > 0
+    assert record["seed"] == 7 and record["overrides"] == {**QUICK, "train.seed": 7}
+    assert record["config"]["train"]["max_steps"] == 4
+    saved = records.load(session.runs_dir / record["run_id"])
+    assert saved["status"] == "success" and saved["metrics"] == record["metrics"]
+    # the same options as strings (--set's form) resolve to the same config
+    planned = app.plan("toy", profile="fast", overrides=["train.max_steps=4", "train.compute_fps_steps=2",
+                                                          "train.seed=7"], session=session)
+    assert planned.config == record["config"] and planned.device == "cpu"
+
+
+def test_plan_checks_and_writes_nothing(toy):
+    session = app.Session(runs_dir=toy / "runs")
+    planned = app.plan("toy", profile="fast", session=session, overrides={"train.batch_size": 8})
+    assert planned.profile == "fast" and planned.config["train"]["batch_size"] == 8
+    assert _run_folders(session) == []
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"train.batch_sise": 8}, "did you mean 'batch_size'"),
+    ({"train.batch_size": "eight"}, "expected an integer"),
+    ("train.batch_size=8", "pass a list of KEY=VALUE strings or a mapping"),
+])
+def test_bad_options_raise_a_user_error_before_any_run_folder(toy, overrides, message):
+    session = app.Session(runs_dir=toy / "runs")
+    with pytest.raises(app.UserError, match=message):
+        app.run("toy", overrides=overrides, session=session)
+    with pytest.raises(TypeError):
+        app.run("toy", batch_size=8, session=session)  # not an option of RunRequest
+    assert _run_folders(session) == []
+
+
+def test_a_stop_signal_before_the_workers_handlers_is_recorded_interrupted(toy, monkeypatch):
+    """SIGTERM (scancel) that lands after the record exists but before the trainer's handlers:
+    the record says interrupted (not left 'running' for a dead process) and the handler is restored."""
+    from modelzoo.train import launch
+
+    def signal_while_starting(job, cards):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(30)  # the signal ends this at once
+        raise AssertionError("SIGTERM did not stop the start-up")
+
+    monkeypatch.setattr(launch, "launch", signal_while_starting)
+    before = signal.getsignal(signal.SIGTERM)
+    session = app.Session(runs_dir=toy / "runs")
+    with pytest.raises(app.RunStopped) as stopped:
+        app.run("toy", profile="fast", session=session)
+    assert stopped.value.record["status"] == "interrupted"
+    assert stopped.value.record["error"] == "stopped by SIGTERM"
+    (run_id,) = _run_folders(session)
+    assert records.load(session.runs_dir / run_id)["status"] == "interrupted"
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_report_and_compare_read_the_records_back(toy):
+    session = app.Session(runs_dir=toy / "runs")
+    base = app.run("toy", profile="fast", overrides=QUICK, session=session)
+    new = app.run("toy", profile="fast", overrides=QUICK, session=session)
+    result = app.compare(base["run_id"], new["run_id"], session=session, max_fps_drop=99.0,
+                         max_metric_drop=["accuracy=1.0"])
+    assert result.regressions == [] and {row[0] for row in result.rows} >= {"FPS", "Accuracy"}
+    written = app.report(session, formats=["md", "json"], output=toy / "reports")
+    assert [p.name for p in written.paths] == ["results.md", "results.json"] and written.runs == 2
+    assert base["run_id"] in written.paths[0].read_text()
+    assert new["run_id"] in written.paths[0].read_text()
+    assert [m["model"] for m in json.loads(written.paths[1].read_text())["models"]] == ["toy"]
+    with pytest.raises(app.UserError, match="not known"):
+        app.report(session, formats=["pdf"])
+    empty = app.report(app.Session(runs_dir=toy / "none"), output=toy / "reports-none")
+    assert empty.paths == [] and empty.runs == 0 and not (toy / "reports-none").exists()
+
+
+def test_list_models_and_warnings_go_to_the_callers_hook(toy, monkeypatch):
+    monkeypatch.setenv("MODELZOO_PLUGINS", "modelzoo_toy,no_such_plugin_module")
+    said = []
+    catalog = app.list_models(app.Session(runs_dir=toy / "runs", warn=said.append))
+    assert [row["model"] for row in catalog.models][:1] == ["toy"] and "fast" in catalog.models[0]["profiles"]
+    assert said and "no_such_plugin_module" in said[0] and catalog.warnings == said
+
+
+def test_sweep_runs_one_member_per_value_and_summarises(toy):
+    session = app.Session(runs_dir=toy / "runs")
+    seen = []
+    result = app.sweep("toy", "train.seed=1,2", profile="fast", overrides=QUICK, session=session,
+                       on_member=seen.append)
+    assert [r["seed"] for r in seen] == [1, 2] and result.stopped is None
+    assert result.summary["kind"] == "sweep" and result.summary["status"] == "success"
+    assert {r["sweep_id"] for r in result.members} == {result.sweep_id}
+
+
+def test_zoo_run_and_check_from_python(toy):
+    (toy / "zoo.yaml").write_text(RELEASE_ZOO)
+    said = []
+    session = app.Session(zoo_file=str(toy / "zoo.yaml"), runs_dir=toy / "runs", say=said.append)
+    summary = app.zoo_run("nightly", session=session, device="cpu")
+    assert summary["kind"] == "zoo" and summary["status"] == "success"
+    assert [m["status"] for m in summary["members"]] == ["success"]
+    assert any(line.startswith("cell toy/fast x1: starting") for line in said)
+    again = app.zoo_run("nightly", session=session, device="cpu")  # resumable: the cell is skipped
+    assert [m["action"] for m in again["members"]] == ["skip"]
+    release_id, verdicts = app.zoo_check("nightly", session=session)
+    assert release_id == "nightly" and [v.passed for v in verdicts] == [True]
+    with pytest.raises(app.UserError, match="release 'weekly' is not in"):
+        app.zoo_run("weekly", session=session)
