@@ -40,7 +40,7 @@ VARIANTS = {  # name -> (--threads, extra environment)
 }
 
 
-def _step_rate(threads: str, extra_env: dict, steps: int) -> tuple[float, str]:
+def step_rate(threads: str, extra_env: dict, steps: int) -> tuple[float, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")}
     env.update(extra_env)
     done = subprocess.run([sys.executable, str(BENCH / "cpu_step.py"), "--profile", "demo", "--sizes", "48",
@@ -77,7 +77,7 @@ def main(argv=None) -> None:
             notes: dict[str, str] = {}
             for _ in range(args.rounds):
                 for name, (threads, extra) in VARIANTS.items():
-                    rate, note = _step_rate(threads, extra, args.steps)
+                    rate, note = step_rate(threads, extra, args.steps)
                     rates[name].append(rate)
                     notes[name] = note
         finally:

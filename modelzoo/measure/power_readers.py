@@ -431,7 +431,7 @@ class SmiStreamReader:
             self._query.close()
 
 
-def _read_text(path: Path) -> str:
+def read_sysfs_text(path: Path) -> str:
     return path.read_text()
 
 
@@ -450,10 +450,10 @@ class RaplReader:
             if not match:
                 continue
             try:
-                if not _read_text(zone / "name").strip().startswith("package"):
+                if not read_sysfs_text(zone / "name").strip().startswith("package"):
                     continue  # psys and the like: not a CPU package
-                wrap_j = int(_read_text(zone / "max_energy_range_uj")) / 1e6
-                int(_read_text(zone / "energy_uj"))
+                wrap_j = int(read_sysfs_text(zone / "max_energy_range_uj")) / 1e6
+                int(read_sysfs_text(zone / "energy_uj"))
             except PermissionError as exc:
                 raise BackendUnavailable(f"RAPL not readable: permission denied ({zone / 'energy_uj'}; "
                                          "root-only since Linux 5.10)") from exc
@@ -468,7 +468,7 @@ class RaplReader:
         out = {}
         for package, (path, wrap_j) in self._domains.items():
             try:
-                out[package] = Reading(energy_j=int(_read_text(path)) / 1e6, wrap_j=wrap_j)
+                out[package] = Reading(energy_j=int(read_sysfs_text(path)) / 1e6, wrap_j=wrap_j)
             except (OSError, ValueError) as exc:
                 out[package] = Reading(reason=f"RAPL: {exc}")
         return out

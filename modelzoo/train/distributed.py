@@ -115,12 +115,12 @@ def share_cpu_threads(local_workers: int, busy_cores: Optional[Callable[[], floa
     if "OMP_NUM_THREADS" in os.environ:
         _threads_chosen_by = "OMP_NUM_THREADS"
         return torch.get_num_threads()
-    cores = _usable_cores()
+    cores = usable_cores()
     if local_workers > 1:
         torch.set_num_threads(max(1, cores // local_workers))
         _threads_chosen_by = f"{cores} cores shared by {local_workers} workers"
         return torch.get_num_threads()
-    busy = (busy_cores or _cores_busy_elsewhere)()
+    busy = (busy_cores or cores_busy_elsewhere)()
     free = max(1, min(cores, int(cores - busy + 0.5)))  # a core counts as taken from half its time
     threads = min(_torch_default_threads, free)
     torch.set_num_threads(threads)
@@ -134,7 +134,7 @@ def threads_chosen_by() -> Optional[str]:
     return _threads_chosen_by
 
 
-def _usable_cores() -> int:
+def usable_cores() -> int:
     return len(_our_cpus())
 
 
@@ -145,7 +145,7 @@ def _our_cpus() -> list[int]:
     return list(range(os.cpu_count() or 1))
 
 
-def _cores_busy_elsewhere(seconds: float = 0.1, samples: int = 3) -> float:
+def cores_busy_elsewhere(seconds: float = 0.1, samples: int = 3) -> float:
     """Cores' worth of time this process's CPUs were busy while it slept: the least of
     ``samples`` intervals, so that a burst (the kernel writing back the files a previous
     run left, a process exiting) does not count as a neighbour that stays. Only our CPUs

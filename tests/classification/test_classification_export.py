@@ -38,7 +38,7 @@ def _eval_input(ctx, n, seed):
     size = ctx.config["data"]["val_resize"]
     images = torch.randint(0, 256, (n, 3, size, size), generator=torch.Generator().manual_seed(seed),
                            dtype=torch.uint8)
-    return plugin._augment(ctx, train=False)(images)
+    return plugin.augment(ctx, train=False)(images)
 
 
 def test_torchscript_without_the_demo_set_uses_random_images_and_generates_nothing(demo, tmp_path):
@@ -63,7 +63,7 @@ def test_onnx_is_checked_on_held_out_demo_images_and_named_images_logits(demo, t
     if importlib.util.find_spec("onnx") is None:
         pytest.skip(ONNX_MISSING)
     ctx, network = demo
-    plugin._demo_set(ctx)  # the evaluation set on disk, as after a run
+    plugin.demo_set(ctx)  # the evaluation set on disk, as after a run
     output = tmp_path / "resnet.onnx"
     summary = plugin.modelzoo_export(context=ctx, network=network, fmt="onnx", output=output)
     assert summary.startswith(f"exported onnx to {output}; max abs diff ")
@@ -85,10 +85,10 @@ def test_onnx_is_checked_on_held_out_demo_images_and_named_images_logits(demo, t
 
 def test_example_images_are_evaluation_images_spread_over_classes(tmp_path):
     ctx = context(tiny_demo(), tmp_path)
-    assert plugin._example_images(ctx, 4) is None  # not generated: nothing on disk
-    plugin._demo_set(ctx)
-    examples = plugin._example_images(ctx, 4)
-    batches, identity = plugin._eval_batches(ctx)  # what evaluation reads (the decoded cache)
+    assert plugin.example_images(ctx, 4) is None  # not generated: nothing on disk
+    plugin.demo_set(ctx)
+    examples = plugin.example_images(ctx, 4)
+    batches, identity = plugin.eval_batches(ctx)  # what evaluation reads (the decoded cache)
     held_out, labels = (torch.cat(parts) for parts in zip(*batches))
     assert identity.images == 18 and examples.dtype == torch.uint8
     picks = [0, 4, 9, 13]
@@ -98,9 +98,9 @@ def test_example_images_are_evaluation_images_spread_over_classes(tmp_path):
 def test_imagenet_examples_are_resized_and_centre_cropped_val_images(tmp_path, imagenet_raw):
     config = profile("imagenet", data={"val_resize": 20, "val_crop": 16})
     ctx = context(config, tmp_path, profile_name="imagenet")
-    assert plugin._example_images(ctx, 4) is None  # not prepared
+    assert plugin.example_images(ctx, 4) is None  # not prepared
     prepare_imagenet(imagenet_raw, tmp_path / "data" / "imagenet_index")
-    examples = plugin._example_images(ctx, 4)
+    examples = plugin.example_images(ctx, 4)
     assert examples.shape == (4, 3, 16, 16) and examples.dtype == torch.uint8
 
 

@@ -109,7 +109,7 @@ def test_test_identities_are_unseen(small_set: demo.DemoInfo):
     assert train.isdisjoint(test)
     # identity k of the test split is a different draw from identity k of the training split
     for k in range(5):
-        a, b = demo_faces._identity(0, 0, k), demo_faces._identity(0, 1, k)
+        a, b = demo_faces.identity_traits(0, 0, k), demo_faces.identity_traits(0, 1, k)
         assert a["a"] != b["a"] and not np.array_equal(a["skin"], b["skin"])
     train_hashes = {h for rel, h in _tree(small_set.train_dir).items()}
     assert train_hashes.isdisjoint(_tree(small_set.lfw_dir).values())

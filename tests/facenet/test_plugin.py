@@ -129,7 +129,7 @@ def test_unrestricted_profile_trains_on_nine_sets_and_tests_the_held_out_fold(lf
     for fold in (1, 10):
         context = _context({**config, "data": {**config["data"], "test_fold": fold}}, tmp_path,
                            profile="lfw-unrestricted")
-        people, protocol = plugin._train_people(context, plugin._paths(context))
+        people, protocol = plugin.unrestricted_train_people(context, plugin.profile_paths(context))
         assert protocol == f"LFW unrestricted, fold {fold}"
         from modelzoo_facenet import lfw
         pairs = [p for p in lfw.read_pairs(lfw_dir / "pairs.txt") if p.fold == fold]
@@ -155,7 +155,7 @@ def test_unrestricted_loader_refuses_overlapping_people(tmp_path):
     config = PROFILES["lfw-unrestricted"]
     context = _context({**config, "data": {**config["data"], "test_fold": 2}}, tmp_path)
     with pytest.raises(UserError):
-        plugin._train_people(context, plugin._paths(context))
+        plugin.unrestricted_train_people(context, plugin.profile_paths(context))
 
 
 def test_environment_facts_survive_a_host_without_opencv(monkeypatch):
@@ -200,6 +200,6 @@ def test_each_distinct_demo_set_has_its_own_cache_folder(tmp_path):
     default = PROFILES["demo"]
     bigger = copy.deepcopy(default)
     bigger["data"].update(demo_train_identities=800, demo_images_per_identity=10)
-    roots = {plugin._demo_root(_context(config, tmp_path, profile="demo")) for config in (default, bigger)}
+    roots = {plugin.demo_root(_context(config, tmp_path, profile="demo")) for config in (default, bigger)}
     assert {root.name for root in roots} == {f"demo-seed0-{default['data']['image_size']}px",
                                              f"demo-seed0-{default['data']['image_size']}px-800x10-testd"}

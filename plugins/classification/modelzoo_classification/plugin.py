@@ -165,7 +165,7 @@ def _demo_root(context: RunContext) -> Path:
             f"{data['demo_test_per_class']}-{data['val_resize']}px")
 
 
-def _demo_set(context: RunContext):
+def demo_set(context: RunContext):
     """Generate (or reuse) the demo set; only rank 0 writes (the caller adds the barrier)."""
     from modelzoo_classification.demo import generate_demo_set
 
@@ -186,10 +186,10 @@ def _cached_index(context: RunContext, part: str, all_ranks: bool):
 
     data = context.config["data"]
     if _source(context) == "demo":
-        demo = _demo_set(context) if context.is_main else None
+        demo = demo_set(context) if context.is_main else None
         if all_ranks:
             context.barrier()
-        demo = demo or _demo_set(context)
+        demo = demo or demo_set(context)
         if context.is_main and all_ranks:
             context.log(f"demo data: {demo.classes} classes, {demo.train_images} train / {demo.test_images} "
                         f"held-out images ({f'generated in {demo.seconds:.1f}s' if demo.generated else 'reused'}) "
@@ -216,7 +216,7 @@ def _decoded(context: RunContext, index, all_ranks: bool):
     return cache or DecodedCache.open(index, where, resize_to=size)
 
 
-def _augment(context: RunContext, train: bool):
+def augment(context: RunContext, train: bool):
     from modelzoo.toolkit.imagedata import IMAGENET_MEAN, IMAGENET_STD, DeviceAugment
 
     data = context.config["data"]
@@ -252,7 +252,7 @@ def modelzoo_train_data(context: RunContext) -> TrainData:
         identity = DataIdentity(name=data["name"], kind="synthetic" if source == "demo" else "real",
                                 path=index.root, images=len(index), identities=index.num_classes, extra=extra)
         num_classes = index.num_classes
-    return TrainData(dataset=dataset, identity=identity, device_transform=_augment(context, train=True),
+    return TrainData(dataset=dataset, identity=identity, device_transform=augment(context, train=True),
                      info={"num_classes": num_classes})
 
 
@@ -283,7 +283,7 @@ def modelzoo_build_loss(context: RunContext, data: TrainData):
 
 # --- Evaluation, weights, export -----------------------------------------------------------
 
-def _eval_batches(context: RunContext):
+def eval_batches(context: RunContext):
     """Held-out batches of uint8 images, their count and the data's identity."""
     data, settings = context.config["data"], context.config["eval"]
     if _source(context) == "imagenet":
@@ -317,9 +317,9 @@ def modelzoo_evaluate(context: RunContext, network) -> EvalResult:
     # The core calls this on rank 0 alone: no barrier anywhere on this path.
     from modelzoo_classification.evaluate import accuracy
 
-    batches, identity = _eval_batches(context)
+    batches, identity = eval_batches(context)
     train = context.config["train"]
-    metrics = accuracy(network, batches, context.device, _augment(context, train=False), amp=train["amp"],
+    metrics = accuracy(network, batches, context.device, augment(context, train=False), amp=train["amp"],
                        channels_last=train["channels_last"], log=context.log)
     return EvalResult(metrics=metrics, identity=identity)
 
@@ -359,20 +359,20 @@ def modelzoo_export(context: RunContext, network, fmt: str, output: Path) -> Opt
     from modelzoo.toolkit.export import check_format, export_module
 
     fmt = check_format(fmt)  # a wrong format fails before any image is read
-    images, inputs = _example_images(context, EXPORT_EXAMPLES), "held-out images"
+    images, inputs = example_images(context, EXPORT_EXAMPLES), "held-out images"
     if images is None:
         size = context.config["data"]["val_resize"]
         generator = torch.Generator().manual_seed(0)
         images = torch.randint(0, 256, (EXPORT_EXAMPLES, 3, size, size), generator=generator, dtype=torch.uint8)
         inputs = "random images"
     with torch.no_grad():  # the evaluation's own transform: centre crop, normalization
-        example = _augment(context, train=False)(images).contiguous()
+        example = augment(context, train=False)(images).contiguous()
     # Logits have no fixed scale: allow 1e-4 of the largest on top of the absolute 1e-4.
     return export_module(network.cpu().eval(), fmt, output, example, input_name="images", output_name="logits",
                          relative_tolerance=1e-4, inputs=inputs)
 
 
-def _example_images(context: RunContext, count: int):
+def example_images(context: RunContext, count: int):
     """``count`` held-out images (uint8 N x 3 x H x W, as evaluation reads them, before its transform), spread
     over the set's classes, when the profile's evaluation set is on disk; else None. Generates nothing."""
     import torch

@@ -48,7 +48,7 @@ _IRIS = np.array([[70, 45, 25], [35, 25, 20], [60, 110, 170], [70, 120, 70], [11
 _HAIR_STYLES = ("bald", "short", "medium", "long", "fringe", "side", "curly", "receding")
 
 
-def _identity(seed: int, split: int, k: int) -> dict:
+def identity_traits(seed: int, split: int, k: int) -> dict:
     """Random draw of one identity's fixed traits (all lengths relative to the canvas)."""
     r = seeded_generator(seed, 1000 + split, k)
     u = r.uniform
@@ -476,5 +476,5 @@ def _render_image(traits: dict, seed: int, split: int, identity: int, image: int
 
 def render_identity_images(seed: int, split: int, identity: int, count: int, size: int) -> list[np.ndarray]:
     """``count`` images (uint8 RGB) of identity ``identity`` of ``split`` (0 train, 1 test)."""
-    traits = _identity(seed, split, identity)
+    traits = identity_traits(seed, split, identity)
     return [_render_image(traits, seed, split, identity, image, size) for image in range(count)]

@@ -87,7 +87,7 @@ def modelzoo_prepare(model, options, data_root):
     return prepare.run_prepare(options, data_root)
 
 
-def _demo_root(context: RunContext) -> Path:
+def demo_root(context: RunContext) -> Path:
     from modelzoo_facenet.demo import cache_folder_name
 
     data = context.config["data"]
@@ -105,11 +105,11 @@ def _demo_side(data: dict) -> int:
     return height
 
 
-def _paths(context: RunContext) -> dict[str, Path]:
+def profile_paths(context: RunContext) -> dict[str, Path]:
     """Where this profile's train images, LFW images, pairs.txt and people.txt are."""
     data = context.config["data"]
     if data["source"] == "demo":
-        root = _demo_root(context)
+        root = demo_root(context)
         return {"train": root / "train", "lfw": root / "lfw", "pairs": root / "pairs.txt"}
     root = context.data_root
     lfw = {"lfw": root / data["lfw_dir"], "pairs": root / data["lfw_pairs"]}
@@ -155,7 +155,7 @@ def modelzoo_check_data(context: RunContext) -> Optional[list[str]]:
                          | ({prepare_option_for(wanted["lfw"], "lfw")} if "lfw" in wanted else set()))
         hint = hint.replace("--lfw RAW_DIR", "--lfw RAW_DIR " + " ".join(options))
     problems = []
-    for what, path in _paths(context).items():
+    for what, path in profile_paths(context).items():
         if not path.exists():
             problems.append(f"data not found: {path} ({what}); {hint}")
         elif data["source"] == "folders" and what in wanted and path.is_dir():
@@ -183,7 +183,7 @@ def _demo_dataset(context: RunContext, all_ranks: bool = True):
                "test_identities": data["demo_test_identities"] or None,
                "image_size": _demo_side(data)}
     if context.is_main:
-        info = demo.generate_demo_dataset(_demo_root(context), seed=data["demo_seed"], log=context.log,
+        info = demo.generate_demo_dataset(demo_root(context), seed=data["demo_seed"], log=context.log,
                                           **options)
         context.log(f"demo data: {info.train_identities} train identities, {info.train_images} images, "
                     f"{info.test_identities} unseen test identities, {info.pairs} pairs "
@@ -192,7 +192,7 @@ def _demo_dataset(context: RunContext, all_ranks: bool = True):
         context.barrier()
 
 
-def _train_people(context: RunContext, paths: dict[str, Path]) -> tuple[set, str]:
+def unrestricted_train_people(context: RunContext, paths: dict[str, Path]) -> tuple[set, str]:
     """LFW unrestricted: the people of the 9 sets other than the test fold's, checked disjoint."""
     from modelzoo_facenet import lfw
 
@@ -210,10 +210,10 @@ def modelzoo_train_data(context: RunContext) -> Optional[TrainData]:
     data = context.config["data"]
     if data["source"] == "demo":
         _demo_dataset(context)
-    paths = _paths(context)
+    paths = profile_paths(context)
     people, protocol = (None, None)
     if data["source"] == "lfw-unrestricted":
-        people, protocol = _train_people(context, paths)
+        people, protocol = unrestricted_train_people(context, paths)
     index = facedata.scan_identity_folders(paths["train"], people=people,
                                            min_images=data["min_images_per_identity"])
     held_out = 0
@@ -341,7 +341,7 @@ def modelzoo_evaluate(context: RunContext, network) -> Optional[EvalResult]:
     data, settings = context.config["data"], context.config["eval"]
     if data["source"] == "demo":
         _demo_dataset(context, all_ranks=False)  # `modelzoo eval` on the demo profile may come before any run
-    paths = _paths(context)
+    paths = profile_paths(context)
     test_fold = data["test_fold"] if data["source"] == "lfw-unrestricted" else None
     result = evaluate_lfw(network.embed, paths["pairs"], paths["lfw"], image_size=size_of(settings["image_size"]),
                           crop_size=_size_or_none(settings["crop_size"]), batch_size=settings["batch_size"],
@@ -406,7 +406,7 @@ def _example_faces(context: RunContext, size: tuple[int, int]):
     from modelzoo_facenet.lfw_eval import load_image, standardization
 
     try:
-        lfw_dir = _paths(context)["lfw"]
+        lfw_dir = profile_paths(context)["lfw"]
     except UserError:
         return None
     if not lfw_dir.is_dir():

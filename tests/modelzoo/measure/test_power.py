@@ -310,14 +310,14 @@ def test_rapl_reads_package_domains_with_their_wrap_range(tmp_path):
 def test_rapl_counter_through_the_sampler(tmp_path, monkeypatch):
     root = _rapl_tree(tmp_path, {0: ("package-0", 0, 1_000_000)})
     counter = itertools.count()
-    real = power_readers._read_text
+    real = power_readers.read_sysfs_text
 
     def read(path):  # the counter moves 0.3 J per read and wraps at 1 J
         if path.name == "energy_uj":
             return str((next(counter) * 300_000) % 1_000_000)
         return real(path)
 
-    monkeypatch.setattr(power_readers, "_read_text", read)
+    monkeypatch.setattr(power_readers, "read_sysfs_text", read)
     monkeypatch.setattr(power_readers, "RAPL_ROOT", root)
     sampler = PowerSampler.for_device("cpu", hz=40)
     assert sampler.source == "rapl"
@@ -327,14 +327,14 @@ def test_rapl_counter_through_the_sampler(tmp_path, monkeypatch):
 
 def test_rapl_permission_denied_is_missing_with_reason(tmp_path, monkeypatch):
     root = _rapl_tree(tmp_path, {0: ("package-0", 5, 10)})
-    real = power_readers._read_text
+    real = power_readers.read_sysfs_text
 
     def read(path):  # as for a non-root user on Linux >= 5.10 (the tests may run as root)
         if path.name == "energy_uj":
             raise PermissionError(13, "Permission denied", str(path))
         return real(path)
 
-    monkeypatch.setattr(power_readers, "_read_text", read)
+    monkeypatch.setattr(power_readers, "read_sysfs_text", read)
     monkeypatch.setattr(power_readers, "RAPL_ROOT", root)
     out = _run(PowerSampler.for_device("cpu"), 0.05).as_dict(images=10)
     assert out["source"] is None and out["energy_j"] is None

@@ -13,7 +13,7 @@ from modelzoo.train import distributed
 def threads(monkeypatch):
     """torch's thread count restored afterwards; 8 usable cores; no OMP_NUM_THREADS."""
     before = torch.get_num_threads()
-    monkeypatch.setattr(distributed, "_usable_cores", lambda: 8)
+    monkeypatch.setattr(distributed, "usable_cores", lambda: 8)
     monkeypatch.setattr(distributed, "_torch_default_threads", 8)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     yield
@@ -53,8 +53,8 @@ def test_the_probe_counts_only_this_process_cpus(monkeypatch):
 
     monkeypatch.setattr(distributed, "_our_cpus", lambda: [1, 2])
     monkeypatch.setattr(psutil, "cpu_percent", lambda interval, percpu: [100.0, 50.0, 20.0, 100.0])
-    assert distributed._cores_busy_elsewhere(0.0) == pytest.approx(0.7)  # CPUs 1 and 2 only
+    assert distributed.cores_busy_elsewhere(0.0) == pytest.approx(0.7)  # CPUs 1 and 2 only
 
 
 def test_the_probe_reads_the_machine():
-    assert 0.0 <= distributed._cores_busy_elsewhere(0.05) <= distributed._usable_cores() + 1e-6
+    assert 0.0 <= distributed.cores_busy_elsewhere(0.05) <= distributed.usable_cores() + 1e-6
