@@ -212,3 +212,14 @@ def test_no_module_is_over_the_line_limit():
     long = {path: n for path in MODULES.values() if (n := len(path.read_text().splitlines())) > MAX_LINES}
     assert not long, f"split these (rule: {MAX_LINES} lines): " + ", ".join(
         f"{path.relative_to(REPO)} ({n})" for path, n in sorted(long.items()))
+
+
+def test_every_core_package_is_in_the_distribution():
+    """pyproject.toml lists the packages by hand: a new subpackage missing there would be absent
+    from a non-editable install."""
+    import pytest
+
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is Python 3.11's")
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    folders = {".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "modelzoo").rglob("__init__.py")}
+    assert folders == listed
