@@ -14,8 +14,9 @@ __version__ = "0.1.0"
 
 hookimpl = pluggy.HookimplMarker("modelzoo")
 
+# modelzoo.report is the report package: the report function is modelzoo.app.report
 _APP_NAMES = ("Session", "RunRequest", "RunStopped", "UserError", "run", "plan", "sweep", "evaluate", "export",
-              "list_models", "prepare", "report", "compare", "zoo_run", "zoo_check", "zoo_status", "zoo_cancel")
+              "list_models", "prepare", "compare", "zoo_run", "zoo_check", "zoo_status", "zoo_cancel")
 
 
 def __getattr__(name: str):

@@ -31,9 +31,10 @@ def report(session: Optional[Session] = None, *, formats: Sequence[str] = REPORT
     """Render the runs folder's records (or only ``runs``) as Markdown, HTML, JSON and CSV in
     ``output``. ``releases`` (two ids) adds the release-to-release tables. No records: no files."""
     session = session or Session()
-    formats = [f.strip() for f in formats if f.strip()]
+    given = list(formats)
+    formats = [f.strip() for f in given if f.strip()]
     if not formats:
-        raise UserError(f"no report format given; choose from {', '.join(REPORT_FORMATS)}")
+        raise UserError(f"--format {','.join(given)!r} names no format; choose from {', '.join(REPORT_FORMATS)}")
     unknown = sorted(set(formats) - set(REPORT_FORMATS))
     if unknown:
         raise UserError(f"--format {','.join(unknown)} is not known; choose from {', '.join(REPORT_FORMATS)}")

@@ -40,7 +40,10 @@ def test_importing_modelzoo_and_its_app_imports_no_torch():
 
 
 def test_the_package_exports_the_app_and_nothing_unknown():
-    assert modelzoo.run is app.run and modelzoo.report is app.report and modelzoo.Session is app.Session
+    assert modelzoo.run is app.run and modelzoo.compare is app.compare and modelzoo.Session is app.Session
+    from modelzoo import report as report_package  # keeps its name (the function is app.report)
+
+    assert report_package.__name__ == "modelzoo.report"
     with pytest.raises(AttributeError, match="no attribute 'runn'"):
         modelzoo.runn  # noqa: B018
     assert set(app.__all__) <= set(dir(app))
