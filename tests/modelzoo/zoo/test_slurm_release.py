@@ -3,18 +3,20 @@ session's private one-node cluster, CPUs only), with the toy plugin on the CPU.
 
 One release runs here and on Slurm: every cell succeeds and the records agree in every field
 but env and the clocks. A slow cell killed with `scancel` mid-run records `interrupted`, and
-the rerun resubmits only it (and not twice). Bad input: an unknown partition, no sbatch on
+the rerun resubmits only it (and not twice); Ctrl-C of a waiting `zoo run` cancels the jobs. Bad input: an unknown partition, no sbatch on
 PATH, a bad --time, and a job that fails before writing a record.
 """
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from toy_helpers import run_cli
+from toy_helpers import run_cli, subprocess_env
 
 from modelzoo.store import records
 
@@ -182,3 +184,29 @@ def test_a_job_that_fails_before_its_record_names_slurms_reason_and_its_log(zoo_
     assert "toyseq" in row
     assert done.stdout.splitlines()[-1].endswith("1 of 1 cells did not succeed: toyseq/default x1 (failed)")
     assert not [r for r in records.load_all(zoo_dir / "runs") if r.get("kind") == "train"]
+
+
+def test_ctrl_c_while_waiting_cancels_the_jobs_and_records_interrupted(zoo_dir, slurm_cluster):
+    """Ctrl-C of a waiting `zoo run`: it scancels the release's jobs, waits for their runs to
+    record `interrupted`, saves an interrupted summary and exits 130."""
+    runs = zoo_dir / "runs"
+    env = subprocess_env(zoo_dir, MODELZOO_SLURM_POLL_S="0.5", **slurm_cluster.env)
+    waiting = subprocess.Popen([sys.executable, "-m", "modelzoo", "zoo", "run", "--release", "cancel",
+                                "--launcher", "slurm", "--device", "cpu", "--models", "toy"],
+                               cwd=zoo_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        slow = _until(lambda: (r := _cells(runs).get("toy/slow x1")) and r["status"] == "running" and r, 120,
+                      "the slow cell started")
+        waiting.send_signal(signal.SIGINT)
+        out, err = waiting.communicate(timeout=180)
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+    assert waiting.returncode == 130, err[-2000:]
+    assert "stopping: cancelling the release's jobs" in err and "cancelled job" in err
+    assert "Traceback" not in err
+    assert records.load(runs / slow["run_id"])["status"] == "interrupted"
+    (summary,) = [r for r in records.load_all(runs) if r.get("kind") == "zoo"]
+    assert summary["status"] == "interrupted"
+    assert not [j for j in slurm_cluster.jobs() if j["name"].startswith("mz.cancel.")
+                and j["state"] in ("PENDING", "RUNNING", "COMPLETING")]
