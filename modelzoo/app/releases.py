@@ -47,7 +47,7 @@ def zoo_run(release: Optional[str] = None, *, session: Optional[Session] = None,
         from modelzoo.zoo import slurm_release
 
         _check_profiles(cells, session)
-        return slurm_release.run_release(run_options)
+        return slurm_release.run_release(run_options, session)
     if run_options.launcher != "local":
         raise UserError(f"launcher {run_options.launcher!r} is not known; choose local or slurm")
     return _run_here(cells, run_options, session)
@@ -86,7 +86,7 @@ def _run_here(cells: list[Cell], options: ZooRunOptions, session: Session) -> di
             for cell in cells:
                 outcome = _run_cell(cell, next_action(cell, runs[cell], runs_dir, device), options, cell_session)
                 outcomes.append(outcome)
-                print(outcome.line(), flush=True)
+                session.show(outcome.line())
                 if outcome.status == "interrupted":
                     raise KeyboardInterrupt
         except KeyboardInterrupt:
@@ -158,7 +158,7 @@ def zoo_status(release: Optional[str] = None, *, session: Optional[Session] = No
     from modelzoo.zoo import slurm_release
 
     session = session or Session()
-    return slurm_release.release_states(session.zoo(), release, session.runs_dir)
+    return slurm_release.release_states(session.zoo(), release, session.runs_dir, session)
 
 
 def zoo_cancel(release: Optional[str] = None, *, session: Optional[Session] = None):
@@ -167,4 +167,4 @@ def zoo_cancel(release: Optional[str] = None, *, session: Optional[Session] = No
     from modelzoo.zoo import slurm_release
 
     session = session or Session()
-    return slurm_release.cancel_release(session.zoo(), release, session.runs_dir)
+    return slurm_release.cancel_release(session.zoo(), release, session.runs_dir, session)

@@ -47,13 +47,19 @@ def print_progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def print_result(message: str) -> None:
+    print(message, flush=True)
+
+
 @dataclass
 class Session:
     """The folders and the zoo file one caller works with.
 
     ``data_root`` ``None`` is the default root, except that a resumed run keeps the root it
     was started with. ``warn`` gets one line per warning (a plugin that failed to load, a
-    skipped record); ``say`` gets progress lines (which run started, where its record is).
+    skipped record); ``say`` gets progress lines (which run started, where its record is);
+    ``show`` gets result lines (a zoo cell's outcome, the table of a release's cells). By
+    default warnings and progress go to stderr, results to stdout.
     """
 
     zoo_file: Optional[str] = None
@@ -63,6 +69,7 @@ class Session:
     debug: bool = False
     warn: Callable[[str], None] = print_warning
     say: Callable[[str], None] = print_progress
+    show: Callable[[str], None] = print_result
 
     def __post_init__(self):
         self.runs_dir = Path(self.runs_dir)

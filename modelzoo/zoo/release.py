@@ -33,7 +33,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Protocol
 
 from modelzoo.contract.api import MetricColumn, UserError
 from modelzoo.store import records
@@ -128,6 +128,19 @@ def deciding_run(cell: Cell, runs: list[dict]) -> Optional[dict]:
 
 
 # --- zoo run ----------------------------------------------------------------------------
+
+class Voice(Protocol):
+    """Where a zoo run's lines go (:class:`modelzoo.app.Session` is one): the core never prints."""
+
+    def say(self, message: str) -> None:
+        """A progress line (which cell starts, which job was submitted)."""
+
+    def warn(self, message: str) -> None:
+        """A warning (a record that could not be read and is skipped)."""
+
+    def show(self, message: str) -> None:
+        """A result line (a cell's outcome, the table of cells)."""
+
 
 @dataclass
 class ZooRunOptions:

@@ -106,11 +106,13 @@ class CellState:
         return f"cell {self.cell.name}: {self.state} ({job}, {run})" + (f": {self.detail}" if self.detail else "")
 
 
-def cell_states(cells: list[Cell], runs_dir: Path, ask_slurm: bool = True) -> list[CellState]:
-    """Every cell's state from its records, Slurm's queue (when ``ask_slurm``) and its jobs' logs."""
+def cell_states(cells: list[Cell], runs_dir: Path, warn: Callable[[str], None],
+                ask_slurm: bool = True) -> list[CellState]:
+    """Every cell's state from its records, Slurm's queue (when ``ask_slurm``) and its jobs' logs;
+    ``warn`` gets each record that could not be read."""
     runs, problems = zoo_release.runs_of_cells(cells, runs_dir)
     for problem in problems:
-        print(f"modelzoo: warning: skipped {problem}", file=sys.stderr)
+        warn(f"skipped {problem}")
     queued = slurm.queue(names={job_name(c) for c in cells}) if ask_slurm else []
     return [_state_of(cell, runs[cell], [j for j in queued if j.name == job_name(cell)], runs_dir, ask_slurm)
             for cell in cells]
@@ -271,9 +273,10 @@ def _poll_s() -> float:
         return DEFAULT_POLL_S
 
 
-def run_release(args: ZooRunOptions) -> Optional[dict]:
+def run_release(args: ZooRunOptions, voice: zoo_release.Voice) -> Optional[dict]:
     """``modelzoo zoo run --launcher slurm``: the summary record once every job has ended (None
-    with ``no_wait``: the jobs are submitted). The caller has checked the cells' profiles."""
+    with ``no_wait``: the jobs are submitted); its lines go to ``voice``. The caller has checked
+    the cells' profiles."""
     from modelzoo.toolkit.runtime import writable_dir
     from modelzoo.train import distributed
 
@@ -289,7 +292,8 @@ def run_release(args: ZooRunOptions) -> Optional[dict]:
     writable_dir(jobs_dir(runs_dir, release.id), "runs directory", "--runs-dir")
     started = records.utc_now()
     with zoo_release.release_lock(runs_dir, release.id):
-        states = cell_states(cells, runs_dir)
+        warn = _once(voice.warn)  # the waiting loop reads the same unreadable record again and again
+        states = cell_states(cells, runs_dir, warn)
         runs, _ = zoo_release.runs_of_cells(cells, runs_dir)
         plans: dict[Cell, tuple[zoo_release.Action, Optional[slurm.JobRequest]]] = {}
         for cell, state in zip(cells, states):
@@ -304,32 +308,32 @@ def run_release(args: ZooRunOptions) -> Optional[dict]:
         for request in {(r.nodes, r.ntasks_per_node, r.gpus_per_node, r.cpus_per_task): r
                         for _, r in plans.values() if r}.values():
             slurm.check_submittable(request)  # a refusal stops here, before any job is queued
-        print(f"zoo run {release.id}: {len(cells)} cell(s) on Slurm; runs in {runs_dir}; Slurm logs in "
-              f"{jobs_dir(runs_dir, release.id)}", file=sys.stderr)
+        voice.say(f"zoo run {release.id}: {len(cells)} cell(s) on Slurm; runs in {runs_dir}; Slurm logs in "
+                  f"{jobs_dir(runs_dir, release.id)}")
         submitted: dict[Cell, str] = {}
         for cell, (action, request) in plans.items():
             if request is None:
-                print(f"cell {cell.name}: {'left alone' if action.kind == 'busy' else 'skipped'}: {action.why}",
-                      file=sys.stderr)
+                voice.say(f"cell {cell.name}: {'left alone' if action.kind == 'busy' else 'skipped'}: "
+                          f"{action.why}")
                 continue
             submitted[cell] = slurm.submit(request)
-            print(f"cell {cell.name}: submitted job {submitted[cell]} "
-                  f"({'resumes' if action.kind == 'resume' else 'new run;'} {action.why})", file=sys.stderr)
+            voice.say(f"cell {cell.name}: submitted job {submitted[cell]} "
+                      f"({'resumes' if action.kind == 'resume' else 'new run;'} {action.why})")
         if args.no_wait:
-            print(format_table(cell_states(cells, runs_dir)))
-            print(f"zoo run {release.id}: {len(submitted)} job(s) submitted; 'modelzoo zoo status --release "
+            voice.show(format_table(cell_states(cells, runs_dir, warn)))
+            voice.show(f"zoo run {release.id}: {len(submitted)} job(s) submitted; 'modelzoo zoo status --release "
                   f"{release.id}' shows them, 'modelzoo zoo cancel --release {release.id}' cancels them")
             return None
         try:
-            states = _wait(cells, runs_dir)
+            states = _wait(cells, runs_dir, voice.show, warn)
         except KeyboardInterrupt:
-            print(f"zoo run {release.id}: stopping: cancelling the release's jobs", file=sys.stderr)
-            states = _cancel_and_wait(cells, runs_dir)
-            print(format_table(states))
+            voice.say(f"zoo run {release.id}: stopping: cancelling the release's jobs")
+            states = _cancel_and_wait(cells, runs_dir, voice.say, warn)
+            voice.show(format_table(states))
             zoo_release.save_summary(release, _outcomes(states, plans), started, args.device or "auto", args,
                                      runs_dir, stopped=True)
             raise
-    print(format_table(states))
+    voice.show(format_table(states))
     return zoo_release.save_summary(release, _outcomes(states, plans), started, args.device or "auto", args,
                                     runs_dir, stopped=False)
 
@@ -342,34 +346,46 @@ def _action(cell: Cell, runs: list[dict], runs_dir: Path, device: Optional[str])
     return action
 
 
-def _wait(cells: list[Cell], runs_dir: Path, say: Callable[[str], None] = print) -> list[CellState]:
+def _once(say: Callable[[str], None]) -> Callable[[str], None]:
+    """``say``, each distinct line said once."""
+    said: set[str] = set()
+
+    def say_once(message: str) -> None:
+        if message not in said:
+            said.add(message)
+            say(message)
+    return say_once
+
+
+def _wait(cells: list[Cell], runs_dir: Path, show: Callable[[str], None],
+          warn: Callable[[str], None]) -> list[CellState]:
     """Poll until no cell is pending or running; one line whenever a cell's state changes."""
     seen: dict[Cell, tuple] = {}
     while True:
-        states = cell_states(cells, runs_dir)
+        states = cell_states(cells, runs_dir, warn)
         for state in states:
             key = (state.state, state.job_id, state.run_id)
             if seen.get(state.cell) != key:
                 seen[state.cell] = key
-                say(state.line())
-        sys.stdout.flush()
+                show(state.line())
         if not any(s.state in LIVE for s in states):
             return states
         time.sleep(_poll_s())
 
 
-def _cancel_and_wait(cells: list[Cell], runs_dir: Path) -> list[CellState]:
+def _cancel_and_wait(cells: list[Cell], runs_dir: Path, say: Callable[[str], None],
+                     warn: Callable[[str], None]) -> list[CellState]:
     """scancel the cells' pending and running jobs; wait until they are gone (each run records itself)."""
-    states = cell_states(cells, runs_dir)
+    states = cell_states(cells, runs_dir, warn)
     live = [s for s in states if s.state in LIVE and s.job_id]
     if live:
         slurm.cancel([s.job_id for s in live])
         for state in live:
-            print(f"cancelled job {state.job_id} (cell {state.cell.name}, {state.state})", file=sys.stderr)
+            say(f"cancelled job {state.job_id} (cell {state.cell.name}, {state.state})")
     deadline = time.monotonic() + CANCEL_WAIT_S
     while any(s.state in LIVE for s in states) and time.monotonic() < deadline:
         time.sleep(min(_poll_s(), 1.0))
-        states = cell_states(cells, runs_dir)
+        states = cell_states(cells, runs_dir, warn)
     return states
 
 
@@ -380,19 +396,23 @@ def _outcomes(states: list[CellState], plans: dict) -> list[Outcome]:
 
 # --- zoo status, zoo cancel -------------------------------------------------------------------
 
-def release_states(zoo, release_id: Optional[str], runs_dir: Path) -> tuple[str, list[CellState]]:
+def release_states(zoo, release_id: Optional[str], runs_dir: Path,
+                   voice: zoo_release.Voice) -> tuple[str, list[CellState]]:
     """``zoo status``: every cell's state (Slurm's queue read when its tools are here)."""
     release = zoo_release.release_of(zoo, release_id)
     cells = zoo_release.plan_cells(release)
-    return release.id, cell_states(cells, Path(runs_dir).resolve(), ask_slurm=slurm.available("squeue"))
+    return release.id, cell_states(cells, Path(runs_dir).resolve(), voice.warn,
+                                   ask_slurm=slurm.available("squeue"))
 
 
-def cancel_release(zoo, release_id: Optional[str], runs_dir: Path) -> tuple[str, Optional[list[CellState]]]:
+def cancel_release(zoo, release_id: Optional[str], runs_dir: Path,
+                   voice: zoo_release.Voice) -> tuple[str, Optional[list[CellState]]]:
     """``zoo cancel``: scancel the release's pending and running jobs and wait for their records;
     the states after, or None when no job was pending or running."""
     release = zoo_release.release_of(zoo, release_id)
     cells, runs_dir = zoo_release.plan_cells(release), Path(runs_dir).resolve()
     slurm.require("scancel")
-    if not any(s.state in LIVE and s.job_id for s in cell_states(cells, runs_dir)):
+    warn = _once(voice.warn)
+    if not any(s.state in LIVE and s.job_id for s in cell_states(cells, runs_dir, warn)):
         return release.id, None
-    return release.id, _cancel_and_wait(cells, runs_dir)
+    return release.id, _cancel_and_wait(cells, runs_dir, voice.say, warn)

@@ -142,14 +142,17 @@ def test_sweep_runs_one_member_per_value_and_summarises(toy):
     assert {r["sweep_id"] for r in result.members} == {result.sweep_id}
 
 
-def test_zoo_run_and_check_from_python(toy):
+def test_zoo_run_and_check_from_python(toy, capfd):
     (toy / "zoo.yaml").write_text(RELEASE_ZOO)
-    said = []
-    session = app.Session(zoo_file=str(toy / "zoo.yaml"), runs_dir=toy / "runs", say=said.append)
+    said, shown = [], []
+    session = app.Session(zoo_file=str(toy / "zoo.yaml"), runs_dir=toy / "runs", say=said.append,
+                          show=shown.append)
     summary = app.zoo_run("nightly", session=session, device="cpu")
     assert summary["kind"] == "zoo" and summary["status"] == "success"
     assert [m["status"] for m in summary["members"]] == ["success"]
     assert any(line.startswith("cell toy/fast x1: starting") for line in said)
+    assert len(shown) == 1 and shown[0].startswith("cell toy/fast x1: success (new run ")
+    assert "cell toy/fast" not in capfd.readouterr().out  # the session's callbacks got the lines, not stdout
     again = app.zoo_run("nightly", session=session, device="cpu")  # resumable: the cell is skipped
     assert [m["action"] for m in again["members"]] == ["skip"]
     release_id, verdicts = app.zoo_check("nightly", session=session)

@@ -173,6 +173,9 @@ def test_bad_input_is_one_line_and_queues_nothing(zoo_dir, slurm_cluster):
 
 
 def test_a_job_that_fails_before_its_record_names_slurms_reason_and_its_log(zoo_dir, slurm_cluster):
+    broken = zoo_dir / "runs" / "20261201-000000-broken"
+    broken.mkdir(parents=True)
+    (broken / records.RECORD_FILE).write_text("{cut short")
     # --export=NONE: the job does not see $MODELZOO_PLUGINS, so its `modelzoo run` knows no toy model
     done = _cli(zoo_dir, slurm_cluster, "zoo", "run", "--release", "smoke", "--models", "toyseq", "--launcher",
                 "slurm", "--device", "cpu", "--sbatch-arg=--export=NONE")
@@ -183,7 +186,10 @@ def test_a_job_that_fails_before_its_record_names_slurms_reason_and_its_log(zoo_
     assert "FAILED (NonZeroExitCode, exit 2) before writing a record: modelzoo: error: " in row
     assert "toyseq" in row
     assert done.stdout.splitlines()[-1].endswith("1 of 1 cells did not succeed: toyseq/default x1 (failed)")
-    assert not [r for r in records.load_all(zoo_dir / "runs") if r.get("kind") == "train"]
+    found, problems = records.load_all_with_problems(zoo_dir / "runs")
+    assert not [r for r in found if r.get("kind") == "train"] and len(problems) == 1
+    # the unreadable record is named once, not once per poll of the waiting loop
+    assert done.stderr.count("modelzoo: warning: skipped ") == 1 and "20261201-000000-broken" in done.stderr
 
 
 def test_ctrl_c_while_waiting_cancels_the_jobs_and_records_interrupted(zoo_dir, slurm_cluster):
