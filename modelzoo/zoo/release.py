@@ -130,7 +130,7 @@ def deciding_run(cell: Cell, runs: list[dict]) -> Optional[dict]:
 # --- zoo run ----------------------------------------------------------------------------
 
 class Voice(Protocol):
-    """Where a zoo run's lines go (:class:`modelzoo.app.Session` is one): the core never prints."""
+    """Where a zoo run's lines go (:class:`modelzoo.app.Session` is one); zoo run prints none itself."""
 
     def say(self, message: str) -> None:
         """A progress line (which cell starts, which job was submitted)."""

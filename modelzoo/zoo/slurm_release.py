@@ -322,7 +322,7 @@ def run_release(args: ZooRunOptions, voice: zoo_release.Voice) -> Optional[dict]
         if args.no_wait:
             voice.show(format_table(cell_states(cells, runs_dir, warn)))
             voice.show(f"zoo run {release.id}: {len(submitted)} job(s) submitted; 'modelzoo zoo status --release "
-                  f"{release.id}' shows them, 'modelzoo zoo cancel --release {release.id}' cancels them")
+                       f"{release.id}' shows them, 'modelzoo zoo cancel --release {release.id}' cancels them")
             return None
         try:
             states = _wait(cells, runs_dir, voice.show, warn)
@@ -346,15 +346,15 @@ def _action(cell: Cell, runs: list[dict], runs_dir: Path, device: Optional[str])
     return action
 
 
-def _once(say: Callable[[str], None]) -> Callable[[str], None]:
-    """``say``, each distinct line said once."""
-    said: set[str] = set()
+def _once(emit: Callable[[str], None]) -> Callable[[str], None]:
+    """``emit``, each distinct line passed on once."""
+    passed: set[str] = set()
 
-    def say_once(message: str) -> None:
-        if message not in said:
-            said.add(message)
-            say(message)
-    return say_once
+    def emit_once(message: str) -> None:
+        if message not in passed:
+            passed.add(message)
+            emit(message)
+    return emit_once
 
 
 def _wait(cells: list[Cell], runs_dir: Path, show: Callable[[str], None],
