@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from modelzoo.app.resolve import plugin_info
-from modelzoo.app.session import Session
+from modelzoo.app.session import Session, session_or_default
 from modelzoo.contract.api import UserError
 from modelzoo.toolkit.runtime import writable_dir
 from modelzoo.zoo.zoofile import profile_names
@@ -23,7 +23,7 @@ class Catalog:
 
 def list_models(session: Optional[Session] = None) -> Catalog:
     """The installed models with their plugin, profiles (default marked), metrics and references."""
-    session = session or Session()
+    session = session_or_default(session)
     registry, zoo = session.registry(), session.zoo()
     rows = []
     for name, spec in sorted(registry.models.items()):
@@ -42,7 +42,7 @@ def list_models(session: Optional[Session] = None) -> Catalog:
 
 def add_prepare_options(model: str, parser: argparse.ArgumentParser, session: Optional[Session] = None) -> bool:
     """Add the options of ``model``'s data preparation to ``parser``; False when it has none."""
-    hooks = (session or Session()).registry().hooks_for(model)
+    hooks = session_or_default(session).registry().hooks_for(model)
     return bool(hooks.implements("modelzoo_prepare_arguments")
                 and hooks.modelzoo_prepare_arguments(model=model, parser=parser))
 
@@ -52,7 +52,7 @@ def prepare(model: str, options: dict[str, Any], *, data_root: Optional[str | Pa
     """Build ``model``'s data sets under ``data_root`` (default: the session's); ``options`` are
     the plugin's (every option :func:`add_prepare_options` adds, by its ``dest``). Returns the
     plugin's result (``summary()`` is its report)."""
-    session = session or Session()
+    session = session_or_default(session)
     hooks = session.registry().hooks_for(model)
     if not hooks.implements("modelzoo_prepare"):
         raise UserError(f"model '{model}' has no data preparation step")

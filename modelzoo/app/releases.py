@@ -8,14 +8,16 @@ module runs the cells: here, one after another, each through :func:`~modelzoo.ap
 from __future__ import annotations
 
 import contextlib
+import signal
 import traceback
 from pathlib import Path
 from typing import Optional
 
 from modelzoo.app.running import RunRequest, RunStopped, run_request
-from modelzoo.app.session import Session
+from modelzoo.app.session import Session, session_or_default
 from modelzoo.contract.api import UserError
 from modelzoo.store import records
+from modelzoo.toolkit import stopping
 from modelzoo.toolkit.runtime import choose_device, writable_dir
 from modelzoo.zoo.release import (
     Action,
@@ -38,7 +40,7 @@ def zoo_run(release: Optional[str] = None, *, session: Optional[Session] = None,
     device, launcher and the Slurm options). Returns the summary record (kind ``zoo``; status
     ``success`` only when every cell succeeded), or None when the Slurm launcher was asked not
     to wait. A stop signal saves an ``interrupted`` summary and re-raises KeyboardInterrupt."""
-    session = session or Session()
+    session = session_or_default(session)
     run_options = ZooRunOptions(release=release, runs_dir=session.runs_dir, zoo=session.zoo_file,
                                 data_root=str(session.data_root_or_default()), debug=session.debug, **options)
     zoo = session.zoo()
@@ -87,8 +89,8 @@ def _run_here(cells: list[Cell], options: ZooRunOptions, session: Session) -> di
                 outcome = _run_cell(cell, next_action(cell, runs[cell], runs_dir, device), options, cell_session)
                 outcomes.append(outcome)
                 session.show(outcome.line())
-                if outcome.status == "interrupted":
-                    raise KeyboardInterrupt
+                if outcome.status == "interrupted":  # the cell's run took the signal
+                    raise stopping.Stopped(stopping.last_received() or signal.SIGINT)
         except KeyboardInterrupt:
             outcomes += [Outcome(c, "new", "not run") for c in cells[len(outcomes):]]
             save_summary(release, outcomes, started, device, options, runs_dir, stopped=True)
@@ -143,7 +145,7 @@ def zoo_check(release: Optional[str] = None, *, session: Optional[Session] = Non
     ``(release id, verdicts)``; a verdict ``passed`` or lists its failures."""
     from modelzoo.zoo.gate import check_release
 
-    session = session or Session()
+    session = session_or_default(session)
     zoo = session.zoo()
     declared = release_of(zoo, release)
     runs, problems = runs_of_cells(plan_cells(declared), session.runs_dir)
@@ -157,7 +159,7 @@ def zoo_status(release: Optional[str] = None, *, session: Optional[Session] = No
     ``(release id, states)``."""
     from modelzoo.zoo import slurm_release
 
-    session = session or Session()
+    session = session_or_default(session)
     return slurm_release.release_states(session.zoo(), release, session.runs_dir, session)
 
 
@@ -166,5 +168,5 @@ def zoo_cancel(release: Optional[str] = None, *, session: Optional[Session] = No
     states after)``, states None when nothing was pending or running."""
     from modelzoo.zoo import slurm_release
 
-    session = session or Session()
+    session = session_or_default(session)
     return slurm_release.cancel_release(session.zoo(), release, session.runs_dir, session)

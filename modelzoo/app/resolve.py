@@ -41,10 +41,10 @@ def resolve(session: Session, model: str, profile: Optional[str] = None, overrid
     profile, config = resolve_profile(spec, session.zoo(), profile)
     if isinstance(overrides, Mapping):
         applied = apply_values(config, dict(overrides))
-    elif isinstance(overrides, str):
-        raise UserError(f"overrides {overrides!r}: pass a list of KEY=VALUE strings or a mapping")
-    else:
+    elif isinstance(overrides, (list, tuple)) and all(isinstance(item, str) for item in overrides):
         applied = apply_sets(config, list(overrides))
+    else:
+        raise UserError(f"overrides {overrides!r}: pass a list of KEY=VALUE strings or a mapping")
     train = config["train"]
     for key, value in (("seed", seed), ("max_steps", max_steps), ("repeat", repeat)):
         if value is not None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from modelzoo.app.session import Session
+from modelzoo.app.session import Session, session_or_default
 from modelzoo.contract.api import UserError
 from modelzoo.store import records
 from modelzoo.toolkit.runtime import writable_dir
@@ -30,7 +30,7 @@ def report(session: Optional[Session] = None, *, formats: Sequence[str] = REPORT
            releases: Optional[Sequence[str]] = None) -> Report:
     """Render the runs folder's records (or only ``runs``) as Markdown, HTML, JSON and CSV in
     ``output``. ``releases`` (two ids) adds the release-to-release tables. No records: no files."""
-    session = session or Session()
+    session = session_or_default(session)
     given = list(formats)
     formats = [f.strip() for f in given if f.strip()]
     if not formats:
@@ -64,7 +64,7 @@ def compare(base: str, new: str, *, session: Optional[Session] = None, max_fps_d
     worse beyond the limits (the options', else zoo.yaml's tolerances, else FPS 5 %, metrics 0.5 %)."""
     from modelzoo.zoo.compare import compare_records, parse_thresholds
 
-    session = session or Session()
+    session = session_or_default(session)
     base_record, new_record = records.find(session.runs_dir, base), records.find(session.runs_dir, new)
     zoo_model = session.zoo().models.get(base_record.get("model"))
     tolerances = zoo_model.tolerances if zoo_model else {}

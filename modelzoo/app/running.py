@@ -25,10 +25,12 @@ from pathlib import Path
 from typing import Optional
 
 from modelzoo.app.resolve import Overrides, Resolved, check_data, new_record, resolve, run_context
-from modelzoo.app.session import Session
+from modelzoo.app.session import Session, session_or_default
 from modelzoo.contract.api import UserError
 from modelzoo.store import records
-from modelzoo.toolkit.runtime import choose_device, writable_dir
+from modelzoo.toolkit import stopping
+from modelzoo.toolkit.runtime import DEVICES, choose_device, writable_dir
+from modelzoo.toolkit.stopping import Stopped
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,42 @@ class RunRequest:
     resume: Optional[str] = None        # run id of an interrupted run to continue
     release: Optional[str] = None       # default: $MODELZOO_RELEASE
     zoo_cell: Optional[dict] = None     # set by zoo run: the cell this run belongs to
+    oversubscribe: bool = False         # CPU: more workers than cores, one compute thread each
     sweep_id: Optional[str] = field(default=None, repr=False)  # set by sweep()
+
+    def __post_init__(self):
+        _check_types(self)
+
+
+def _check_types(request: RunRequest) -> None:
+    """The API's arguments checked as the CLI's parser checks its options: a wrong type or an
+    unknown device is a :class:`UserError` naming the field, before anything runs (overrides:
+    :func:`~modelzoo.app.resolve.resolve`, where every verb's are read)."""
+    def refuse(name: str, wanted: str) -> None:
+        value = getattr(request, name)
+        raise UserError(f"{name} must be {wanted}, got {value!r} ({type(value).__name__})")
+
+    def whole(value, least: int) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+    if not isinstance(request.model, str) or not request.model:
+        refuse("model", "a model name (str)")
+    for name in ("profile", "resume", "release", "sweep_id"):
+        if getattr(request, name) is not None and not isinstance(getattr(request, name), str):
+            refuse(name, "a str or None")
+    if not whole(request.cards, 1):
+        refuse("cards", "a positive int")
+    if request.device is not None and request.device not in DEVICES:
+        refuse("device", f"one of {', '.join(DEVICES)} or None")
+    for name in ("max_steps", "repeat"):
+        if getattr(request, name) is not None and not whole(getattr(request, name), 1):
+            refuse(name, "a positive int or None")
+    if request.seed is not None and not whole(request.seed, 0):
+        refuse("seed", "a non-negative int or None")
+    if not isinstance(request.oversubscribe, bool):
+        refuse("oversubscribe", "a bool")
+    if request.zoo_cell is not None and not isinstance(request.zoo_cell, dict):
+        refuse("zoo_cell", "a dict or None")
 
 
 @dataclass
@@ -66,23 +103,24 @@ class RunPlan:
         return self.resolved.config
 
 
-class RunStopped(KeyboardInterrupt):
-    """A run stopped by a signal; ``record`` is its ``interrupted`` record."""
+class RunStopped(Stopped):
+    """A run stopped by a signal (``signum``: SIGINT or SIGTERM); ``record`` is its
+    ``interrupted`` record, checkpointed when it got that far (``--resume`` continues it)."""
 
-    def __init__(self, record: dict):
-        super().__init__(record.get("error"))
+    def __init__(self, record: dict, signum: int = signal.SIGINT):
+        super().__init__(signum, record.get("error"))
         self.record = record
 
 
 def run(model: str, *, session: Optional[Session] = None, **options) -> Optional[records.RunRecord]:
     """Train and evaluate ``model``; ``options`` are :class:`RunRequest`'s fields. Returns rank
     0's final record (``None`` on the other ranks of an outer launch such as torchrun)."""
-    return run_request(RunRequest(model, **options), session or Session())
+    return run_request(RunRequest(model, **options), session_or_default(session))
 
 
 def plan(model: str, *, session: Optional[Session] = None, **options) -> RunPlan:
     """What :func:`run` would do (config resolved, cards and data checked); nothing is written."""
-    return plan_request(RunRequest(model, **options), session or Session())
+    return plan_request(RunRequest(model, **options), session_or_default(session))
 
 
 def plan_request(request: RunRequest, session: Session) -> RunPlan:
@@ -100,7 +138,7 @@ def plan_request(request: RunRequest, session: Session) -> RunPlan:
     from modelzoo.train import launch  # imports torch
 
     if not distributed.under_outer_launcher():
-        launch.check_cards(request.cards, device)
+        launch.check_cards(request.cards, device, request.oversubscribe)
     writable_dir(session.runs_dir, "runs directory", "--runs-dir")
     check_data(session, run_context(session, request.model, resolved.profile, resolved.config, device,
                                     session.runs_dir, data_root))
@@ -133,7 +171,17 @@ def _resumed_run(request: RunRequest, session: Session) -> tuple[dict, Resolved]
 
 
 def run_request(request: RunRequest, session: Session) -> Optional[records.RunRecord]:
-    """:func:`run` for a ready :class:`RunRequest`."""
+    """:func:`run` for a ready :class:`RunRequest`.
+
+    Stop signals, one behaviour from the first line to the last: SIGTERM stops the run as Ctrl-C
+    does. Once the run's record exists, either raises :class:`RunStopped` with the
+    ``interrupted`` record (the trainer checkpoints first where it can); before that, a plain
+    :class:`~modelzoo.toolkit.stopping.Stopped` (nothing was written)."""
+    with stopping.stop_signals_raise():
+        return _run_request(request, session)
+
+
+def _run_request(request: RunRequest, session: Session) -> Optional[records.RunRecord]:
     from modelzoo.train import distributed, launch
 
     planned = plan_request(request, session)
@@ -155,7 +203,20 @@ def run_request(request: RunRequest, session: Session) -> Optional[records.RunRe
         launch.launch(job, cards)
         return None
     run_dir = runs_dir / run_id
-    with _stop_signals_interrupt(), _run_folder(run_dir, created=not resumed):
+    watch = stopping.SignalWatch()  # which signal stopped the run, whichever handler took it
+    try:
+        return _run_main(request, session, planned, job, run_dir, cards, watch)
+    finally:
+        watch.close()
+
+
+def _run_main(request: RunRequest, session: Session, planned: RunPlan, job, run_dir: Path, cards: int,
+              watch: stopping.SignalWatch) -> records.RunRecord:
+    """Rank 0's part of :func:`run_request`: the record, the workers, and the one way a stop ends."""
+    from modelzoo.train import launch
+
+    resumed, device, runs_dir, run_id = planned.resumed, planned.device, session.runs_dir, job.run_id
+    with _run_folder(run_dir, created=not resumed):
         from modelzoo.store.runlock import run_lock
 
         with run_lock(run_dir):
@@ -167,36 +228,23 @@ def run_request(request: RunRequest, session: Session) -> Optional[records.RunRe
                                     data_root=str(planned.data_root.resolve()), sweep_id=request.sweep_id,
                                     release=request.release, zoo_cell=request.zoo_cell)
             records.save(record, runs_dir)
-            session.say(f"run {run_id}: {request.model} ({profile}) on {cards} "
+            session.say(f"run {run_id}: {request.model} ({planned.profile}) on {cards} "
                         f"{'card' if device == 'cuda' else 'CPU worker'}{'s' if cards > 1 else ''}; "
                         f"record in {run_dir}")
             try:
-                return launch.launch(job, cards)
+                record = launch.launch(job, cards)
             except KeyboardInterrupt as exc:
                 stopped = _stopped_record(run_dir, request.model, exc)
                 if stopped is None:
                     raise
-                raise RunStopped(stopped) from exc
+                raise RunStopped(stopped, _stop_signal(exc, watch)) from exc
+    if record.get("status") == "interrupted":  # the trainer took the signal and checkpointed
+        raise RunStopped(record, _stop_signal(None, watch))
+    return record
 
 
-@contextlib.contextmanager
-def _stop_signals_interrupt():
-    """SIGTERM (scancel, a preemption) raises KeyboardInterrupt, as Ctrl-C does, from the moment
-    the run's record exists: a stop while the workers are still starting is recorded
-    ``interrupted``, not left ``running`` for a dead process. The trainer's own handlers take
-    over inside its loop."""
-    def stop(signum, frame):
-        raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
-
-    try:
-        previous = signal.signal(signal.SIGTERM, stop)
-    except ValueError:  # not the main thread (e.g. embedded use): leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+def _stop_signal(exc: Optional[BaseException], watch: stopping.SignalWatch) -> int:
+    return getattr(exc, "signum", None) or watch.received() or stopping.last_received() or signal.SIGINT
 
 
 def _stopped_record(run_dir: Path, model: str, exc: BaseException) -> Optional[dict]:
@@ -242,6 +290,7 @@ class SweepResult:
     members: list[dict]                 # the member runs' final records, in value order
     summary: Optional[dict] = None      # the summary record (None when stopped or nothing ran)
     stopped: Optional[dict] = None      # the member record a stop signal ended the sweep on
+    stopped_by: Optional[int] = None    # that signal (SIGINT or SIGTERM)
 
 
 def sweep_members(request: RunRequest, spec: str, session: Session) -> tuple[str, list[str], list[RunRequest]]:
@@ -275,18 +324,17 @@ def sweep(model: str, spec: str, *, session: Optional[Session] = None,
     a stop signal ends the sweep (``stopped``)."""
     from modelzoo.zoo import sweep as sweeps
 
-    session = session or Session()
+    session = session_or_default(session)
     key, values, members = sweep_members(RunRequest(model, **options), spec, session)
     sweep_id = members[0].sweep_id
     done = []
     for member in members:
         try:
             record = run_request(member, session)
-        except RunStopped as stop:
-            record = stop.record
+        except RunStopped as stop:  # a signal stops the sweep, not only this member
+            on_member(stop.record)
+            return SweepResult(sweep_id, key, values, done, stopped=stop.record, stopped_by=stop.signum)
         on_member(record)
-        if record.get("status") == "interrupted":  # a signal stops the sweep, not only this member
-            return SweepResult(sweep_id, key, values, done, stopped=record)
         done.append(record)
     summary = sweeps.summarize(sweep_id, key, values, done)
     records.save(summary, session.runs_dir)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from modelzoo.contract.api import UserError
 from modelzoo.contract.plugins import Registry, load_registry
 from modelzoo.zoo.zoofile import Zoo, find_zoo_file, load_zoo
 
@@ -104,3 +105,14 @@ class Session:
 
     def data_root_or_default(self) -> Path:
         return self.data_root if self.data_root is not None else default_data_root()
+
+
+def session_or_default(session: object) -> Session:
+    """``session``, or ``Session()`` for None; anything else is a :class:`UserError` naming what
+    was passed (an API caller's mistake, said as the CLI says a bad option)."""
+    if session is None:
+        return Session()
+    if not isinstance(session, Session):
+        raise UserError(f"session must be a modelzoo.app.Session, got {type(session).__name__}; "
+                        "pass Session(runs_dir=..., data_root=...) or leave it out")
+    return session

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Optional
 
 from modelzoo.app.resolve import Overrides, new_record, resolve, run_context
-from modelzoo.app.session import Session
+from modelzoo.app.session import Session, session_or_default
 from modelzoo.contract.api import UserError
 from modelzoo.store import records
 from modelzoo.toolkit.runtime import choose_device, writable_dir
@@ -33,7 +33,7 @@ def evaluate(model: str, weights: str | Path, *, session: Optional[Session] = No
              overrides: Overrides = (), seed: Optional[int] = None,
              device: Optional[str] = None) -> records.RunRecord:
     """Score ``weights`` on ``model``'s benchmark; the ``eval`` record (also saved in the runs folder)."""
-    session = session or Session()
+    session = session_or_default(session)
     registry = session.registry()
     resolved = resolve(session, model, profile, overrides, seed)
     device = choose_device(device or "auto")
@@ -76,7 +76,7 @@ def export(model: str, weights: str | Path, *, fmt: str = "onnx", output: Option
     the plugin's one-line summary (file, size, largest difference)."""
     if fmt not in EXPORT_SUFFIX:
         raise UserError(f"format {fmt!r} is not known; choose from {', '.join(EXPORT_SUFFIX)}")
-    session = session or Session()
+    session = session_or_default(session)
     resolved = resolve(session, model, profile, overrides, seed)
     device = choose_device(device or "auto")
     context = run_context(session, model, resolved.profile, resolved.config, device, session.runs_dir)

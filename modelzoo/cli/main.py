@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,11 +24,12 @@ from modelzoo.app.session import DATA_ROOT_ENV, RUNS_ENV
 from modelzoo.cli.zoo import add_zoo_parser, zoo_cell_field, zoo_command
 from modelzoo.contract.api import MetricColumn, UserError, int_at_least
 from modelzoo.contract.plugins import PluginError
+from modelzoo.toolkit import stopping
 from modelzoo.toolkit.runtime import DEVICES
 
 EXIT_USAGE = 2
 EXIT_REGRESSION = 1  # compare: a regression was found (an error there is EXIT_USAGE)
-EXIT_BY_STATUS = {"success": 0, "failed": 1, "diverged": 3, "interrupted": 130}
+EXIT_BY_STATUS = {"success": 0, "failed": 1, "diverged": 3, "interrupted": 130}  # a stop: 128 + its signal
 
 
 # --- Options shared by the verbs ------------------------------------------------------
@@ -68,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     _model_options(p)
     p.add_argument("--cards", type=_positive_int, default=1, help="cards (one worker process each; default 1)")
+    p.add_argument("--oversubscribe", action="store_true", help="on the CPU, allow more workers than cores "
+                   "(one compute thread each; e.g. --cards 8 on 2 cores to exercise 8 ranks)")
     p.add_argument("--max-steps", type=_positive_int, help="stop after this many steps (quick checks; "
                    "with --resume, the new cap)")
     p.add_argument("--repeat", type=_positive_int, help="cut the timed steps into N equal windows and record "
@@ -147,7 +151,7 @@ def cmd_list(args, session: app.Session) -> int:
 def _run_request(args) -> app.RunRequest:
     return app.RunRequest(args.model, profile=args.profile, cards=args.cards, device=args.device,
                           overrides=list(args.sets), seed=args.seed, max_steps=args.max_steps, repeat=args.repeat,
-                          resume=args.resume, zoo_cell=args.zoo_cell)
+                          resume=args.resume, zoo_cell=args.zoo_cell, oversubscribe=args.oversubscribe)
 
 
 def _print_plan(planned: app.RunPlan) -> None:
@@ -169,7 +173,8 @@ def cmd_run(args, session: app.Session) -> int:
     try:
         record = app.run_request(request, session)
     except app.RunStopped as stop:  # the run's own line ("run X interrupted: ... --resume"), not a bare one
-        record = stop.record
+        _finish_message(stop.record)
+        return stopping.exit_status(stop)
     return 0 if record is None else _finish_message(record)
 
 
@@ -184,7 +189,7 @@ def _sweep(args, request: app.RunRequest, session: app.Session) -> int:
     fields.pop("sweep_id")
     result = app.sweep(request.model, args.sweep, session=session, on_member=_finish_message, **fields)
     if result.stopped is not None:
-        return EXIT_BY_STATUS["interrupted"]
+        return stopping.exit_status(signum=result.stopped_by)
     if result.summary is None:
         return 0
     print(f"sweep {result.sweep_id} over {result.key} = {', '.join(result.values)}:", file=sys.stderr)
@@ -281,20 +286,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:
-        if argv and argv[0] == "prepare":
-            return cmd_prepare(argv[1:])
-        args = build_parser().parse_args(argv)
-        return VERBS[args.verb](args, session_of(args))
+        with stopping.stop_signals_raise():  # every verb: SIGTERM stops it as Ctrl-C does
+            if argv and argv[0] == "prepare":
+                return cmd_prepare(argv[1:])
+            args = build_parser().parse_args(argv)
+            return VERBS[args.verb](args, session_of(args))
     except UserError as exc:
         if debug:
             raise
         print(f"modelzoo: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if debug:
             raise
-        print("modelzoo: interrupted", file=sys.stderr)
-        return 130
+        print(f"modelzoo: interrupted{' by ' + signal.Signals(exc.signum).name if hasattr(exc, 'signum') else ''}",
+              file=sys.stderr)
+        return stopping.exit_status(exc)
     except Exception as exc:  # no traceback for users unless asked
         if debug:
             raise

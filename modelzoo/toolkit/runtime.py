@@ -26,6 +26,8 @@ def choose_device(requested: str) -> str:
     visible card is a :class:`UserError` rather than a crash deep inside the first
     ``.to("cuda")``.
     """
+    if requested not in DEVICES:  # an API caller's "tpu": refused, never written down as a fact
+        raise UserError(f"device {requested!r} is not one of {', '.join(DEVICES)}; choose one of them")
     import torch
 
     if requested == "cuda" and not torch.cuda.is_available():

@@ -155,6 +155,10 @@ class ThroughputMeter:
             return None
         return self._samples * self.world_size / seconds
 
+    # What metrics() writes: a resume that had nothing left to train keeps an earlier attempt's.
+    TIMING_KEYS = ("fps", "fps_per_card", "timed_steps", "warmup_steps", "timed_seconds", "step_ms_p50",
+                   "step_ms_p90", "step_timing", "fps_note", "repeat_fps")
+
     def metrics(self) -> dict:
         self.close()
         if not self._timed_steps or not self._window_seconds:

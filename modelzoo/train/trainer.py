@@ -12,7 +12,7 @@ weights as one that was never interrupted.
 Signals: inside the loop SIGTERM/SIGINT set a flag that every worker reads at the next
 logged step (they must agree to stop, then checkpoint); in every other phase (data,
 build, evaluation, compute-only timing) a signal stops the worker at once. Either way
-the record says ``interrupted`` and the CLI exits 130.
+the record says ``interrupted`` and the CLI exits 130 (Ctrl-C) or 143 (SIGTERM).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from modelzoo.contract.settings import CoreSettings
 from modelzoo.measure import env as envinfo
 from modelzoo.store import records
 from modelzoo.toolkit.runtime import ProgressLine
+from modelzoo.toolkit.stopping import Stopped
 from modelzoo.train import checkpoint as ckpt
 from modelzoo.train import distributed
 from modelzoo.train import resident as resident_data
@@ -92,7 +93,7 @@ class StopRun(Exception):
         self.status = status
 
 
-class Interrupted(KeyboardInterrupt):
+class Interrupted(Stopped):
     """A stop signal outside the loop: the worker stops where it is."""
 
 
@@ -115,7 +116,7 @@ class _Signals:
     def _handle(self, signum, frame):
         if not self.deferred or (self.received is not None and signum == signal.SIGINT):
             self.received = signum
-            raise Interrupted(f"stopped by {signal.Signals(signum).name}")  # a second Ctrl-C aborts at once
+            raise Interrupted(signum)  # a second Ctrl-C aborts at once
         self.received = signum
 
     @contextlib.contextmanager
@@ -123,7 +124,7 @@ class _Signals:
         self.deferred = True
         try:
             if self.received is not None:
-                raise Interrupted("stopped by a signal")
+                raise Interrupted(self.received, "stopped by a signal")
             yield
         finally:
             self.deferred = False
@@ -452,7 +453,7 @@ class TrainResult:
 
 
 def finish(setup: Setup, outcome: LoopOutcome, job: Job, place: distributed.Topology,
-           declared_metrics: list[str]) -> TrainResult:
+           declared_metrics: list[str], record: Optional[dict] = None) -> TrainResult:
     meter = outcome.meter
     metrics = dict(meter.metrics())
     metrics["fps_stability"] = fps_stability(metrics.pop("repeat_fps", None))
@@ -471,6 +472,11 @@ def finish(setup: Setup, outcome: LoopOutcome, job: Job, place: distributed.Topo
     if outcome.status == "interrupted":
         log.info("interrupted at step %d; checkpoint saved", step)
         return result
+    if record is not None and metrics.get("fps"):
+        # Rank 0: the timing is on disk before evaluation starts, so that a run stopped there
+        # and resumed (nothing left to train) keeps the FPS of the steps it timed.
+        record["metrics"] = {k: v for k, v in metrics.items() if v is not None}
+        records.save(record, job.runs_dir)
 
     evaluation = _evaluate_into_curves(setup, outcome, step, place)
     curves["eval"] = outcome.curves.get("eval", [])
@@ -551,7 +557,7 @@ def run_worker(job: Job) -> Optional[dict]:
             setup = build(job, place, device)
             outcome = train(setup, job, place, device, signals, record)
             declared = [c["key"] for c in (record or {}).get("metric_columns", [])]
-            result = finish(setup, outcome, job, place, declared)
+            result = finish(setup, outcome, job, place, declared, record)
         if place.is_main:
             _fill_record(record, result, job, previous_metrics)
     except BaseException as exc:  # the record must say why, whatever happened
@@ -575,8 +581,9 @@ def _fill_record(record: dict, result: TrainResult, job: Job, previous_metrics: 
     metrics = result.metrics
     if job.resume and not metrics.get("fps") and previous_metrics.get("fps") and result.status == "failed":
         # Resumed after training had ended (stopped during evaluation): the timing of the
-        # attempt that trained stands; this attempt only evaluated.
-        metrics.update({k: v for k, v in previous_metrics.items() if k not in metrics or metrics[k] is None})
+        # attempt that trained stands, all of it (FPS with its timed steps); this attempt only evaluated.
+        timing = (*ThroughputMeter.TIMING_KEYS, "fps_stability")
+        metrics.update({k: v for k, v in previous_metrics.items() if k in timing or metrics.get(k) is None})
         metrics["fps_note"] = "timed in an earlier attempt of this run (resumed after training had ended)"
         result.status, result.error = "success", None
     record.update(metrics=metrics, curves=result.curves, env=result.env, resources=result.resources,

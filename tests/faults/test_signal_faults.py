@@ -1,6 +1,7 @@
 """Fault classes 9 and 10: SIGTERM in any phase of a run stops it within seconds, records
-it ``interrupted`` and exits 130; with --cards 2 too, where a worker's error is one line
-with the exit code of a one-card run.
+it ``interrupted`` and exits 143 (Ctrl-C: 130); with --cards 2 too, where a worker's error
+is one line with the exit code of a one-card run. A run stopped during its final evaluation
+resumes into a success that keeps the FPS timed before the stop.
 
 The toy's knobs make one phase slow (60 s) and log when it starts, so the signal lands
 there; the phases run at the same time to keep the suite short.
@@ -29,7 +30,8 @@ PHASES = {
     "train, in a sweep": (("--sweep", "train.seed=1,2", "--set", "data.delay_s=0.05", "--set", "train.log_every=2"),
                           "step 2/"),
     "checkpoint": (("--set", "model.state_dict_delay_s=60", *SHORT), "toy: slow checkpoint"),
-    "evaluation": (("--set", "eval.delay_s=60", *SHORT), "toy: slow evaluation"),
+    # slow once: the resumed run's evaluation is quick (test_a_run_stopped_during_its_final_evaluation...)
+    "evaluation": (("--set", "eval.delay_s=60", "--set", "eval.delay_once=true", *SHORT), "toy: slow evaluation"),
     "compute-only timing": (("--set", "loss.delay_from_call=5", "--set", "loss.delay_s=60", *SHORT),
                             "toy: slow loss call 5"),
 }
@@ -55,10 +57,10 @@ def stopped(tmp_path_factory):
 
 
 @pytest.mark.parametrize("phase", PHASES)
-def test_sigterm_in_each_phase_stops_the_run_as_interrupted_with_exit_130(stopped, phase):
+def test_sigterm_in_each_phase_stops_the_run_as_interrupted_with_exit_143(stopped, phase):
     space, result, seconds = stopped[phase]
     record = space.only_record()
-    assert_one_line_error(result, 130, f"run {record['run_id']} interrupted: ")
+    assert_one_line_error(result, 143, f"run {record['run_id']} interrupted: ")
     assert seconds < STOP_WITHIN_S
     assert records.effective_status(record) == "interrupted"
     if (space.runs / record["run_id"] / "checkpoint.pt").is_file():
@@ -67,6 +69,21 @@ def test_sigterm_in_each_phase_stops_the_run_as_interrupted_with_exit_130(stoppe
         assert record["error"] == "stopped by SIGTERM"
     assert_runs_folder_sound(space.runs)
     assert space.files_outside_runs() == []
+
+
+def test_a_run_stopped_during_its_final_evaluation_resumes_to_success_with_the_fps_timed_before(stopped, ws):
+    stopped_run = stopped["evaluation"][0].only_record()
+    assert stopped_run["metrics"]["fps"] > 0 and stopped_run["metrics"]["steps"] == 4  # on disk before the stop
+    run_id = ws.adopt(stopped["evaluation"][0].runs / stopped_run["run_id"])["run_id"]
+    result = ws.cli("run", "toy", "--resume", run_id)
+    assert result.returncode == 0, result.stderr[-2000:]
+    record = ws.only_record()
+    assert record["status"] == "success", record["error"]
+    assert record["metrics"]["fps"] == stopped_run["metrics"]["fps"]  # timed by the attempt that trained
+    assert record["metrics"]["timed_steps"] == stopped_run["metrics"]["timed_steps"] > 0
+    assert "earlier attempt" in record["metrics"]["fps_note"]
+    assert 0 <= record["metrics"]["accuracy"] <= 1  # the evaluation the stop cut short, done now
+    assert_runs_folder_sound(ws.runs)
 
 
 # --- several cards ---------------------------------------------------------------------------
@@ -102,11 +119,12 @@ def test_a_worker_error_on_two_cards_is_one_line_with_the_exit_code_of_one_card(
         assert_runs_folder_sound(space.runs)
 
 
-@pytest.mark.parametrize("how", ["sigterm", "ctrl-c"])
-def test_a_stop_signal_to_a_two_card_run_checkpoints_and_records_it_interrupted_with_exit_130(two_card_runs, how):
+@pytest.mark.parametrize(("how", "status"), [("sigterm", 143), ("ctrl-c", 130)])
+def test_a_stop_signal_to_a_two_card_run_checkpoints_and_records_it_interrupted_with_128_plus_the_signal(
+        two_card_runs, how, status):
     space, (result, seconds) = two_card_runs[how]
     record = space.only_record()
-    assert_one_line_error(result, 130, f"run {record['run_id']} interrupted: ", f"--resume {record['run_id']}")
+    assert_one_line_error(result, status, f"run {record['run_id']} interrupted: ", f"--resume {record['run_id']}")
     assert "SignalException" not in result.stderr + record["error"]
     assert seconds < STOP_WITHIN_S  # the workers checkpoint and leave; the agent need not kill them
     assert records.effective_status(record) == "interrupted"

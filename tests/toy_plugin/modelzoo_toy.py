@@ -11,6 +11,7 @@
   checkpoint), ``eval.delay_s`` (the evaluation), ``loss.delay_s`` from the
   ``loss.delay_from_call``-th loss call on (the compute-only timing, which follows the
   training steps); each logs a ``toy: slow ...`` line when its delay starts.
+  ``eval.delay_once`` slows only a run's first evaluation (a resumed run's is quick).
 - ``toyseq``: not an image model: a tiny next-token model on generated sequences,
   dict batches (``{"tokens", "next"}``), throughput in tokens/s and a lower-is-better
   metric (the held-out loss), with a declared curve.
@@ -30,7 +31,7 @@ PROFILE = {
              "build_delay_s": 0.0},
     "model": {"width": 8, "state_dict_delay_s": 0.0},
     "loss": {"nan_at_step": 0, "raise_at_step": 0, "delay_from_call": 0, "delay_s": 0.0},
-    "eval": {"delay_s": 0.0},
+    "eval": {"delay_s": 0.0, "delay_once": False},
     "train": {"epochs": 2, "batch_size": 16, "num_workers": 0, "log_every": 4,
               "fps_warmup_steps": 2, "compute_fps_steps": 4},
     "optimizer": {"name": "sgd", "lr": 0.05},
@@ -168,7 +169,12 @@ def modelzoo_evaluate(context, network):
     _fail(context, "modelzoo_evaluate")
     if context.model == "toyseq":
         return _evaluate_sequences(context, network)
-    _slow(context, "eval", "delay_s", "evaluation")
+    slowed_before = context.run_dir / ".toy-evaluation-slowed"
+    if not context.config["eval"].get("delay_once"):
+        _slow(context, "eval", "delay_s", "evaluation")
+    elif not slowed_before.exists():
+        slowed_before.touch()
+        _slow(context, "eval", "delay_s", "evaluation")
     if context.config["data"]["skip_metric"]:
         return EvalResult(metrics={"other": 1.0})
     images, labels = _make_samples(context.config, context.seed + 1, 128)

@@ -48,6 +48,7 @@ import cv2
 
 from modelzoo.contract.api import UserError
 from modelzoo.store import runlock
+from modelzoo.toolkit import stopping
 from modelzoo_facenet.demo_faces import render_identity_images, seeded_generator
 
 # Bump whenever the bytes change (the drawing in demo_faces, the pairs, the layout): existing
@@ -115,6 +116,13 @@ def _write_identity(job: tuple) -> int:
         cv2.imwrite(str(folder / name_fmt.format(n=n, n1=n + 1)), cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
                     [cv2.IMWRITE_PNG_COMPRESSION, 1])
     return count
+
+
+def _write_pool_identity(job: tuple) -> int:
+    """:func:`_write_identity` in a pool worker, which a stop ends (the set's temporary folder
+    is removed by the process that started the pool, once its workers have exited)."""
+    with stopping.pool_task():
+        return _write_identity(job)
 
 
 def make_pairs(seed: int, names: list[str], images_per_person: int, pairs_per_fold: int,
@@ -304,8 +312,15 @@ def _generate(root: Path, params: dict, wanted: dict, workers: Optional[int],
             # would copy mid-state. A __main__ without an import guard breaks spawn: then
             # generate here (the output does not depend on the worker count).
             try:
-                with ProcessPoolExecutor(n_workers, mp_context=get_context("spawn")) as pool:
-                    done = sum(pool.map(_write_identity, jobs, chunksize=4))
+                with ProcessPoolExecutor(n_workers, mp_context=get_context("spawn"),
+                                         initializer=stopping.pool_worker_start) as pool:
+                    try:
+                        with stopping.children_ignore_sigint():  # map submits every task, starting the workers
+                            written = pool.map(_write_pool_identity, jobs, chunksize=4)
+                        done = sum(written)
+                    except BaseException:  # a stop signal: no worker writes on after this returns
+                        stopping.stop_pool(pool)
+                        raise
             except BrokenProcessPool:
                 if log:
                     log("demo generation: worker processes failed to start; generating in this process")

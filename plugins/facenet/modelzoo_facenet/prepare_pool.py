@@ -26,6 +26,7 @@ from typing import Optional
 import numpy as np
 
 from modelzoo.contract.api import UserError
+from modelzoo.toolkit import stopping
 from modelzoo_facenet.align import AlignmentError, align_face, fallback_landmarks
 from modelzoo_facenet.crop import center_crop, crop_face, fallback_side, read_image, select_face, write_png_atomic
 
@@ -76,6 +77,7 @@ _DETECTOR = None
 
 def _worker_init(weights_dir: str, device: str, threads: int) -> None:
     global _DETECTOR
+    stopping.pool_worker_start()  # dies with the job; the job stops it on Ctrl-C or SIGTERM
     import torch
 
     torch.set_num_threads(threads)
@@ -85,7 +87,8 @@ def _worker_init(weights_dir: str, device: str, threads: int) -> None:
 
 
 def _worker_run(chunk: Chunk) -> list[Result]:
-    return process_chunk(_DETECTOR, chunk, None)
+    with stopping.pool_task():
+        return process_chunk(_DETECTOR, chunk, None)
 
 
 def _make(image: np.ndarray, det, pick: Optional[int], spec: Output
@@ -195,7 +198,10 @@ class Runner:
 
     def __exit__(self, *exc) -> None:
         if self.pool is not None:
-            self.pool.shutdown(wait=exc[0] is None, cancel_futures=True)
+            if exc[0] is None:
+                self.pool.shutdown(wait=True)
+            else:  # a stop signal or an error: no worker may write on after the job has ended
+                stopping.stop_pool(self.pool)
         if self.threads is not None:
             self.threads.shutdown(wait=True)
 
@@ -208,7 +214,8 @@ class Runner:
         pending: set[Future] = set()
         queue = iter(chunks)
         for chunk in queue:
-            pending.add(self.pool.submit(_worker_run, chunk))
+            with stopping.children_ignore_sigint():  # a submit may start a worker
+                pending.add(self.pool.submit(_worker_run, chunk))
             if len(pending) >= 2 * self.workers:
                 break
         while pending:

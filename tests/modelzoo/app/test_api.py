@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -14,6 +15,7 @@ import pytest
 import modelzoo
 from modelzoo import app
 from modelzoo.store import records
+from modelzoo.toolkit.stopping import Stopped
 
 QUICK = {"train.max_steps": 4, "train.compute_fps_steps": 2}
 RELEASE_ZOO = """\
@@ -104,6 +106,79 @@ def test_a_stop_signal_before_the_workers_handlers_is_recorded_interrupted(toy, 
     (run_id,) = _run_folders(session)
     assert records.load(session.runs_dir / run_id)["status"] == "interrupted"
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_sigterm_inside_the_training_loop_raises_run_stopped_with_a_checkpointed_record(toy):
+    """One behaviour through the API: SIGTERM in the loop checkpoints, records ``interrupted`` and
+    raises RunStopped (SIGTERM's), never returns as if the run had ended, and leaves the caller's
+    handlers as they were; the run resumes to success."""
+    session = app.Session(runs_dir=toy / "runs")
+    stop_at_step_2 = threading.Thread(target=_sigterm_when_logged, args=(session.runs_dir, "step 2/"), daemon=True)
+    stop_at_step_2.start()
+    handlers = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    with pytest.raises(app.RunStopped) as stopped:
+        app.run("toy", profile="fast", session=session,
+                overrides={"data.delay_s": 0.05, "train.log_every": 2, "train.compute_fps_steps": 2})
+    assert stopped.value.signum == signal.SIGTERM
+    record = stopped.value.record
+    assert record["status"] == "interrupted" and f"--resume {record['run_id']}" in record["error"]
+    assert (session.runs_dir / record["run_id"] / "checkpoint.pt").is_file()
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == handlers
+    resumed = app.run("toy", resume=record["run_id"], max_steps=4, session=session)
+    assert resumed["status"] == "success" and resumed["run_id"] == record["run_id"]
+
+
+def _sigterm_when_logged(runs_dir, marker: str, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if any(marker in log.read_text() for log in runs_dir.glob("*/train.log")):
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        time.sleep(0.02)
+
+
+def test_sigterm_before_the_record_exists_raises_stopped_and_writes_nothing(toy, monkeypatch):
+    from modelzoo.app import running
+
+    def plan_then_signal(request, session):
+        planned = plan_request(request, session)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(30)  # the signal ends this at once
+        return planned
+
+    plan_request = running.plan_request
+    monkeypatch.setattr(running, "plan_request", plan_then_signal)
+    session = app.Session(runs_dir=toy / "runs")
+    with pytest.raises(Stopped) as stopped:
+        app.run("toy", profile="fast", session=session)
+    assert stopped.value.signum == signal.SIGTERM and not isinstance(stopped.value, app.RunStopped)
+    assert _run_folders(session) == []
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"device": "tpu"}, "device must be one of auto, cuda, cpu or None, got 'tpu'"),
+    ({"cards": "2"}, "cards must be a positive int, got '2' (str)"),
+    ({"cards": 0}, "cards must be a positive int, got 0"),
+    ({"cards": True}, "cards must be a positive int, got True (bool)"),
+    ({"max_steps": 2.5}, "max_steps must be a positive int or None, got 2.5"),
+    ({"seed": "7"}, "seed must be a non-negative int or None"),
+    ({"profile": 3}, "profile must be a str or None"),
+    ({"oversubscribe": "yes"}, "oversubscribe must be a bool"),
+    ({"overrides": [("train.seed", 1)]}, "pass a list of KEY=VALUE strings or a mapping"),
+    ({"overrides": 7}, "pass a list of KEY=VALUE strings or a mapping"),
+    ({"session": object()}, "session must be a modelzoo.app.Session, got object"),
+    ({"session": "runs"}, "session must be a modelzoo.app.Session, got str"),
+])
+def test_the_apis_arguments_are_checked_as_the_clis_are(toy, options, message):
+    session = app.Session(runs_dir=toy / "runs")
+    options = {"session": session, "profile": "fast", **options}
+    for call in (app.run, app.plan):
+        with pytest.raises(app.UserError) as refused:
+            call("toy", **options)
+        assert message in str(refused.value) and "\n" not in str(refused.value)
+    with pytest.raises(app.UserError, match="device 'tpu' is not one of auto, cuda, cpu"):
+        app.evaluate("toy", "weights.pt", device="tpu", session=session)
+    assert _run_folders(session) == []
 
 
 def test_report_and_compare_read_the_records_back(toy):

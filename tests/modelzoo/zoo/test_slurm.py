@@ -63,17 +63,27 @@ def test_a_submitted_job_runs_is_found_by_name_and_ends_with_its_exit_code(clust
 
 
 def test_scancel_sends_sigterm_to_a_running_job(cluster, tmp_path):
-    marker = tmp_path / "got-term"
-    body = f"trap 'echo TERM > {marker}; exit 143' TERM\nwhile true; do sleep 0.1; done"
+    # Wait on events, never on a fixed window: the script says when its trap is set (a SIGTERM
+    # before that would end the shell without a trace; on a loaded machine RUNNING comes
+    # long before the script's first line), and the marker is read once the job has ended.
+    ready, marker = tmp_path / "trap-set", tmp_path / "got-term"
+    body = f"trap 'echo TERM > {marker}; exit 143' TERM\ntouch {ready}\nwhile true; do sleep 0.1; done"
     job_id = slurm.submit(slurm.JobRequest(name="mz-test-cancel", script=_script(tmp_path, body),
                                            log=tmp_path / "cancel.log"))
     _wait_running(job_id)
+    _wait_for(ready.exists, f"job {job_id} never set its trap")
     slurm.cancel([job_id])
     assert _wait_final(job_id).state == "CANCELLED"
-    deadline = time.monotonic() + 10
-    while not marker.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
+    _wait_for(marker.exists, f"job {job_id} ended without running its TERM trap")  # it runs before the exit
     assert marker.read_text().strip() == "TERM"
+
+
+def _wait_for(event, failure: str, timeout_s: float = 120) -> None:
+    """Poll ``event`` until it is true; the timeout only bounds a failing test."""
+    deadline = time.monotonic() + timeout_s
+    while not event():
+        assert time.monotonic() < deadline, failure
+        time.sleep(0.1)
 
 
 def test_refused_submissions_are_one_line_with_slurms_reason_and_a_fix(cluster, tmp_path):
