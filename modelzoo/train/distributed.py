@@ -121,12 +121,25 @@ def share_cpu_threads(local_workers: int, busy_cores: Optional[Callable[[], floa
         _threads_chosen_by = f"{cores} cores shared by {local_workers} workers"
         return torch.get_num_threads()
     busy = (busy_cores or cores_busy_elsewhere)()
-    free = max(1, min(cores, int(cores - busy + 0.5)))  # a core counts as taken from half its time
-    threads = min(_torch_default_threads, free)
+    threads = threads_for_free_cores(busy)
     torch.set_num_threads(threads)
-    _threads_chosen_by = (f"{free} of {cores} cores free at the start (other processes used {busy:.1f}); "
-                          "set OMP_NUM_THREADS to choose")
+    _threads_chosen_by = (f"{_free_cores(busy, cores)} of {cores} cores free at the start (other processes used "
+                          f"{busy:.1f}); set OMP_NUM_THREADS to choose")
     return threads
+
+
+def _free_cores(busy: float, cores: int) -> int:
+    return max(1, min(cores, int(cores - busy + 0.5)))  # a core counts as taken from half its time
+
+
+def threads_for_free_cores(busy: float) -> int:
+    """A one-worker CPU run's compute threads when other processes use ``busy`` cores' worth of
+    our CPUs: one per free core, never more than torch's own default (at the start and when
+    :class:`modelzoo.train.cputhreads.ThreadWatch` looks again)."""
+    import torch
+
+    default = _torch_default_threads if _torch_default_threads is not None else torch.get_num_threads()
+    return min(default, _free_cores(busy, usable_cores()))
 
 
 def threads_chosen_by() -> Optional[str]:
@@ -135,10 +148,10 @@ def threads_chosen_by() -> Optional[str]:
 
 
 def usable_cores() -> int:
-    return len(_our_cpus())
+    return len(our_cpus())
 
 
-def _our_cpus() -> list[int]:
+def our_cpus() -> list[int]:
     """The CPUs this process may run on (its affinity; every CPU where that is unknown)."""
     if hasattr(os, "sched_getaffinity"):
         return sorted(os.sched_getaffinity(0)) or [0]
@@ -152,7 +165,7 @@ def cores_busy_elsewhere(seconds: float = 0.1, samples: int = 3) -> float:
     count: on a host pinned to 2 of 16 cores, the other 14 are not ours to share."""
     import psutil
 
-    cpus = _our_cpus()
+    cpus = our_cpus()
 
     def busy() -> float:
         percent = psutil.cpu_percent(interval=seconds, percpu=True)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
-import signal
 import sys
 import time
 import traceback
@@ -39,13 +38,14 @@ from modelzoo.contract.settings import CoreSettings
 from modelzoo.measure import env as envinfo
 from modelzoo.store import records
 from modelzoo.toolkit.runtime import ProgressLine
-from modelzoo.toolkit.stopping import Stopped
 from modelzoo.train import checkpoint as ckpt
-from modelzoo.train import distributed
+from modelzoo.train import cputhreads, distributed
 from modelzoo.train import resident as resident_data
 from modelzoo.train.batches import BatchStream, EpochBatches
+from modelzoo.train.cputhreads import ThreadWatch
 from modelzoo.train.graphs import GraphedStep
 from modelzoo.train.loglines import metrics_text, progress_text, short_unit, two_decimals
+from modelzoo.train.loopsignals import LoopSignals
 from modelzoo.train.meter import ThroughputMeter, compute_only_fps
 from modelzoo.train.optim import build_optimizer, learning_rate, optimizer_implementation
 from modelzoo.train.step import (
@@ -91,47 +91,6 @@ class StopRun(Exception):
     def __init__(self, status: str, message: str):
         super().__init__(message)
         self.status = status
-
-
-class Interrupted(Stopped):
-    """A stop signal outside the loop: the worker stops where it is."""
-
-
-class _Signals:
-    """SIGTERM/SIGINT: a flag inside the loop (``deferred``), an exception elsewhere."""
-
-    def __init__(self):
-        self.received: Optional[int] = None
-        self.deferred = False
-        self._previous = {}
-
-    def __enter__(self):
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
-                self._previous[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread (e.g. embedded use): leave signals alone
-                pass
-        return self
-
-    def _handle(self, signum, frame):
-        if not self.deferred or (self.received is not None and signum == signal.SIGINT):
-            self.received = signum
-            raise Interrupted(signum)  # a second Ctrl-C aborts at once
-        self.received = signum
-
-    @contextlib.contextmanager
-    def defer(self):
-        self.deferred = True
-        try:
-            if self.received is not None:
-                raise Interrupted(self.received, "stopped by a signal")
-            yield
-        finally:
-            self.deferred = False
-
-    def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
 
 
 def derive_seed(seed: int, *parts: int) -> int:
@@ -298,10 +257,11 @@ class LoopOutcome:
     resources: Optional[WindowResources] = None
     curves: dict = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
+    threads: Optional[ThreadWatch] = None
 
 
 def train(setup: Setup, job: Job, place: distributed.Topology, device: torch.device,
-          signals: _Signals, record: Optional[dict]) -> LoopOutcome:
+          signals: LoopSignals, record: Optional[dict]) -> LoopOutcome:
     train_cfg = setup.settings.train
     data, runner = setup.data, setup.runner
     timed_total = max(0, setup.total_steps - setup.start_step - train_cfg.fps_warmup_steps)
@@ -314,7 +274,8 @@ def train(setup: Setup, job: Job, place: distributed.Topology, device: torch.dev
                             repeat=train_cfg.repeat, repeat_steps=timed_total // max(1, train_cfg.repeat),
                             on_window=resources)
     outcome = LoopOutcome(step=setup.start_step, meter=meter, resources=resources,
-                          curves={"loss": {"step": [], "loss": []}})
+                          curves={"loss": {"step": [], "loss": []}},
+                          threads=cputhreads.watch_for(job.device, place.local_world_size))
     # Every logged step goes to train.log (tests and people read it); the live line is the terminal's.
     progress = ProgressLine(log.info, live=place.is_main, log_every_s=0, log_when_live=True)
     unit = short_unit(record)
@@ -355,6 +316,10 @@ def train(setup: Setup, job: Job, place: distributed.Topology, device: torch.dev
                                                 meter.current_fps(), unit, progress.elapsed_s))
                     loss_sum.zero_()
                     losses_seen = 0
+                    change = outcome.threads.check(step)
+                    if change:
+                        log.info("cpu threads: %d -> %d (other processes used %.1f cores)", change["from"],
+                                 change["threads"], change["others_used_cores"])
                     if record is not None and records.heartbeat_due(record):
                         records.save(records.heartbeat(record), job.runs_dir)
                 if train_cfg.checkpoint_every and step % train_cfg.checkpoint_every == 0 \
@@ -391,7 +356,7 @@ def _paused(meter: ThroughputMeter):
         meter.resume()
 
 
-def _check_health(loss_sum: torch.Tensor, count: int, signals: _Signals, world_size: int,
+def _check_health(loss_sum: torch.Tensor, count: int, signals: LoopSignals, world_size: int,
                   device: torch.device) -> float:
     """One small all-reduce every few steps: mean loss, any non-finite loss, any stop signal."""
     state = torch.stack([loss_sum.float() / max(1, count),
@@ -464,6 +429,9 @@ def finish(setup: Setup, outcome: LoopOutcome, job: Job, place: distributed.Topo
     curves["throughput"] = {"step": [s for s, _ in meter.history], "fps": [f for _, f in meter.history]}
     result = TrainResult(status=outcome.status, error=outcome.error, metrics=metrics, curves=curves,
                          identity=setup.data.identity, env=setup.env, warnings=list(setup.warnings))
+    if outcome.threads and outcome.threads.changes and result.env is not None:  # the FPS spans several counts
+        result.env["cpu_threads_changes"] = outcome.threads.changes
+        result.warnings.append(outcome.threads.note())
     if outcome.status == "diverged":
         return result
     if place.is_main:
@@ -553,7 +521,7 @@ def run_worker(job: Job) -> Optional[dict]:
         records.save(record, job.runs_dir)
     previous_metrics = dict(record.get("metrics") or {}) if record else {}
     try:
-        with _Signals() as signals:
+        with LoopSignals() as signals:
             setup = build(job, place, device)
             outcome = train(setup, job, place, device, signals, record)
             declared = [c["key"] for c in (record or {}).get("metric_columns", [])]

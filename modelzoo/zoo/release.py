@@ -17,7 +17,7 @@ max_steps}``. The records are the only state: both verbs find a cell's runs by
 - otherwise (no run, failed, diverged, stopped before its first checkpoint): a new run.
 
 A failed cell does not stop the others; a stop signal does. One line per cell, then a
-summary record (kind ``zoo``). Exit 0 when every cell succeeded, else 1; 130 when stopped.
+summary record (kind ``zoo``). Exit 0 when every cell succeeded, else 1; when stopped 130 (Ctrl-C) or 143 (SIGTERM).
 
 The local launcher's loop is :func:`modelzoo.app.releases.zoo_run` (it runs each cell through
 :func:`modelzoo.app.running.run_request`); the Slurm launcher is :mod:`modelzoo.zoo.slurm_release`;

@@ -51,7 +51,7 @@ def test_the_users_omp_num_threads_wins_and_the_record_says_so(threads, monkeypa
 def test_the_probe_counts_only_this_process_cpus(monkeypatch):
     import psutil
 
-    monkeypatch.setattr(distributed, "_our_cpus", lambda: [1, 2])
+    monkeypatch.setattr(distributed, "our_cpus", lambda: [1, 2])
     monkeypatch.setattr(psutil, "cpu_percent", lambda interval, percpu: [100.0, 50.0, 20.0, 100.0])
     assert distributed.cores_busy_elsewhere(0.0) == pytest.approx(0.7)  # CPUs 1 and 2 only
 

@@ -69,7 +69,7 @@ def test_resume_after_sigterm_gives_the_same_weights(tmp_path):
     assert log is not None, "the run never reached step 10"
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=120)
-    assert process.returncode == 130, err
+    assert process.returncode == 143, err
     (interrupted,) = records.load_all(work / "runs")
     assert interrupted["status"] == "interrupted"
     assert "--resume" in interrupted["error"]
