@@ -234,6 +234,37 @@ def broadcast_from_main(value):
     return box[0]
 
 
+def sum_gradients_in_rank_order(ddp_model) -> None:
+    """Make a gloo DDP model's gradient sum independent of its bucket layout, so that a resumed run
+    ends with the weights of one never stopped.
+
+    DDP lays its gradient buckets out anew after the first step of every (re)start, and gloo's
+    ring all-reduce adds the ranks' values in an order that follows an element's place in its
+    bucket: with more than two ranks (a + b + c is not c + a + b in floats) the first step after a
+    resume rounded differently from the uninterrupted run's (test_eight_rank_faults.py). Here
+    every rank gathers the others' buckets and adds them in rank order, whatever the layout. It
+    moves world-size times the data of an all-reduce: for the CPU, where runs of more than two
+    ranks are tests of the machinery (``--oversubscribe``), not benchmarks; CUDA keeps NCCL's
+    all-reduce.
+    """
+    import torch
+    import torch.distributed as dist
+
+    def hook(state, bucket):
+        mine = bucket.buffer()
+        parts = [torch.empty_like(mine) for _ in range(dist.get_world_size())]
+
+        def add_in_rank_order(future):
+            total = parts[0].clone()
+            for part in parts[1:]:
+                total += part
+            return total.div_(len(parts))
+
+        return dist.all_gather(parts, mine, async_op=True).get_future().then(add_in_rank_order)
+
+    ddp_model.register_comm_hook(None, hook)
+
+
 def shutdown() -> None:
     if is_initialized():
         import torch.distributed as dist

@@ -206,6 +206,8 @@ def build(job: Job, place: distributed.Topology, device: torch.device) -> Setup:
     if place.world_size > 1:
         model_for_step = nn.parallel.DistributedDataParallel(
             step_module, device_ids=[place.local_rank] if job.device == "cuda" else None)
+        if job.device == "cpu" and place.world_size > 2:
+            distributed.sum_gradients_in_rank_order(model_for_step)
     if train.compile:
         model_for_step = compiled(model_for_step, train)
     runner = StepRunner(model=model_for_step, parameters=step_module, optimizer=optimizer,
