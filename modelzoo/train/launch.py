@@ -5,7 +5,8 @@
   card (local rank -> device), NCCL on CUDA and gloo on the CPU, and no automatic
   restarts: a restarted worker would silently corrupt the timings. A worker's error is
   written to the record and shown as one line, like a one-card run's; tracebacks only
-  with ``--debug``.
+  with ``--debug``; a worker killed outright is named by its rank (:class:`RankNotes`). On
+  the CPU, ``--oversubscribe`` allows more workers than cores.
 - Under an outer launcher (``torchrun`` or Slurm) this process is one worker of a larger
   job (see :mod:`modelzoo.train.distributed`), which is how multi-node runs work.
 """

@@ -49,6 +49,7 @@ def test_help_on_every_verb(capsys):
     (["run", "nosuch"], "unknown model 'nosuch'; known models: toy"),
     (["run", "toy", "--profile", "nope"], "unknown profile 'nope' for model 'toy'; known profiles: default, fast"),
     (["run", "toy", "--device", "cpu", "--cards", "512"], "--cards 512 on the CPU needs one core per worker"),
+    (["run", "toy", "--device", "cpu", "--cards", "512"], "lower --cards, or pass --oversubscribe to share the cores"),
     (["run", "toy", "--set", "train.batch_sise=3"], "unknown key (did you mean 'batch_size'?)"),
     (["run", "toy", "--set", "train.batch_size=x"], "expected an integer, got 'x'"),
     (["compare", "nope1", "nope2"], "unknown run id 'nope1'"),
