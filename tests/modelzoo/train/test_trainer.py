@@ -40,6 +40,26 @@ def test_batch_stream_resumes_at_the_same_batch():
     assert full[:6] != full[6:12]  # each pass reshuffles (set_epoch)
 
 
+def test_eight_shards_see_each_sample_once_per_epoch():
+    """The trainer's data order with 8 ranks (DistributedSampler, drop_last, cut into batches): in
+    every pass the ranks' batches are disjoint and cover the set, however each pass reshuffles."""
+    images, ranks, batch = 128, 8, 8
+
+    def shard(rank):
+        sampler = torch.utils.data.DistributedSampler(range(images), num_replicas=ranks, rank=rank, shuffle=True,
+                                                      seed=0, drop_last=True)
+        return iter(BatchStream(EpochBatches(sampler, batch), 0))
+
+    streams = [shard(rank) for rank in range(ranks)]
+    steps_per_epoch = images // (ranks * batch)
+    passes = []
+    for _ in range(3):
+        seen = [index for stream in streams for _ in range(steps_per_epoch) for index in next(stream)]
+        assert sorted(seen) == list(range(images))  # each sample once across the 8 shards
+        passes.append(seen)
+    assert passes[0] != passes[1]
+
+
 def _final_weights(run_dir):
     return torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)["model"]
 
