@@ -217,3 +217,13 @@ def stop(process: subprocess.Popen, sig: int = signal.SIGTERM, group: bool = Fal
         out, err = process.communicate()
         pytest.fail(f"still running {timeout} s after {signal.Signals(sig).name}: {err[-2000:]}")
     return Result(tuple(process.args), process.returncode, out, err), time.monotonic() - sent
+
+
+def process_alive(pid: int) -> bool:
+    """``pid`` runs (a zombie, exited but not yet reaped, counts as gone)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

@@ -17,7 +17,15 @@ from concurrent.futures import ThreadPoolExecutor
 import psutil
 import pytest
 import torch
-from fault_helpers import Result, Workspace, assert_one_line_error, assert_runs_folder_sound, stop, wait_for_log
+from fault_helpers import (
+    Result,
+    Workspace,
+    assert_one_line_error,
+    assert_runs_folder_sound,
+    process_alive,
+    stop,
+    wait_for_log,
+)
 
 RANKS = 8
 BATCH = 8
@@ -125,14 +133,8 @@ def test_kill_9_of_one_rank_fails_the_run_naming_the_rank_and_leaves_no_process(
     assert record["error"] == (f"worker rank {rank} (pid {pid}) was killed (a signal: kill -9, or the OOM killer); "
                                "the other ranks were stopped")
     deadline = time.monotonic() + 30  # the launcher has exited; its children are reaped with it
-    while (alive := [p for p in family if _alive(p)]) and time.monotonic() < deadline:
+    while (alive := [p for p in family if process_alive(p)]) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert alive == []
     assert_runs_folder_sound(space.runs)
 
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False

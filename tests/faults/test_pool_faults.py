@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from fault_helpers import Workspace, assert_one_line_error, assert_runs_folder_sound, stop, wait_for_log
+from fault_helpers import Workspace, assert_one_line_error, assert_runs_folder_sound, process_alive, stop, wait_for_log
 
 STOP_WITHIN_S = 10
 GONE_WITHIN_S = 10  # a worker killed with its parent: the kernel's signal, then its exit
@@ -52,12 +52,6 @@ def _workers(pid: int) -> list[int]:
             continue
     return found
 
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def _wait_until(condition, timeout: float, what: str):
@@ -134,7 +128,7 @@ def test_a_stopped_prepare_exits_128_plus_the_signal_leaving_no_worker_and_writi
     assert result.returncode == status, result.stderr[-2000:]
     assert result.stderr.strip().splitlines()[-1] == line and "Traceback" not in result.stderr
     assert seconds < STOP_WITHIN_S
-    assert [pid for pid in workers if _alive(pid)] == []  # gone before the command returned
+    assert [pid for pid in workers if process_alive(pid)] == []  # gone before the command returned
     time.sleep(1.0)  # a worker that outlived it would still be writing
     assert _files(space.root / "data") == at_exit
     assert not [name for name in at_exit if name.endswith(".tmp")]
@@ -143,7 +137,7 @@ def test_a_stopped_prepare_exits_128_plus_the_signal_leaving_no_worker_and_writi
 def test_kill_9_of_prepare_ends_its_workers_and_nothing_is_written_after(stopped_prepares):
     space, workers = stopped_prepares["kill-9"]
     assert len(workers) == 2
-    _wait_until(lambda: not [pid for pid in workers if _alive(pid)], GONE_WITHIN_S, "a worker outlived kill -9")
+    _wait_until(lambda: not [pid for pid in workers if process_alive(pid)], GONE_WITHIN_S, "a worker outlived kill -9")
     written = _files(space.root / "data")
     time.sleep(1.0)
     assert _files(space.root / "data") == written
@@ -188,7 +182,7 @@ def test_sigterm_while_the_demo_set_is_generated_stops_the_pool_and_records_inte
     record = space.only_record()
     assert_one_line_error(result, 143, f"run {record['run_id']} interrupted: stopped by SIGTERM")
     assert record["status"] == "interrupted"
-    assert workers and [pid for pid in workers if _alive(pid)] == []
+    assert workers and [pid for pid in workers if process_alive(pid)] == []
     cache = _files(space.cache)
     time.sleep(1.0)
     assert _files(space.cache) == cache
@@ -199,7 +193,7 @@ def test_sigterm_while_the_demo_set_is_generated_stops_the_pool_and_records_inte
 def test_kill_9_while_the_demo_set_is_generated_ends_its_pool(stopped_generation):
     space, _, workers = stopped_generation["kill-9"]
     assert workers
-    _wait_until(lambda: not [pid for pid in workers if _alive(pid)], GONE_WITHIN_S, "a demo worker outlived kill -9")
+    _wait_until(lambda: not [pid for pid in workers if process_alive(pid)], GONE_WITHIN_S, "a demo worker outlived kill -9")
     cache = _files(space.cache)
     time.sleep(1.0)
     assert _files(space.cache) == cache
