@@ -49,6 +49,23 @@ def faces_dir(shared_data: Path) -> Path:
     return path
 
 
+def _shared_thirdparty() -> Path:
+    value = os.environ.get("MODELZOO_TEST_THIRDPARTY")
+    if not value:
+        pytest.skip("MODELZOO_TEST_THIRDPARTY is not set: point it at the shared third-party folder "
+                    "(holding deepsparkhub/ and pytorch-examples/) to run the zoo recipe tests")
+    path = Path(value)
+    if not path.is_dir():
+        pytest.fail(f"MODELZOO_TEST_THIRDPARTY={value} does not exist")
+    return path
+
+
+@pytest.fixture(scope="session")
+def thirdparty() -> Path:
+    """The zoo checkouts (read-only): ``deepsparkhub/`` and ``pytorch-examples/``."""
+    return _shared_thirdparty()
+
+
 @pytest.fixture()
 def folder_set(tmp_path: Path) -> Path:
     """A class-per-folder image set: 5 folders (created in non-sorted order) with 1..7 random
