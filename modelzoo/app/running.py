@@ -120,6 +120,9 @@ def _plan_recipe(request: RunRequest, session: Session, resolved: Resolved, data
     if request.resume:
         raise UserError(f"'{request.model}' is a zoo recipe: its script keeps no modelzoo checkpoint, so "
                         "--resume cannot continue it; start a new run")
+    if request.repeat:
+        raise UserError(f"'{request.model}' is a zoo recipe: --repeat needs modelzoo's own timed windows; "
+                        "run it again instead and compare the records")
     device = choose_device(request.device or "auto")
     launch.check_cards(request.cards, device)
     writable_dir(session.runs_dir, "runs directory", "--runs-dir")
