@@ -172,9 +172,9 @@ def _print_recipe_plan(planned: app.RunPlan) -> None:
     recipe, request = planned.recipe, planned.request
     print(f"# modelzoo run {request.model}: zoo recipe, profile {planned.profile}, {request.cards} card(s) on "
           f"{planned.device}; run {planned.run_id}")
-    print(f"cd {shlex.quote(str(recipe.cwd))}")
     if recipe.setup_argv:
-        print(f"# setup (once): {shlex.join(recipe.setup_argv)}")
+        print(f"# setup (once, in {recipe.workdir}): {shlex.join(recipe.setup_argv)}")
+    print(f"cd {shlex.quote(str(recipe.cwd))}")
     from modelzoo.recipe.runner import command_env
 
     env = command_env(recipe, planned.device, [])

@@ -39,6 +39,7 @@ def command_env(planned: Planned, device: str, devices: list) -> dict:
     # the scripts' `python3` is the interpreter modelzoo runs in (the same torch, the same venv)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env["PYTHONUNBUFFERED"] = "1"  # lines must arrive when printed: the FPS window is timed by them
+    env["PYTHONDONTWRITEBYTECODE"] = "1"  # no __pycache__ left in the zoo checkout
     env["CUDA_VISIBLE_DEVICES"] = ",".join(str(d) for d in devices) if device == "cuda" else ""
     env.update(planned.env)
     return env
@@ -51,7 +52,8 @@ def run_recipe(record: dict, planned: Planned, *, run_dir: Path, runs_dir: Path,
     A KeyboardInterrupt (a stop signal) ends the command's group, records ``interrupted``
     and is re-raised."""
     env = command_env(planned, device, devices)
-    record["recipe"] = {"command": planned.text, "cwd": str(planned.cwd), "env": planned.env,
+    record["recipe"] = {"command": planned.text, "cwd": str(planned.cwd), "workdir": str(planned.workdir),
+                        "env": planned.env,
                         "setup": " ".join(planned.setup_argv) if planned.setup_argv else None,
                         "zoo_root": str(planned.zoo_root) if planned.zoo_root else None,
                         "samples_per_iteration": planned.samples_per_iteration, "timeout_s": planned.timeout,
@@ -87,16 +89,16 @@ def _environment(device: str, planned: Planned) -> dict:
     from modelzoo.measure import env as envinfo
 
     env = envinfo.capture(device)
-    zoo = envinfo.git_state(planned.cwd)
-    env.update(zoo_commit=zoo["git_commit"], zoo_dirty=zoo["git_dirty"], recipe_cwd=str(planned.cwd))
+    zoo = envinfo.git_state(planned.workdir)
+    env.update(zoo_commit=zoo["git_commit"], zoo_dirty=zoo["git_dirty"], recipe_workdir=str(planned.workdir))
     if zoo["git_commit"] is None:
-        env["zoo_commit_reason"] = f"{planned.cwd} is not inside a git checkout (or git is missing)"
+        env["zoo_commit_reason"] = f"{planned.workdir} is not inside a git checkout (or git is missing)"
     return env
 
 
 def _setup(planned: Planned, env: dict, log, record: dict, cache_dir: Path, say) -> bool:
     """The setup step, once: a marker in the cache says it succeeded (a failed one runs again)."""
-    key = hashlib.sha256("\0".join([str(planned.cwd), *planned.setup_argv]).encode()).hexdigest()[:16]
+    key = hashlib.sha256("\0".join([str(planned.workdir), *planned.setup_argv]).encode()).hexdigest()[:16]
     marker = cache_dir / "recipe-setup" / f"{key}.done"
     if marker.is_file():
         log.write(f"[modelzoo: setup '{' '.join(planned.setup_argv)}' already done ({marker})]\n".encode())
@@ -104,7 +106,7 @@ def _setup(planned: Planned, env: dict, log, record: dict, cache_dir: Path, say)
     say(f"setup: {' '.join(planned.setup_argv)}")
     log.write(f"[modelzoo: setup: {' '.join(planned.setup_argv)}]\n".encode())
     log.flush()
-    outcome = Command(planned.setup_argv, planned.cwd, env, log, log_limit_bytes=planned.log_limit_bytes,
+    outcome = Command(planned.setup_argv, planned.workdir, env, log, log_limit_bytes=planned.log_limit_bytes,
                       timeout=planned.timeout, grace=planned.grace).run(lambda line, t: None)
     if outcome.returncode != 0 or outcome.stopped:
         why = "timed out" if outcome.stopped == "timeout" else f"exited with code {outcome.returncode}"

@@ -16,6 +16,8 @@ In zoo.yaml (docs/WRITING_A_RECIPE.md walks through one)::
           vars: {arch: resnet18, batch_size: 32, epochs: 1}
           samples_per_iteration: "{batch_size}"     # per card (modelzoo multiplies by --cards); or per card count
           data_kind: real                           # synthetic: the report labels the results so
+          cwd: workdir                              # or output: run from {output} (a script that writes
+                                                    # checkpoints into its folder leaves the checkout alone)
           parse:
             preset: progress-meter                  # or a list; see modelzoo.recipe.presets
             warmup: 2                               # iteration lines left out of the FPS window
@@ -52,7 +54,7 @@ PATTERN_KEYS = ("step", "throughput", "loss", "train_start", "train_end")
 # only these (the profile checks of modelzoo.zoo.zoofile), so every key is always present.
 DEFAULTS: dict[str, Any] = {
     "workdir": None, "command": None, "env": {}, "timeout": 0, "grace": 10.0, "setup": "", "vars": {},
-    "samples_per_iteration": 1, "log_limit_mb": 64, "data_kind": "real",
+    "samples_per_iteration": 1, "log_limit_mb": 64, "data_kind": "real", "cwd": "workdir",
     "parse": {"preset": [], "warmup": 2, "metrics": {}, **{k: "" for k in PATTERN_KEYS}},
 }
 _PARSE_KEYS = set(DEFAULTS["parse"])
@@ -120,6 +122,8 @@ def check_section(section: dict, where: Where) -> None:
         if not (isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool) and value > 0)):
             raise _fail(where, ("samples_per_iteration",), "expected a positive integer, a placeholder such as "
                         "'{batch_size}', or a mapping of card counts to those")
+    if section["cwd"] not in ("workdir", "output"):
+        raise _fail(where, ("cwd",), f"expected workdir or output, got {section['cwd']!r}")
     if section["data_kind"] not in ("real", "synthetic"):
         raise _fail(where, ("data_kind",), f"expected real or synthetic, got {section['data_kind']!r}")
     _check_placeholders(section, where)
@@ -222,7 +226,8 @@ def columns(block: dict, where: Where) -> tuple[MetricColumn, ...]:
 class Planned:
     argv: list[str]
     setup_argv: Optional[list[str]]
-    cwd: Path
+    cwd: Path                    # where the command runs: workdir, or the run's output folder
+    workdir: Path                # the recipe's folder in the zoo checkout (setup runs there)
     env: dict[str, str]          # what the recipe sets over modelzoo's environment
     samples_per_iteration: float  # on all cards together
     rules: tuple[Rule, ...]
@@ -293,7 +298,8 @@ def plan_command(section: dict, where: Where, *, cards: int, devices: list, data
                     "number; point it at a numeric var") from None
     env = {str(k): str(v).format(**values) if isinstance(v, str) else str(v) for k, v in section["env"].items()}
     found, keyvalue = rules(section, where)
-    return Planned(argv=argv, setup_argv=setup, cwd=workdir, env=env, samples_per_iteration=per_card * cards,
+    cwd = Path(values["output"]) if section["cwd"] == "output" else workdir
+    return Planned(argv=argv, setup_argv=setup, cwd=cwd, workdir=workdir, env=env, samples_per_iteration=per_card * cards,
                    rules=found, keyvalue=keyvalue, warmup=section["parse"]["warmup"],
                    timeout=float(section["timeout"]), grace=float(section["grace"]),
                    log_limit_bytes=int(section["log_limit_mb"] * 2**20), zoo_root=zoo_root,

@@ -121,3 +121,14 @@ def test_sigterm_to_modelzoo_stops_the_group_and_records_interrupted(tmp_path):
     record = json.loads((log.parent / "record.json").read_text())
     assert record["status"] == "interrupted" and "SIGTERM" in record["error"]
     assert children and not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children)
+
+
+def test_compare_accepts_two_recipe_runs(tmp_path, capsys):
+    from modelzoo.cli import main
+
+    base, new = _run(tmp_path, "good"), _run(tmp_path, "good")
+    code = main(["compare", base["run_id"], new["run_id"], "--runs-dir", str(tmp_path / "runs"),
+                 "--zoo", str(tmp_path / "zoo.yaml"), "--max-fps-drop", "90"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "acc1" in out.lower() or "Acc@1" in out

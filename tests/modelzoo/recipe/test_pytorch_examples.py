@@ -1,7 +1,7 @@
 """Real component: the PyTorch project's ImageNet example (pytorch-examples/imagenet/main.py, a
 script nobody here wrote) run by modelzoo on the CPU as a zoo recipe, on a generated ImageFolder.
 
-One ``modelzoo run`` of the shipped zoo.yaml's ``pytorch-imagenet`` recipe (profile cpu-tiny),
+One ``modelzoo run`` of the shipped zoo.yaml's ``pytorch-imagenet`` recipe (profile tiny),
 then ``zoo run`` of a release mixing the recipe with a native model (the toy plugin), then
 ``zoo check``. Each recipe run is one short epoch of SqueezeNet at 224 px (~15 s on 2 cores).
 """
@@ -22,7 +22,8 @@ models:
   pytorch-imagenet:
     recipe:
       workdir: pytorch-examples/imagenet
-      command: python3 main.py {data}/tiny-imagefolder -a squeezenet1_1 -b 4 --epochs 1 -j 0 -p 1
+      cwd: output
+      command: python3 {workdir}/main.py {data}/tiny-imagefolder -a squeezenet1_1 -b 4 --epochs 1 -j 0 -p 1
       samples_per_iteration: 4
       timeout: 600
       data_kind: synthetic
@@ -47,10 +48,16 @@ def _data(tmp_path: Path) -> Path:
     return data
 
 
+def _listing(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*")}
+
+
 def test_the_imagenet_example_runs_as_a_recipe_with_fps_and_acc1(tmp_path, thirdparty):
     data = _data(tmp_path)
+    zoo_folder = thirdparty / "pytorch-examples" / "imagenet"
+    before = _listing(zoo_folder)
     shutil.copy(REPO / "zoo.yaml", tmp_path / "zoo.yaml")  # the shipped recipe
-    done = run_cli(tmp_path, "run", "pytorch-imagenet", "--profile", "cpu-tiny", "--cards", "1", "--device", "cpu",
+    done = run_cli(tmp_path, "run", "pytorch-imagenet", "--profile", "tiny", "--cards", "1", "--device", "cpu",
                    "--data-root", str(data), "--zoo-root", str(thirdparty))
     assert done.returncode == 0, done.stderr
     record = json.loads(next((tmp_path / "runs").glob("*/record.json")).read_text())
@@ -66,6 +73,8 @@ def test_the_imagenet_example_runs_as_a_recipe_with_fps_and_acc1(tmp_path, third
     assert record["env"]["zoo_commit"] is None and record["env"]["zoo_commit_reason"]
     assert record["data"]["kind"] == "synthetic"
     assert "Epoch: [0][" in Path(record["log"]).read_text(errors="replace")
+    assert (Path(record["recipe"]["cwd"]) / "checkpoint.pth.tar").is_file()  # its checkpoint, in the run's folder
+    assert _listing(zoo_folder) == before                                   # the zoo checkout is left as it was
 
 
 def test_a_release_mixing_a_recipe_and_a_native_model_runs_and_passes_zoo_check(tmp_path, thirdparty):
