@@ -41,6 +41,7 @@ class Outcome:
     dropped_bytes: int = 0          # bytes left out of train.log
     last_lines: list = field(default_factory=list)
     peak_rss_gb: Optional[float] = None  # the command's process tree, sampled
+    cpu_s: Optional[float] = None   # user + system CPU seconds of the command and what it waited for
 
 
 class LogSink:
@@ -92,6 +93,7 @@ class Command:
         self._descendants: dict[int, float] = {}  # pid -> create_time, seen during the run
         self._peak_rss = 0
         self._last_sample = 0.0
+        self.cpu_s: Optional[float] = None
 
     def run(self, on_line: Callable[[str, float], None]) -> Outcome:
         """Start, stream every line to ``on_line(text, arrival_time)``, and end the group.
@@ -111,7 +113,7 @@ class Command:
                 ready, _, _ = select.select([fd], [], [], POLL_S)
                 self._watch()
                 if not ready:
-                    if self.proc.poll() is not None and self.stop_reason is None:
+                    if self._exited() and self.stop_reason is None:
                         self._end_group()  # the leader is gone; a child still holding the pipe goes too
                     continue
                 chunk = os.read(fd, 65536)
@@ -128,13 +130,15 @@ class Command:
                     on_line(pending[:MAX_LINE].decode("utf-8", "replace"), time.monotonic())
             self._end_group()
             self.proc.stdout.close()
-            returncode = self.proc.wait()
+            self._reap(block=True)
+            returncode = self.proc.returncode
         dropped = self.sink.close()
         tail = b"".join(self.sink.tail)[-8192:] if self.sink.tail else self._log_tail()
         lines = [line for line in tail.decode("utf-8", "replace").replace("\r", "\n").splitlines() if line.strip()]
         return Outcome(returncode=returncode, stopped=self.stop_reason, killed=self.killed,
                        seconds=time.monotonic() - started, log_bytes=self.sink.total, dropped_bytes=dropped,
-                       last_lines=lines[-5:], peak_rss_gb=round(self._peak_rss / 2**30, 3) if self._peak_rss else None)
+                       last_lines=lines[-5:], peak_rss_gb=round(self._peak_rss / 2**30, 3) if self._peak_rss else None,
+                       cpu_s=round(self.cpu_s, 3) if self.cpu_s is not None else None)
 
     def _log_tail(self) -> bytes:
         handle = self.sink.handle
@@ -172,6 +176,24 @@ class Command:
             self.killed = True
             self._signal(signal.SIGKILL)
 
+    def _reap(self, block: bool = False) -> bool:
+        """Collect the leader's exit (and its CPU seconds) once it has ended; True when it has."""
+        if self.proc.returncode is not None:
+            return True
+        try:
+            pid, status, usage = os.wait4(self.proc.pid, 0 if block else os.WNOHANG)
+        except ChildProcessError:  # collected elsewhere: the exit status is Popen's to tell
+            self.proc.poll()
+            return True
+        if pid == 0:
+            return False
+        self.proc.returncode = os.waitstatus_to_exitcode(status)
+        self.cpu_s = usage.ru_utime + usage.ru_stime
+        return True
+
+    def _exited(self) -> bool:
+        return self._reap(block=False)
+
     def _end_group(self) -> None:
         """Nothing of the command may outlive it: what is left gets SIGTERM, then SIGKILL."""
         if self._alive():
@@ -182,9 +204,9 @@ class Command:
         if self._alive():
             self._signal(signal.SIGKILL)
             time.sleep(0.05)
-        if self.proc.poll() is None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(5)
+        deadline = time.monotonic() + 5
+        while not self._exited() and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def _signal(self, sig: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -194,7 +216,7 @@ class Command:
                 process.send_signal(sig)
 
     def _alive(self) -> bool:
-        if self.proc.poll() is None:
+        if not self._exited():
             return True
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, 0)
@@ -224,7 +246,7 @@ class Command:
     def _watch(self) -> None:
         """Note the command's descendants (to kill them at the end) and its tree's resident memory."""
         now = time.monotonic()
-        if now - self._last_sample < 1.0 or self.proc.poll() is not None:
+        if now - self._last_sample < 1.0 or self.proc.returncode is not None:
             return
         self._last_sample = now
         import psutil

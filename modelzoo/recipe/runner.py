@@ -161,7 +161,8 @@ def _fill(record: dict, planned: Planned, outcome: Outcome, parser: LogParser, p
     fps = parser.fps
     metrics.update(fps=fps, fps_per_card=fps / cards if fps else None, recipe_fps=parser.recipe_fps,
                    timed_seconds=round(parser.window_seconds, 3), images_seen=parser.window_samples,
-                   steps=parser.last_step, iteration_lines=parser.iterations, wall_seconds=round(outcome.seconds, 3))
+                   steps=parser.last_step, iteration_lines=parser.iterations, wall_seconds=round(outcome.seconds, 3),
+                   cpu_seconds=outcome.cpu_s)
     warnings = list(record.get("warnings") or [])
     if fps is None:
         metrics["fps_reason"] = (f"{parser.iterations} iteration line(s) parsed; the window needs at least two "
