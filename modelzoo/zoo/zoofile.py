@@ -110,7 +110,7 @@ class Zoo:
     def where(self, key_path: tuple) -> str:
         """``zoo.yaml:12`` for a key path, for error messages (a key not written: its nearest parent's line)."""
         key_path = tuple(key_path)
-        line = next((self._lines[key_path[:cut]] for cut in range(len(key_path), 0, -1)
+        line = next((self._lines[key_path[:cut]] for cut in range(len(key_path), -1, -1)
                      if self._lines.get(key_path[:cut])), None)
         name = self.path.name if self.path else "zoo.yaml"
         return f"{self.path or name}:{line}" if line else str(self.path or name)
