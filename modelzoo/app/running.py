@@ -140,30 +140,18 @@ def _run_recipe(planned: RunPlan, session: Session) -> records.RunRecord:
     """Run a planned recipe: its record, the command under modelzoo, the final record."""
     from modelzoo.measure.power_readers import visible_cards
     from modelzoo.recipe.runner import run_recipe
-    from modelzoo.store.runlock import run_lock
 
     request, runs_dir, run_id = planned.request, session.runs_dir, planned.run_id
     run_dir = runs_dir / run_id
-    with _stop_signals_interrupt(), _run_folder(run_dir, created=True):
-        with run_lock(run_dir):
-            record = new_record(session, planned.resolved, run_id=run_id, kind="train", cards=request.cards,
-                                device=planned.device, log=str(run_dir / "train.log"),
-                                data_root=str(planned.data_root.resolve()), sweep_id=request.sweep_id,
-                                release=request.release, zoo_cell=request.zoo_cell)
-            records.save(record, runs_dir)
-            session.say(f"run {run_id}: recipe {request.model} on {request.cards} "
-                        f"{'card' if planned.device == 'cuda' else 'CPU worker'}{'s' if request.cards > 1 else ''}: "
-                        f"{planned.recipe.text}; record in {run_dir}")
-            try:
-                return run_recipe(record, planned.recipe, run_dir=run_dir, runs_dir=runs_dir, device=planned.device,
-                                  devices=visible_cards(request.cards) if planned.device == "cuda" else [],
-                                  max_steps=request.max_steps or planned.config["train"]["max_steps"] or None,
-                                  cache_dir=session.cache_dir, say=session.say)
-            except KeyboardInterrupt as exc:
-                stopped = _stopped_record(run_dir, request.model, exc)
-                if stopped is None:
-                    raise
-                raise RunStopped(stopped) from exc
+    with _recorded_run(run_dir, request.model, created=True):
+        record = _fresh_record(session, planned, run_id, request.cards, planned.device, run_dir)
+        records.save(record, runs_dir)
+        session.say(f"run {run_id}: recipe {request.model} on {_workers(request.cards, planned.device)}: "
+                    f"{planned.recipe.text}; record in {run_dir}")
+        return run_recipe(record, planned.recipe, run_dir=run_dir, runs_dir=runs_dir, device=planned.device,
+                          devices=visible_cards(request.cards) if planned.device == "cuda" else [],
+                          max_steps=request.max_steps or planned.config["train"]["max_steps"] or None,
+                          cache_dir=session.cache_dir, say=session.say)
 
 
 def _resumed_run(request: RunRequest, session: Session) -> tuple[dict, Resolved]:
@@ -216,28 +204,42 @@ def run_request(request: RunRequest, session: Session) -> Optional[records.RunRe
         launch.launch(job, cards)
         return None
     run_dir = runs_dir / run_id
-    with _stop_signals_interrupt(), _run_folder(run_dir, created=not resumed):
-        from modelzoo.store.runlock import run_lock
+    with _recorded_run(run_dir, request.model, created=not resumed):
+        if resumed:
+            record = records.mark_running(resumed, resume=True)
+        else:
+            record = _fresh_record(session, planned, run_id, cards, device, run_dir)
+        records.save(record, runs_dir)
+        session.say(f"run {run_id}: {request.model} ({profile}) on {_workers(cards, device)}; record in {run_dir}")
+        return launch.launch(job, cards)
 
-        with run_lock(run_dir):
-            if resumed:
-                record = records.mark_running(resumed, resume=True)
-            else:
-                record = new_record(session, planned.resolved, run_id=run_id, kind="train", cards=cards,
-                                    device=device, log=str(run_dir / "train.log"),
-                                    data_root=str(planned.data_root.resolve()), sweep_id=request.sweep_id,
-                                    release=request.release, zoo_cell=request.zoo_cell)
-            records.save(record, runs_dir)
-            session.say(f"run {run_id}: {request.model} ({profile}) on {cards} "
-                        f"{'card' if device == 'cuda' else 'CPU worker'}{'s' if cards > 1 else ''}; "
-                        f"record in {run_dir}")
-            try:
-                return launch.launch(job, cards)
-            except KeyboardInterrupt as exc:
-                stopped = _stopped_record(run_dir, request.model, exc)
-                if stopped is None:
-                    raise
-                raise RunStopped(stopped) from exc
+
+def _fresh_record(session: Session, planned: RunPlan, run_id: str, cards: int, device: str,
+                  run_dir: Path) -> records.RunRecord:
+    request = planned.request
+    return new_record(session, planned.resolved, run_id=run_id, kind="train", cards=cards, device=device,
+                      log=str(run_dir / "train.log"), data_root=str(planned.data_root.resolve()),
+                      sweep_id=request.sweep_id, release=request.release, zoo_cell=request.zoo_cell)
+
+
+def _workers(cards: int, device: str) -> str:
+    return f"{cards} {'card' if device == 'cuda' else 'CPU worker'}{'s' if cards > 1 else ''}"
+
+
+@contextlib.contextmanager
+def _recorded_run(run_dir: Path, model: str, created: bool):
+    """A run's folder (removed if no record got written), its lock, and stop signals: a stop
+    becomes :class:`RunStopped` carrying the ``interrupted`` record."""
+    from modelzoo.store.runlock import run_lock
+
+    with _stop_signals_interrupt(), _run_folder(run_dir, created=created), run_lock(run_dir):
+        try:
+            yield
+        except KeyboardInterrupt as exc:
+            stopped = _stopped_record(run_dir, model, exc)
+            if stopped is None:
+                raise
+            raise RunStopped(stopped) from exc
 
 
 @contextlib.contextmanager
