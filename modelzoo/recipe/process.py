@@ -95,8 +95,9 @@ class Command:
         self._last_sample = 0.0
         self.cpu_s: Optional[float] = None
 
-    def run(self, on_line: Callable[[str, float], None]) -> Outcome:
-        """Start, stream every line to ``on_line(text, arrival_time)``, and end the group.
+    def run(self, on_line: Callable[[str, float], None], on_tick: Callable[[], None] = lambda: None) -> Outcome:
+        """Start, stream every line to ``on_line(text, arrival_time)``, call ``on_tick()`` at
+        least every ``POLL_S`` seconds (whether or not the command prints), and end the group.
 
         A KeyboardInterrupt (Ctrl-C, or SIGTERM turned into one) stops the group and is
         re-raised once nothing is left running."""
@@ -112,6 +113,7 @@ class Command:
                     self.stop("timeout")
                 ready, _, _ = select.select([fd], [], [], POLL_S)
                 self._watch()
+                on_tick()
                 if not ready:
                     if self._exited() and self.stop_reason is None:
                         self._end_group()  # the leader is gone; a child still holding the pipe goes too

@@ -136,13 +136,15 @@ def _main(planned: Planned, env: dict, log, record: dict, runs_dir: Path, device
             sampler.start()  # the outside window opens with the first timed iteration
         fps = parser.fps
         progress.show(f"step {parser.last_step}  fps {fps:.1f}" if fps else f"step {parser.last_step}")
-        if records.heartbeat_due(record):
-            records.save(records.heartbeat(record), runs_dir)
         if max_steps and parser.last_step is not None and parser.last_step >= max_steps:
             command.stop("max_steps")
 
+    def on_tick() -> None:  # alive while the script is silent too (another host reads the heartbeat)
+        if records.heartbeat_due(record):
+            records.save(records.heartbeat(record), runs_dir)
+
     try:
-        outcome = command.run(on_line)
+        outcome = command.run(on_line, on_tick)
     finally:
         progress.close()
         power = sampler.stop()
