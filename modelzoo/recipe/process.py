@@ -42,6 +42,7 @@ class Outcome:
     last_lines: list = field(default_factory=list)
     peak_rss_gb: Optional[float] = None  # the command's process tree, sampled
     cpu_s: Optional[float] = None   # user + system CPU seconds of the command and what it waited for
+    pipe_held: bool = False         # an unseen process outside the group kept the output open
 
 
 class LogSink:
@@ -94,6 +95,7 @@ class Command:
         self._peak_rss = 0
         self._last_sample = 0.0
         self.cpu_s: Optional[float] = None
+        self.pipe_held = False  # the output pipe stayed open after the group had ended
 
     def run(self, on_line: Callable[[str, float], None], on_tick: Callable[[], None] = lambda: None) -> Outcome:
         """Start, stream every line to ``on_line(text, arrival_time)``, call ``on_tick()`` at
@@ -106,6 +108,7 @@ class Command:
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         pending = b""
         fd = self.proc.stdout.fileno()
+        leader_gone: Optional[float] = None
         try:
             while True:
                 now = time.monotonic()
@@ -115,8 +118,14 @@ class Command:
                 self._watch()
                 on_tick()
                 if not ready:
-                    if self._exited() and self.stop_reason is None:
+                    if self._exited():
                         self._end_group()  # the leader is gone; a child still holding the pipe goes too
+                        leader_gone = leader_gone or time.monotonic()
+                        if time.monotonic() - leader_gone > self.grace + 2:
+                            # a process that left the group before it was seen still holds the pipe:
+                            # stop reading rather than wait for it forever
+                            self.pipe_held = True
+                            break
                     continue
                 chunk = os.read(fd, 65536)
                 if not chunk:
@@ -140,7 +149,7 @@ class Command:
         return Outcome(returncode=returncode, stopped=self.stop_reason, killed=self.killed,
                        seconds=time.monotonic() - started, log_bytes=self.sink.total, dropped_bytes=dropped,
                        last_lines=lines[-5:], peak_rss_gb=round(self._peak_rss / 2**30, 3) if self._peak_rss else None,
-                       cpu_s=round(self.cpu_s, 3) if self.cpu_s is not None else None)
+                       cpu_s=round(self.cpu_s, 3) if self.cpu_s is not None else None, pipe_held=self.pipe_held)
 
     def _log_tail(self) -> bytes:
         handle = self.sink.handle

@@ -201,6 +201,9 @@ def _fill(record: dict, planned: Planned, outcome: Outcome, parser: LogParser, p
             rule = next((r for r in planned.rules if r.kind == "metric" and r.key == missing[0]), None)
             pattern = f"pattern {rule.pattern.pattern!r}" if rule else "no parse rule gives it"
             status, error = "failed", f"metric '{missing[0]}' was never printed ({pattern}); {where}"
+    if outcome.pipe_held:
+        warnings.append("a process that left the command's process group before modelzoo saw it kept the output "
+                        "open after the command ended; modelzoo stopped reading (it may still be running)")
     if outcome.killed:
         warnings.append(f"the command ignored SIGTERM for {planned.grace:g} s and was killed (SIGKILL)")
     records.mark_finished(record, status, error)

@@ -6,6 +6,7 @@ happened, the log must stay sane, and no process of the script may be left runni
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -89,6 +90,20 @@ def test_no_grandchild_outlives_the_run(tmp_path, mode):
             and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_a_child_escaping_before_it_is_seen_does_not_hang_the_run(tmp_path):
+    pid_file = tmp_path / "escaped.pid"
+    started = time.monotonic()
+    try:
+        record = _run(tmp_path, "escape-at-once", extra=str(pid_file), grace=1)
+        assert time.monotonic() - started < 30
+        assert record["status"] == "success", record["error"]
+        assert any("kept the output open" in w for w in record["warnings"])
+    finally:  # the escaped child is this test's: end it
+        if pid_file.exists():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
 
 
 def test_non_utf8_output_is_kept_as_printed_and_parsed(tmp_path):
