@@ -8,14 +8,18 @@
   prints 100 MB leaves a bounded log and bounded memory. Lines end at ``\\n`` or ``\\r``
   (tqdm redraws with ``\\r``) and are decoded as UTF-8 with replacement for the parser.
 - :meth:`Command.stop` sends SIGTERM to the group, waits ``grace`` seconds, then SIGKILL.
-  The run ends with the group killed and every descendant seen during the run killed too
-  (a grandchild that left the group included): no child outlives its run.
+  The run ends with the group killed and every descendant killed too: those seen in its tree
+  during the run, and any process carrying the run's token (``$MODELZOO_RECIPE_TOKEN``, which
+  every descendant inherits), so a daemon that left the group and the tree is found as well.
+  Only one that also cleared its environment escapes; then reading stops ``grace`` + 2 s after
+  the command ended (``Outcome.pipe_held``) rather than waiting on it forever.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import select
 import signal
 import subprocess
@@ -29,6 +33,7 @@ from typing import BinaryIO, Optional
 TAIL_BYTES = 256 * 1024
 MAX_LINE = 64 * 1024  # a line longer than this is cut for the parser (the log keeps it)
 POLL_S = 0.25
+TOKEN_ENV = "MODELZOO_RECIPE_TOKEN"  # marks the command's processes (see Command._living_descendants)
 
 
 @dataclass
@@ -85,7 +90,8 @@ class Command:
 
     def __init__(self, argv: list[str], cwd: Path, env: dict, log: BinaryIO, *, log_limit_bytes: int,
                  timeout: float = 0.0, grace: float = 10.0):
-        self.argv, self.cwd, self.env = argv, cwd, env
+        self.token = secrets.token_hex(8)  # every descendant inherits it, whatever group it moves to
+        self.argv, self.cwd, self.env = argv, cwd, {**env, TOKEN_ENV: self.token}
         self.sink = LogSink(log, log_limit_bytes)
         self.timeout, self.grace = timeout, grace
         self.proc: Optional[subprocess.Popen] = None
@@ -244,15 +250,22 @@ class Command:
         return bool(self._living_descendants())
 
     def _living_descendants(self) -> list:
+        """The command's living processes outside its group's reach: those seen in its tree, and
+        any carrying its token in the environment (a daemon that left tree and group unseen)."""
         import psutil
 
-        living = []
+        living = {}
         for pid, created in list(self._descendants.items()):
             with contextlib.suppress(psutil.Error):
                 process = psutil.Process(pid)
                 if abs(process.create_time() - created) < 1.0 and process.status() != psutil.STATUS_ZOMBIE:
-                    living.append(process)
-        return living
+                    living[pid] = process
+        for process in psutil.process_iter():
+            with contextlib.suppress(psutil.Error):
+                if process.pid not in living and process.pid != os.getpid() \
+                        and process.environ().get(TOKEN_ENV) == self.token and process.status() != psutil.STATUS_ZOMBIE:
+                    living[process.pid] = process
+        return list(living.values())
 
     def _watch(self) -> None:
         """Note the command's descendants (to kill them at the end) and its tree's resident memory."""

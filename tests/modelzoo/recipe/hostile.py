@@ -53,14 +53,15 @@ elif mode in ("grandchild", "grandchild-setsid"):  # a child left running when t
     steps(3)
     time.sleep(1.5)  # long enough for modelzoo to see the child
     print("acc1=50.0")
-elif mode == "escape-at-once":  # a daemon (double fork + setsid) that keeps the output open
+elif mode in ("daemon", "daemon-clean-env"):  # double fork + setsid, keeping the output open
     middle = os.fork()
     if middle == 0:
         os.setsid()
         if os.fork() == 0:
             with open(sys.argv[2], "w") as handle:
                 handle.write(str(os.getpid()))
-            time.sleep(3600)
+            argv = [sys.executable, "-c", "import time; time.sleep(3600)"]
+            os.execve(sys.executable, argv, {} if mode == "daemon-clean-env" else dict(os.environ))
         os._exit(0)
     os.waitpid(middle, 0)
     steps(2, pause=0.01)
