@@ -67,13 +67,24 @@ def run_recipe(record: dict, planned: Planned, *, run_dir: Path, runs_dir: Path,
     log_path = run_dir / LOG_FILE
     try:
         with log_path.open("ab") as log:
-            if planned.setup_argv and not _setup(planned, env, log, record, cache_dir, say):
-                records.mark_finished(record, "failed", record.pop("_setup_error"))
+            failure = _setup(planned, env, log, cache_dir, say) if planned.setup_argv else None
+            if failure:
+                records.mark_finished(record, "failed", failure)
                 return _saved(record, runs_dir)
             outcome, parser, power = _main(planned, env, log, record, runs_dir, device, devices, max_steps)
     except KeyboardInterrupt as exc:
         records.mark_finished(record, "interrupted", f"{exc or 'stopped by Ctrl-C'}; the command's process "
                               "group was stopped (a recipe cannot resume: start a new run)")
+        _saved(record, runs_dir)
+        raise
+    except records.WriteFailed:
+        raise  # the record cannot be written either: the caller says so
+    except OSError as exc:  # the command could not start (not executable, its folder gone...)
+        records.mark_finished(record, "failed", f"cannot run {planned.argv[0]}: {exc.strerror or exc}; "
+                              f"fix the recipe's command or its folder {planned.cwd}")
+        return _saved(record, runs_dir)
+    except Exception as exc:  # a bug of ours: the record says so rather than staying 'running'
+        records.mark_failed(record, exc)
         _saved(record, runs_dir)
         raise
     _fill(record, planned, outcome, parser, power, log_path, max_steps)
@@ -96,13 +107,14 @@ def _environment(device: str, planned: Planned) -> dict:
     return env
 
 
-def _setup(planned: Planned, env: dict, log, record: dict, cache_dir: Path, say) -> bool:
-    """The setup step, once: a marker in the cache says it succeeded (a failed one runs again)."""
+def _setup(planned: Planned, env: dict, log, cache_dir: Path, say) -> Optional[str]:
+    """The setup step, once: a marker in the cache says it succeeded (a failed one runs again).
+    Returns why it failed, or None."""
     key = hashlib.sha256("\0".join([str(planned.workdir), *planned.setup_argv]).encode()).hexdigest()[:16]
     marker = cache_dir / "recipe-setup" / f"{key}.done"
     if marker.is_file():
         log.write(f"[modelzoo: setup '{' '.join(planned.setup_argv)}' already done ({marker})]\n".encode())
-        return True
+        return None
     say(f"setup: {' '.join(planned.setup_argv)}")
     log.write(f"[modelzoo: setup: {' '.join(planned.setup_argv)}]\n".encode())
     log.flush()
@@ -110,12 +122,11 @@ def _setup(planned: Planned, env: dict, log, record: dict, cache_dir: Path, say)
                       timeout=planned.timeout, grace=planned.grace).run(lambda line, t: None)
     if outcome.returncode != 0 or outcome.stopped:
         why = "timed out" if outcome.stopped == "timeout" else f"exited with code {outcome.returncode}"
-        record["_setup_error"] = f"setup '{' '.join(planned.setup_argv)}' {why}: {_last(outcome)}"
-        return False
+        return f"setup '{' '.join(planned.setup_argv)}' {why}: {_last(outcome)}"
     marker.parent.mkdir(parents=True, exist_ok=True)
     records.write_atomic(marker, records.utc_now() + "\n")
     log.write(b"[modelzoo: setup done]\n")
-    return True
+    return None
 
 
 def _main(planned: Planned, env: dict, log, record: dict, runs_dir: Path, device: str, devices: list,

@@ -164,3 +164,16 @@ def test_compare_accepts_two_recipe_runs(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0, out
     assert "acc1" in out.lower() or "Acc@1" in out
+
+
+def test_a_command_that_cannot_start_is_a_failed_record(tmp_path):
+    script = tmp_path / "not-executable.sh"
+    script.write_text("echo hi\n")  # no execute bit
+    zoo = hostile_zoo(tmp_path, "good")
+    zoo.write_text(zoo.read_text().replace(f"workdir: {json.dumps(str(Path(__file__).parent))}",
+                                           f"workdir: {json.dumps(str(tmp_path))}")
+                   .replace(f"{Path(sys.executable).name} hostile.py good", "./not-executable.sh"))
+    session = app.Session(zoo_file=str(zoo), runs_dir=tmp_path / "runs", cache_dir=tmp_path / "cache",
+                          data_root=tmp_path)
+    record = app.run("hostile", session=session, device="cpu")
+    assert record["status"] == "failed" and record["error"].startswith("cannot run ./not-executable.sh: ")
