@@ -177,3 +177,23 @@ def test_a_command_that_cannot_start_is_a_failed_record(tmp_path):
                           data_root=tmp_path)
     record = app.run("hostile", session=session, device="cpu")
     assert record["status"] == "failed" and record["error"].startswith("cannot run ./not-executable.sh: ")
+
+
+def test_setup_runs_once_and_a_failed_setup_fails_the_run_and_runs_again(tmp_path):
+    counter = tmp_path / "setup-runs.txt"
+    zoo = hostile_zoo(tmp_path, "good")
+    text = zoo.read_text()
+    setup = f"      setup: {json.dumps(Path(sys.executable).name + ' -c ' + repr(SETUP.format(str(counter))))}\n"
+    zoo.write_text(text.replace("      timeout:", setup + "      timeout:"))
+    session = app.Session(zoo_file=str(zoo), runs_dir=tmp_path / "runs", cache_dir=tmp_path / "cache",
+                          data_root=tmp_path)
+    counter.write_text("fail")  # the setup fails while the file says so
+    first = app.run("hostile", session=session, device="cpu")
+    assert first["status"] == "failed" and "setup" in first["error"] and "exited with code 4" in first["error"]
+    counter.write_text("")
+    assert app.run("hostile", session=session, device="cpu")["status"] == "success"
+    assert app.run("hostile", session=session, device="cpu")["status"] == "success"
+    assert counter.read_text() == "x"  # it ran again after failing, then once, and not a third time
+
+
+SETUP = "import sys; p = {!r}; t = open(p).read(); sys.exit(4) if t == 'fail' else open(p, 'a').write('x')"

@@ -71,3 +71,24 @@ def test_list_marks_recipes_and_dry_run_prints_command_and_environment(tmp_path,
     assert f"cd {HERE}" in out
     assert "OMP_NUM_THREADS=1" in out and "CUDA_VISIBLE_DEVICES=''" in out and "hostile.py good" in out
     assert not any((tmp_path / "runs").iterdir())
+
+
+def test_per_card_commands_vars_and_set_reach_the_planned_command(tmp_path, capsys):
+    zoo = _zoo(tmp_path, command="{1: 'python3 hostile.py good {batch}', 2: 'python3 hostile.py good {cards}x{batch}'}",
+               vars="{batch: 32}", samples_per_iteration="'{batch}'")
+    base = ["run", "bad", "--zoo", zoo, "--device", "cpu", "--dry-run", "--runs-dir", str(tmp_path / "runs")]
+    assert main(base + ["--set", "recipe.vars.batch=64"]) == 0
+    out = capsys.readouterr().out
+    assert "hostile.py good 64" in out and "64 samples per iteration" in out
+    assert main(base + ["--cards", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "hostile.py good 2x32" in out and "64 samples per iteration" in out  # 32 per card x 2
+    assert main(base + ["--set", "recipe.vars.nope=1"]) == 2
+    assert "recipe.vars.nope: unknown key (known: batch)" in capsys.readouterr().err
+
+
+def test_a_card_count_without_a_command_is_refused(tmp_path, capsys):
+    zoo = _zoo(tmp_path, command="{2: 'python3 hostile.py good'}")
+    assert main(["run", "bad", "--zoo", zoo, "--device", "cpu", "--runs-dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert "no command for 1 card(s) (given for 2)" in err and "zoo.yaml:6:" in err
