@@ -123,15 +123,17 @@ class Command:
                 ready, _, _ = select.select([fd], [], [], POLL_S)
                 self._watch()
                 on_tick()
+                if leader_gone is None and self._exited():
+                    # the command has ended: what it left running goes too (what it printed stays
+                    # readable in the pipe until the end of the output)
+                    self._end_group()
+                    leader_gone = time.monotonic()
                 if not ready:
-                    if self._exited():
-                        self._end_group()  # the leader is gone; a child still holding the pipe goes too
-                        leader_gone = leader_gone or time.monotonic()
-                        if time.monotonic() - leader_gone > self.grace + 2:
-                            # a process that left the group before it was seen still holds the pipe:
-                            # stop reading rather than wait for it forever
-                            self.pipe_held = True
-                            break
+                    if leader_gone is not None and time.monotonic() - leader_gone > self.grace + 2:
+                        # a process that left the group unseen still holds the pipe: stop reading
+                        # rather than wait for it forever
+                        self.pipe_held = True
+                        break
                     continue
                 chunk = os.read(fd, 65536)
                 if not chunk:

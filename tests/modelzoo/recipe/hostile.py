@@ -66,6 +66,11 @@ elif mode in ("daemon", "daemon-clean-env"):  # double fork + setsid, keeping th
     os.waitpid(middle, 0)
     steps(2, pause=0.01)
     print("acc1=50.0")
+elif mode == "chatty-orphan":  # a child that prints forever after the script has ended
+    subprocess.Popen([sys.executable, "-c", "import time\nwhile True:\n    print('still here', flush=True)\n"
+                      "    time.sleep(0.01)"])
+    steps(2, pause=0.01)
+    print("acc1=50.0")
 elif mode == "non-utf8":
     steps(3)
     sys.stdout.buffer.write(b"\xff\xfe\x80 broken bytes \xc3\x28 step=4 loss=0.25\n")

@@ -123,6 +123,14 @@ def test_a_daemon_that_also_cleared_its_environment_does_not_hang_the_run(tmp_pa
                 os.kill(int(pid_file.read_text()), signal.SIGKILL)
 
 
+def test_a_child_printing_forever_after_the_script_ended_is_stopped(tmp_path):
+    started = time.monotonic()
+    record = _run(tmp_path, "chatty-orphan", timeout=0)  # no timeout: the end of the script must end it
+    assert record["status"] == "success", record["error"]
+    assert time.monotonic() - started < 30
+    assert b"still here" in Path(record["log"]).read_bytes()
+
+
 def test_non_utf8_output_is_kept_as_printed_and_parsed(tmp_path):
     record = _run(tmp_path, "non-utf8")
     assert record["status"] == "success", record["error"]
