@@ -28,7 +28,8 @@ from modelzoo_facenet.profiles import PROFILES
 from modelzoo_facenet.sizes import size_of
 
 MODEL = "facenet"
-LFW_ACCURACY = MetricColumn("lfw_accuracy", "LFW_Accuracy", "{:.5f}", std_key="lfw_accuracy_std")
+LFW_ACCURACY = MetricColumn("lfw_accuracy", "LFW_Accuracy", "{:.5f}", std_key="lfw_accuracy_std", lowest=0.0,
+                            highest=1.0)
 ROC = CurveSpec("roc", x="fpr", y="tpr", title="ROC", x_label="false positive rate",
                 y_label="true positive rate", caption_metric="auc")
 PREPARE_HINT = {
