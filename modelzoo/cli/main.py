@@ -24,6 +24,7 @@ from modelzoo.cli.zoo import add_zoo_parser, zoo_cell_field, zoo_command
 from modelzoo.contract.api import MetricColumn, UserError, int_at_least
 from modelzoo.contract.plugins import PluginError
 from modelzoo.toolkit.runtime import DEVICES
+from modelzoo.toolkit.text import terminal_text
 
 EXIT_USAGE = 2
 EXIT_REGRESSION = 1  # compare: a regression was found (an error there is EXIT_USAGE)
@@ -203,11 +204,11 @@ def _finish_message(record: dict) -> int:
             if metrics.get(column.key) is not None:
                 shown.append(f"{column.title} {column.render(metrics)}")
         synthetic = " [synthetic data]" if (record.get("data") or {}).get("kind") == "synthetic" else ""
-        print(f"run {record['run_id']} succeeded{synthetic}: " + ", ".join(shown))
+        print(terminal_text(f"run {record['run_id']} succeeded{synthetic}: " + ", ".join(shown)))
         for warning in record.get("warnings") or []:
-            print(f"run {record['run_id']}: warning: {warning}", file=sys.stderr)
+            print(terminal_text(f"run {record['run_id']}: warning: {warning}"), file=sys.stderr)
     else:
-        print(f"run {record['run_id']} {status}: {record.get('error')}", file=sys.stderr)
+        print(terminal_text(f"run {record['run_id']} {status}: {record.get('error')}"), file=sys.stderr)
     return EXIT_BY_STATUS.get(status, 1)
 
 
@@ -269,7 +270,7 @@ def cmd_compare(args, session: app.Session) -> int:
 
     result = app.compare(args.base, args.new, session=session, max_fps_drop=args.max_fps_drop,
                          max_metric_drop=args.max_metric_drop)
-    print(format_comparison(result))
+    print(terminal_text(format_comparison(result)))
     return EXIT_REGRESSION if result.regressions else 0
 
 
@@ -288,7 +289,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except UserError as exc:
         if debug:
             raise
-        print(f"modelzoo: error: {exc}", file=sys.stderr)
+        print(terminal_text(f"modelzoo: error: {exc}"), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         if debug:
@@ -298,7 +299,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except Exception as exc:  # no traceback for users unless asked
         if debug:
             raise
-        print(f"modelzoo: error: {type(exc).__name__ + ': ' if not isinstance(exc, PluginError) else ''}"
-              f"{exc} (run again with --debug for the traceback)", file=sys.stderr)
+        print(terminal_text(f"modelzoo: error: {type(exc).__name__ + ': ' if not isinstance(exc, PluginError) else ''}"
+                            f"{exc} (run again with --debug for the traceback)"), file=sys.stderr)
         # compare's exit 1 means "regression found": its crashes must not read as one
         return EXIT_USAGE if argv and argv[0] == "compare" else 1

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any, Optional
 
 from modelzoo.store.plausible import finite  # noqa: F401  (the one home; the report reads it from here)
+from modelzoo.toolkit.text import markdown_text
 
 MISSING = "-"
 NOT_MEASURED = "n/a"  # a value a measured run should have and does not
@@ -105,8 +106,9 @@ def one_line(value: Any, limit: Optional[int] = None) -> str:
 # --- Markdown ---------------------------------------------------------------------------
 
 def md_cell(value: Any) -> str:
-    """A Markdown table cell: one line, pipes escaped, no HTML escaping."""
-    return one_line(value).replace("|", "\\|")
+    """A Markdown table cell or line: :func:`modelzoo.toolkit.text.markdown_text` (one line,
+    HTML neutralised, pipes escaped)."""
+    return markdown_text(value)
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -81,7 +81,7 @@ def judge_cell(cell: Cell, runs: list[dict], zoo: Zoo, release: ZooRelease, spec
     elif status == "lost":
         verdict.failures.append(f"run lost: its process died without finishing; {again}")
     elif status != "success":
-        why = f": {record['error']}" if record.get("error") else ""
+        why = f": {' '.join(str(record['error']).split())}" if record.get("error") else ""  # one line: no forged verdict
         verdict.failures.append(f"run {status}{why}; {again}")
     if verdict.failures:
         return verdict
