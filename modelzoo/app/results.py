@@ -27,9 +27,10 @@ class Report:
 
 def report(session: Optional[Session] = None, *, formats: Sequence[str] = REPORT_FORMATS,
            output: str | Path = "reports", runs: Optional[Sequence[str]] = None,
-           releases: Optional[Sequence[str]] = None) -> Report:
+           releases: Optional[Sequence[str]] = None, force: bool = False) -> Report:
     """Render the runs folder's records (or only ``runs``) as Markdown, HTML, JSON and CSV in
-    ``output``. ``releases`` (two ids) adds the release-to-release tables. No records: no files."""
+    ``output``. ``releases`` (two ids) adds the release-to-release tables. No records: no files.
+    A file in ``output`` that an earlier report did not write is replaced only with ``force``."""
     session = session or Session()
     given = list(formats)
     formats = [f.strip() for f in given if f.strip()]
@@ -48,9 +49,10 @@ def report(session: Optional[Session] = None, *, formats: Sequence[str] = REPORT
         session.warn(f"skipped {problem}")  # also listed in the report
     if not found:
         return Report([], 0, problems)
-    from modelzoo.report.render import render_reports
+    from modelzoo.report.render import check_outputs, render_reports
 
     folder = writable_dir(Path(output), "report directory", "--output")
+    check_outputs(folder, formats, force)
     # the installed plugins' declarations give each model's table layout (not its newest record)
     paths = render_reports(found, session.zoo().references(), folder, formats=formats, releases=releases,
                            skipped=problems, warn=session.warn, declarations=session.registry().models)

@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", required=True, help="checkpoint or state dict to export")
     p.add_argument("--format", dest="fmt", choices=("onnx", "torchscript"), default="onnx")
     p.add_argument("--output", help="output file (default: next to the weights)")
+    p.add_argument("--force", action="store_true", help="replace an existing file at --output")
 
     # prepare's options come from the model's plugin: main() hands its arguments to cmd_prepare
     verbs.add_parser("prepare", help="build a model's data sets (options come from its plugin: "
@@ -99,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--format", default="md,html,json,csv", help="comma-separated: md, html, json, csv")
     p.add_argument("--output", default="reports", help="output directory (default: ./reports)")
+    p.add_argument("--force", action="store_true",
+                   help="replace files in --output that an earlier report did not write")
     p.add_argument("--runs", nargs="+", metavar="RUN_ID", help="only these runs (default: all)")
     p.add_argument("--release", dest="releases", action="append", metavar="ID",
                    help="twice (--release A --release B): the two releases side by side with deltas")
@@ -220,7 +223,8 @@ def cmd_eval(args, session: app.Session) -> int:
 
 def cmd_export(args, session: app.Session) -> int:
     print(app.export(args.model, args.weights, fmt=args.fmt, output=args.output, session=session,
-                     profile=args.profile, overrides=list(args.sets), seed=args.seed, device=args.device))
+                     profile=args.profile, overrides=list(args.sets), seed=args.seed, device=args.device,
+                     force=args.force))
     return 0
 
 
@@ -256,7 +260,7 @@ def cmd_prepare(argv: list[str]) -> int:
 
 def cmd_report(args, session: app.Session) -> int:
     result = app.report(session, formats=args.format.split(","), output=args.output, runs=args.runs,
-                        releases=args.releases)
+                        releases=args.releases, force=args.force)
     if not result.runs:
         print(f"no run records in {session.runs_dir}; run a model first, e.g. "
               "'modelzoo run facenet --cards 1 --profile demo'")
