@@ -39,6 +39,7 @@ import numpy as np
 
 from modelzoo.contract.api import PrepareResult, UserError
 from modelzoo.store import safe_load
+from modelzoo.toolkit.imageheader import pixel_problem
 
 INDEX_FORMAT = 1
 IMAGE_EXTS = (".jpeg", ".jpg", ".png")
@@ -46,6 +47,7 @@ LIST_FORMAT = "lines 'relative_path label'"
 # File signatures of the formats OpenCV decodes that ImageNet holds (JPEG; one PNG and a
 # few CMYK JPEGs hide among the .JPEG files).
 _SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF8", b"BM")
+HEADER_BYTES = 65536  # where a JPEG states its size, after its EXIF segments
 
 
 @dataclass
@@ -159,17 +161,19 @@ def scan_layout(raw: Path) -> tuple[list[str], Split, Split, str]:
 # --- Image check ---------------------------------------------------------------------
 
 def header_problem(path: Path) -> Optional[str]:
-    """Why ``path`` cannot be an image we decode (missing, empty, no known signature), or None."""
+    """Why ``path`` cannot be an image we decode (missing, empty, no known signature, a size
+    over the pixel limit in its header), or None."""
     try:
         with open(path, "rb") as handle:
-            head = handle.read(8)
+            head = handle.read(HEADER_BYTES)
     except OSError as exc:
         return f"unreadable: {exc.strerror or exc}"
     if not head:
         return "empty file"
     if not any(head.startswith(sig) for sig in _SIGNATURES):
         return "not a JPEG/PNG/GIF/BMP file"
-    return None
+    too_large = pixel_problem(head)
+    return f"too large: {too_large}" if too_large else None
 
 
 def decode_problem(path: Path) -> Optional[str]:
