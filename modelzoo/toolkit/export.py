@@ -125,8 +125,8 @@ def export_module(module: nn.Module, fmt: str, output: Path, example: torch.Tens
 
 def _export_onnx(module: nn.Module, example: torch.Tensor, path: Path, names: tuple[str, str]) -> None:
     if importlib.util.find_spec("onnx") is None:
-        raise UserError("ONNX export needs the onnx package; pip install onnx onnxscript "
-                        "onnxruntime")
+        raise UserError("ONNX export needs the onnx package; pip install onnx onnxscript onnxruntime "
+                        "(the 'export' extra: pip install -e '.[export]', which 'bash init.sh' installs)")
     input_name, output_name = names
     named = {"input_names": [input_name], "output_names": [output_name]}
     with torch.no_grad(), warnings.catch_warnings():

@@ -418,6 +418,8 @@ def cancel_release(zoo, release_id: Optional[str], runs_dir: Path,
     the states after, or None when no job was pending or running."""
     release = zoo_release.release_of(zoo, release_id)
     cells, runs_dir = zoo_release.plan_cells(release), Path(runs_dir).resolve()
+    if not jobs_dir(runs_dir, release.id).is_dir():  # it never submitted a job: nothing to cancel
+        return release.id, None
     slurm.require("scancel")
     warn = _once(voice.warn)
     if not any(s.state in LIVE and s.job_id for s in cell_states(cells, runs_dir, warn)):
