@@ -351,7 +351,7 @@ def not_regular(path: Path) -> Optional[str]:
         return None
     except OSError as exc:
         raise write_failed(Path(path), exc) from None
-    return next((kind for test, kind in _KINDS if test(mode)), None if stat.S_ISREG(mode) else "not a regular file")
+    return next((kind for test, kind in _KINDS if test(mode)), None if stat.S_ISREG(mode) else "a special file")
 
 
 def check_replaceable(path: Path, option: str = "") -> None:

@@ -39,6 +39,7 @@ import numpy as np
 
 from modelzoo.contract.api import PrepareResult, UserError
 from modelzoo.store import safe_load
+from modelzoo.store.records import write_atomic
 from modelzoo.toolkit.imageheader import pixel_problem
 
 INDEX_FORMAT = 1
@@ -206,12 +207,6 @@ def check_images(root: Path, relative: list[str], how: str, workers: int,
 
 # --- prepare --imagenet --------------------------------------------------------------
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _csv_text(split: Split) -> str:
     import io
 
@@ -242,13 +237,13 @@ def prepare_imagenet(raw: Path, index_dir: Path, *, check: str = "header", worke
             raise UserError(f"every {name} image failed the check; see the listed problems and check --imagenet")
     index_dir.mkdir(parents=True, exist_ok=True)
     failures = index_dir / "failures.txt"
-    _write_atomic(failures, "".join(f"{path}\t{why}\n" for path, why in sorted(problems.items())))
+    write_atomic(failures, "".join(f"{path}\t{why}\n" for path, why in sorted(problems.items())))
     for name, split in kept.items():
-        _write_atomic(index_dir / f"{name}.csv", _csv_text(split))
+        write_atomic(index_dir / f"{name}.csv", _csv_text(split))
     meta = {"format": INDEX_FORMAT, "root": str(raw), "classes": classes, "val_labels": form, "check": check,
             "train_images": len(kept["train"].paths), "val_images": len(kept["val"].paths),
             "failures": len(problems), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    _write_atomic(index_dir / "index.json", json.dumps(meta, indent=1))  # last: its presence means complete
+    write_atomic(index_dir / "index.json", json.dumps(meta, indent=1))  # last: its presence means complete
     return PrepareResult(outputs={"imagenet index": str(index_dir)},
                          processed=len(train.paths) + len(val.paths) - len(problems), skipped=0,
                          failed=len(problems), failures_file=str(failures), seconds=time.perf_counter() - started)

@@ -36,6 +36,7 @@ import numpy as np
 
 from modelzoo.contract.api import PrepareResult, UserError
 from modelzoo.store import safe_load
+from modelzoo.store.records import write_atomic
 from modelzoo.toolkit.imageheader import pixel_problem
 
 SPLIT_FORMAT = 1
@@ -148,9 +149,7 @@ def prepare_lfw_people(raw: Path, out: Path, *, min_images: int = 20, test_fract
               "people": len(split), "train_images": sum(len(v["train"]) for v in split.values()),
               "test_images": sum(len(v["test"]) for v in split.values()), "sha256": _split_digest(split),
               "split": split}
-    tmp = out / f".split.json.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(record, indent=1))
-    os.replace(tmp, out / "split.json")
+    write_atomic(out / "split.json", json.dumps(record, indent=1))
     log(f"split: {record['train_images']} train / {record['test_images']} test images of {len(split)} people "
         f"(seed {seed}, sha256 {record['sha256'][:12]})")
     return PrepareResult(outputs={"lfw-people": str(out)}, processed=written, skipped=skipped, failed=0,
