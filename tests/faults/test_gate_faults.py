@@ -61,7 +61,9 @@ def test_compare_takes_no_rule_from_the_record_it_judges(ws, claim):
     assert verdict.startswith("regression: Accuracy worse by 0.80000 (limit 0.00450 = 0.5% of base, default)")
 
 
-@pytest.mark.parametrize("name", list(IMPOSSIBLE))
+# every reason through zoo check below; here one of each kind (tests/modelzoo/zoo/test_compare.py has them all)
+@pytest.mark.parametrize("name", ["accuracy of a fraction above 1", "accuracy above 1 with a forged range",
+                                  "no timed step", "FPS 1e308", "FPS that disagrees with its window"])
 def test_compare_fails_a_new_record_that_cannot_be_true(ws, name):
     forge, reason = IMPOSSIBLE[name]
     write_record(ws.runs, toy_record("base"))

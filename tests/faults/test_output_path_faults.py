@@ -62,8 +62,8 @@ def _special(kind: str, path) -> str:
     return "a character device"
 
 
-@pytest.mark.parametrize("kind", ["device", "pipe", "link", "folder"])
-@pytest.mark.parametrize("force", [False, True])
+@pytest.mark.parametrize("kind, force", [("device", False), ("device", True), ("pipe", False), ("link", True),
+                                         ("folder", False)])
 def test_export_never_replaces_what_is_not_a_regular_file(ws, tmp_path, kind, force):
     target = tmp_path / "model.onnx"
     word = _special(kind, target)

@@ -57,9 +57,9 @@ def test_every_face_model_refuses_a_folder_of_another_size_the_same_way(ws, tmp_
                                  f"{root / train} holds {wrong[0]}x{wrong[1]} images but {model}'s profile reads "
                                  f"{height}x{width}", "modelzoo prepare facenet")
     assert "pick the --profile made for these images" in line
-    right = _face_root(tmp_path / "right", model)
-    ok = _dry_run(ws, model, right)
-    assert ok.returncode == 0 and "data found; nothing was run" in ok.stdout, ok.stderr[-2000:]
+    if model in ("facenet", "cosface"):  # the control, for a square and a rectangular size (each run costs seconds)
+        ok = _dry_run(ws, model, _face_root(tmp_path / "right", model))
+        assert ok.returncode == 0 and "data found; nothing was run" in ok.stdout, ok.stderr[-2000:]
 
 
 def test_the_lfw_folder_is_held_to_the_same_rule(ws, tmp_path):
