@@ -53,6 +53,8 @@ def implausible(record: Mapping, columns: Sequence[MetricColumn], cell: Optional
 
 def finite(value: Any) -> Optional[float]:
     """``value`` as a float when it is a finite real number (not a bool), else None."""
+    if type(value) is float:  # the common case first: the report asks once per chart point
+        return value if math.isfinite(value) else None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     try:
