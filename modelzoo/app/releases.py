@@ -152,7 +152,7 @@ def zoo_check(release: Optional[str] = None, *, session: Optional[Session] = Non
     runs, problems = runs_of_cells(plan_cells(declared), session.runs_dir)
     for problem in problems:
         session.warn(f"skipped {problem}")
-    return declared.id, check_release(zoo, declared, runs)
+    return declared.id, check_release(zoo, declared, runs, session.registry().models)
 
 
 def zoo_status(release: Optional[str] = None, *, session: Optional[Session] = None):

@@ -18,6 +18,7 @@ from typing import Optional
 
 from modelzoo.contract.api import UserError
 from modelzoo.contract.plugins import Registry, load_registry
+from modelzoo.toolkit.text import terminal_text
 from modelzoo.zoo.zoofile import Zoo, find_zoo_file, load_zoo
 
 DATA_ROOT_ENV = "MODELZOO_DATA_ROOT"
@@ -41,15 +42,15 @@ def default_cache_dir() -> Path:
 
 
 def print_warning(message: str) -> None:
-    print(f"modelzoo: warning: {message}", file=sys.stderr)
+    print(f"modelzoo: warning: {terminal_text(message)}", file=sys.stderr)
 
 
 def print_progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    print(terminal_text(message), file=sys.stderr, flush=True)
 
 
 def print_result(message: str) -> None:
-    print(message, flush=True)
+    print(terminal_text(message), flush=True)
 
 
 @dataclass

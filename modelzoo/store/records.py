@@ -21,6 +21,7 @@ import os
 import re
 import secrets
 import socket
+import stat
 import tempfile
 import time
 import warnings
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import BinaryIO, Optional, TypedDict
 
 from modelzoo.contract.api import UserError
+from modelzoo.store import safe_load
 
 SCHEMA_VERSION = 1
 RECORD_FILE = "record.json"
@@ -336,6 +338,41 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+_KINDS = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"))
+
+
+def not_regular(path: Path) -> Optional[str]:
+    """What ``path`` is when it exists and is not a regular file ("a character device",
+    "a symbolic link"...), without following a link; None for a regular file or nothing."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise write_failed(Path(path), exc) from None
+    return next((kind for test, kind in _KINDS if test(mode)), None if stat.S_ISREG(mode) else "a special file")
+
+
+def check_replaceable(path: Path, option: str = "") -> None:
+    """WriteFailed unless writing ``path`` replaces a regular file or nothing: an atomic
+    rename would swap a device node (``/dev/full``), a link or a pipe for a plain file. One
+    rule for every write, ``--force`` or not."""
+    kind = not_regular(path)
+    if kind is not None:
+        where = f"{option} " if option else ""
+        raise WriteFailed(f"refusing to replace {where}{path}: it is {kind}, not a regular file; "
+                          f"write to a new file{' with another ' + option if option else ''}")
+
+
+def check_run_folder(run_dir: Path) -> None:
+    """UserError when a run folder is a symbolic link: its writes would land outside the
+    runs folder (wherever the link points)."""
+    if Path(run_dir).is_symlink():
+        raise UserError(f"run folder {run_dir} is a symbolic link (to {os.readlink(run_dir)}); a run folder must "
+                        "be a real folder inside the runs folder: move the run there or remove the link")
+
+
 @contextlib.contextmanager
 def atomic_writer(path: Path) -> Iterator[BinaryIO]:
     """A binary file whose content replaces ``path`` only when the block ends without error.
@@ -344,6 +381,7 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
     cut (file and folder are fsynced). Use it for checkpoints: ``torch.save(state, handle)``.
     """
     path = Path(path)
+    check_replaceable(path)
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -372,6 +410,7 @@ def write_atomic(path: Path, text: str) -> None:
 def save(record: dict, runs_dir: Path) -> Path:
     _check_run_id(record.get("run_id"))
     path = Path(runs_dir) / record["run_id"] / RECORD_FILE
+    check_run_folder(path.parent)
     text = json.dumps(record, indent=2, sort_keys=False, default=_jsonable) + "\n"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -401,19 +440,17 @@ def load(path: Path) -> dict:
     path = Path(path)
     if path.is_dir():
         path = path / RECORD_FILE
+    check_run_folder(path.parent)  # read as it is written: never through a link out of the runs folder
+    if path.is_symlink():
+        raise UserError(f"run record {path} is a symbolic link; {_FIX}")
     try:
-        text = path.read_bytes().decode("utf-8")
+        record = safe_load.json_file(path)
     except FileNotFoundError:
         raise UserError(f"no run record at {path}; list runs with 'modelzoo report --format json'") from None
-    except UnicodeDecodeError as exc:
-        raise UserError(f"run record {path} is not UTF-8 (byte {exc.start}); {_FIX}") from None
     except OSError as exc:
         raise UserError(f"cannot read run record {path}: {exc.strerror or exc}; check its permissions") from None
-    try:
-        record = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"run record {path} is not valid JSON ({exc.msg} at line {exc.lineno}); "
-                        f"{_FIX}") from None
+    except safe_load.UnreadableData as exc:
+        raise UserError(f"run record {path} {exc}; {_FIX}") from None
     _check_shape(record, path)
     return record
 
