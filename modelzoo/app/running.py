@@ -373,9 +373,9 @@ def sweep_members(request: RunRequest, spec: str, session: Session) -> tuple[str
     profile = request.profile or default_profile(session.registry().model(request.model), session.zoo())
     sweep_id = records.new_run_id(request.model, profile, request.cards) + "-sweep"
     if isinstance(request.overrides, Mapping):
-        import yaml  # a swept value reads as --set reads it: "2" is the integer 2
+        from modelzoo.zoo.zoofile import set_value  # a swept value reads as --set reads it
 
-        members = [replace(request, overrides={**request.overrides, key: yaml.safe_load(value)}, sweep_id=sweep_id)
+        members = [replace(request, overrides={**request.overrides, key: set_value(value)}, sweep_id=sweep_id)
                    for value in values]
     else:
         members = [replace(request, overrides=[*request.overrides, f"{key}={value}"], sweep_id=sweep_id)

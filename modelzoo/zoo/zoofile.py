@@ -545,12 +545,17 @@ def apply_sets(config: dict, assignments: list[str]) -> dict:
         key, sep, raw = assignment.partition("=")
         if not sep or not key:
             raise UserError(f"--set {assignment!r}: expected key=value, e.g. --set train.batch_size=64")
-        try:
-            value = safe_load.yaml_text(raw) if raw.strip() else ""
-        except safe_load.UnreadableData:  # not YAML (or nothing Python holds): the text as given
-            value = raw
-        values[key.strip()] = value
+        values[key.strip()] = set_value(raw)
     return apply_values(config, values)
+
+
+def set_value(raw: str) -> Any:
+    """A ``--set`` (or swept) value as YAML reads it ("2" is the integer 2); text that is not
+    YAML, or nothing Python holds, stays the text as given."""
+    try:
+        return safe_load.yaml_text(raw) if raw.strip() else ""
+    except safe_load.UnreadableData:
+        return raw
 
 
 def apply_values(config: dict, values: dict[str, Any]) -> dict:
