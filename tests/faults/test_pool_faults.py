@@ -87,7 +87,11 @@ def _sigterm_while_aligning(space: Workspace, raw: Path):
 
 def _ctrl_c_while_workers_start(space: Workspace, raw: Path):
     process = _prepare(space, raw)
-    workers = _wait_until(lambda: _workers(process.pid) or process.poll() is not None, 120, "no worker started")
+    def both_started():  # the pool spawns its two workers one after the other: wait for the second too
+        found = _workers(process.pid)
+        return found if len(found) == 2 else process.poll() is not None
+
+    workers = _wait_until(both_started, 120, "the two workers never started")
     assert _pngs(space) == 0  # still starting (importing torch, loading MTCNN): nothing aligned yet
     result, seconds = stop(process, signal.SIGINT, group=True)
     return result, seconds, workers, _files(space.root / "data")
