@@ -439,6 +439,12 @@ def _check_shape(record, path: Path) -> None:
                         f"'{path.parent.name}'; rename the folder to '{record['run_id']}' or remove it")
 
 
+def check_loaded(record, path: Path) -> None:
+    """The checks :func:`load` makes on a parsed record (``path``: its record.json); UserError
+    naming the problem. For a copy of a record read from elsewhere, such as the run index."""
+    _check_shape(record, Path(path))
+
+
 def find(runs_dir: Path, run_id: str) -> dict:
     """The record of ``run_id`` (a unique prefix is enough)."""
     if not valid_run_id(run_id):
