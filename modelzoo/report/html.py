@@ -40,14 +40,34 @@ _SOFTWARE_KEYS = ("torch", "cuda", "python", "platform", "release", "git_commit"
 CHARTED_RUNS = 100
 
 
+# Full details (every field) for the newest runs and the tables' runs; older runs are one row
+# each (an anchor for every link): 18,000 runs' details were 100 MB and 10 s of the report.
+DETAILED_RUNS = 300
+
+
 def render_html(report: Report) -> str:
+    from modelzoo.report.history import release_history
+
     shown = {r.run_id for s in report.sections for r in s.main_runs}
     newest = list(reversed(report.runs))  # newest first
-    runs = [run_view(r, charts=i < CHARTED_RUNS or r.run_id in shown) for i, r in enumerate(newest)]
+    detailed = [r for i, r in enumerate(newest) if i < DETAILED_RUNS or r.run_id in shown]
+    runs = [run_view(r, charts=i < CHARTED_RUNS or r.run_id in shown) for i, r in enumerate(detailed)]
+    older = older_runs_html([r for i, r in enumerate(newest) if not (i < DETAILED_RUNS or r.run_id in shown)])
     overviews = {s.model: overview_charts(s) for s in report.sections}
     return template_environment(autoescape=True).get_template("index.html.j2").render(
         report=report, runs=runs, overviews=overviews, fps_definition=FPS_DEFINITION, readme_note=README_NOTE,
-        fmt=fixed, version=__version__, charted_runs=CHARTED_RUNS, kv_html=kv_html)
+        fmt=fixed, version=__version__, charted_runs=CHARTED_RUNS, kv_html=kv_html, older_runs=older,
+        detailed_runs=DETAILED_RUNS, history=release_history([r.record for r in report.runs]))
+
+
+def older_runs_html(runs: list[Run]) -> Markup:
+    """One table row per run (newest first), each row the run's anchor."""
+    rows = "".join(
+        f'<tr id="run-{_escape(r.run_id)}"><td><code>{_escape(r.run_id)}</code></td><td>{_escape(r.title)}</td>'
+        f'<td>{_escape(r.gpu_cell)}</td><td>{_escape(r.profile)}</td><td>{_escape(r.release or MISSING)}</td>'
+        f'<td><span class="badge status-{_escape(r.status)}">{_escape(r.status)}</span></td>'
+        f'<td class="num">{_escape(fixed(r.fps))}</td><td>{_escape(r.started)}</td></tr>\n' for r in runs)
+    return Markup(rows)
 
 
 def kv_html(title: str, pairs: list[tuple[str, str]]) -> Markup:
