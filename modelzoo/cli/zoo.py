@@ -35,10 +35,10 @@ def card_counts(text: str) -> list[int]:
 
 def zoo_cell_field(text: str) -> dict:
     """``modelzoo run --zoo-cell JSON`` (how a Slurm job's run gets its cell): a record's ``zoo_cell``."""
-    import json
+    from modelzoo.store import safe_load
 
     try:
-        cell = Cell(**json.loads(text))
+        cell = Cell(**safe_load.json_text(text, allow_nan=False))
         if not (isinstance(cell.cards, int) and isinstance(cell.release, str) and isinstance(cell.model, str)):
             raise TypeError("wrong types")
     except (ValueError, TypeError) as exc:

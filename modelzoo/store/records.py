@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import BinaryIO, Optional, TypedDict
 
 from modelzoo.contract.api import UserError
+from modelzoo.store import safe_load
 
 SCHEMA_VERSION = 1
 RECORD_FILE = "record.json"
@@ -402,18 +403,13 @@ def load(path: Path) -> dict:
     if path.is_dir():
         path = path / RECORD_FILE
     try:
-        text = path.read_bytes().decode("utf-8")
+        record = safe_load.json_file(path)
     except FileNotFoundError:
         raise UserError(f"no run record at {path}; list runs with 'modelzoo report --format json'") from None
-    except UnicodeDecodeError as exc:
-        raise UserError(f"run record {path} is not UTF-8 (byte {exc.start}); {_FIX}") from None
     except OSError as exc:
         raise UserError(f"cannot read run record {path}: {exc.strerror or exc}; check its permissions") from None
-    try:
-        record = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"run record {path} is not valid JSON ({exc.msg} at line {exc.lineno}); "
-                        f"{_FIX}") from None
+    except safe_load.UnreadableData as exc:
+        raise UserError(f"run record {path} {exc}; {_FIX}") from None
     _check_shape(record, path)
     return record
 

@@ -42,6 +42,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from modelzoo.contract.api import UserError
+from modelzoo.store import safe_load
 
 DEFAULT_EXTS = (".png", ".jpg", ".jpeg")
 CACHE_FORMAT = 1  # bump when the cache layout changes: old caches then miss and rebuild
@@ -144,8 +145,7 @@ def decode_image(path: str, resize_to: Optional[int | tuple[int, int]] = None) -
     data = np.fromfile(path, dtype=np.uint8)  # np.fromfile + imdecode also handles non-ASCII paths
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
-        raise UserError(f"cannot decode image {path}; delete or replace the file "
-                        "(or re-run the model's 'modelzoo prepare')")
+        raise UserError(f"cannot decode image {path}; delete or replace the file (or re-run 'modelzoo prepare')")
     if resize_to is not None:
         h, w = (resize_to, resize_to) if isinstance(resize_to, int) else resize_to
         if image.shape[:2] != (h, w):
@@ -247,10 +247,10 @@ class DecodedCache:
         if not (final / "meta.json").is_file():
             cls._build(index, key, cache_dir, final, resize_to, workers, log)
             built = True
-        meta = json.loads((final / "meta.json").read_text())
+        meta = safe_load.json_file_or_none(final / "meta.json")
         images = np.load(final / "images.npy", mmap_mode="r")
         labels = np.load(final / "labels.npy")
-        if images.shape[0] != len(index) or meta.get("key") != key:
+        if not isinstance(meta, dict) or images.shape[0] != len(index) or meta.get("key") != key:
             raise UserError(f"decoded cache {final} is inconsistent; delete that folder and rerun")
         return cls(final, images, labels, list(meta["class_names"]), built)
 

@@ -50,6 +50,7 @@ from typing import Any, Optional
 import yaml
 
 from modelzoo.contract.api import ModelSpec, UserError
+from modelzoo.store import safe_load
 from modelzoo.zoo.compare import threshold_problem
 
 SCHEMA_VERSION = 1
@@ -139,28 +140,11 @@ def find_zoo_file(explicit: Optional[str] = None) -> Optional[Path]:
     return None
 
 
-class _AliasRefused(Exception):
-    def __init__(self, name: str, line: int):
-        super().__init__(name)
-        self.name, self.line = name, line
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that stops at the first alias: the node tree is never shared, so
-    neither construction nor the line map can expand a billion laughs."""
-
-    def compose_node(self, parent, index):
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise _AliasRefused(event.anchor, event.start_mark.line + 1)
-        return super().compose_node(parent, index)
-
-
 def _key_of(node: yaml.Node):
     if node.tag == "tag:yaml.org,2002:str":
         return node.value
     if isinstance(node, yaml.ScalarNode):
-        return yaml.safe_load(yaml.serialize(node))
+        return safe_load.yaml_text(yaml.serialize(node))
     return ("<complex key>", node.start_mark.line)  # unhashable: construction refuses it
 
 
@@ -199,16 +183,16 @@ class _Walk:
 
 
 def _parse(path: Path, text: str) -> tuple[Any, _Walk]:
-    """The file's data and its line map, or UserError for syntax, aliases and duplicates."""
+    """The file's data and its line map, or UserError for syntax, aliases, depth and duplicates."""
     walk = _Walk(path)
-    loader = _StrictLoader(text)
+    loader = safe_load.SafeYamlLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:
             return None, walk
         walk.node(node)
-        return loader.construct_document(node), walk
-    except _AliasRefused as exc:
+        return safe_load.yaml_document(loader, node), walk
+    except safe_load.YamlAliasRefused as exc:
         raise UserError(f"{path}:{exc.line}: YAML aliases (*{exc.name}) are not supported; "
                         "write the values out") from None
     except yaml.YAMLError as exc:
@@ -216,6 +200,9 @@ def _parse(path: Path, text: str) -> tuple[Any, _Walk]:
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise UserError(f"{where}: YAML syntax error: {problem}; fix the file") from None
+    except safe_load.UnreadableData as exc:
+        where = f"{path}:{exc.line}" if exc.line else str(path)
+        raise UserError(f"{where}: the zoo file {exc}; fix the file") from None
     except RecursionError:
         raise UserError(f"{path}: nested too deeply to read; flatten the file") from None
     finally:
@@ -227,11 +214,11 @@ def load_zoo(path: Optional[Path]) -> Zoo:
     if path is None:
         return Zoo(path=None)
     try:
-        text = Path(path).read_bytes().decode("utf-8")
+        text = safe_load.read_text(path)
     except OSError as exc:
         raise UserError(f"cannot read zoo file {path}: {exc.strerror}; check the path and permissions") from None
-    except UnicodeDecodeError as exc:
-        raise UserError(f"zoo file {path} is not UTF-8 (byte {exc.start}); save it as UTF-8") from None
+    except safe_load.UnreadableData as exc:
+        raise UserError(f"zoo file {path} {exc}; save it as a UTF-8 YAML file") from None
     data, walk = _parse(path, text)
     zoo = Zoo(path=Path(path), _lines=walk.lines, _scalars=walk.scalars, _key_texts=walk.key_texts)
     if not isinstance(data, dict):
@@ -554,8 +541,8 @@ def apply_sets(config: dict, assignments: list[str]) -> dict:
         if not sep or not key:
             raise UserError(f"--set {assignment!r}: expected key=value, e.g. --set train.batch_size=64")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
+            value = safe_load.yaml_text(raw) if raw.strip() else ""
+        except safe_load.UnreadableData:  # not YAML (or nothing Python holds): the text as given
             value = raw
         values[key.strip()] = value
     return apply_values(config, values)

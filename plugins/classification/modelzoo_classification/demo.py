@@ -43,7 +43,7 @@ import cv2
 import numpy as np
 
 from modelzoo.contract.api import UserError
-from modelzoo.store import runlock
+from modelzoo.store import runlock, safe_load
 
 # Bump whenever the drawing or the layout changes: existing sets are then regenerated.
 GENERATOR_VERSION = 1
@@ -158,10 +158,8 @@ def draw_image(rng: np.random.Generator, label: int, size: int) -> np.ndarray:
 
 def read_manifest(root: str | os.PathLike) -> Optional[dict]:
     path = Path(root) / "DONE.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
+    manifest = safe_load.json_file_or_none(path)
+    return manifest if isinstance(manifest, dict) else None
 
 
 def generate_demo_set(root: str | os.PathLike, *, seed: int = 0, classes: int = 10, train_per_class: int = 300,

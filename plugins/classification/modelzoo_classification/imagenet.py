@@ -38,6 +38,7 @@ from typing import Optional
 import numpy as np
 
 from modelzoo.contract.api import PrepareResult, UserError
+from modelzoo.store import safe_load
 
 INDEX_FORMAT = 1
 IMAGE_EXTS = (".jpeg", ".jpg", ".png")
@@ -271,8 +272,11 @@ def read_meta(index_dir: Path, remedy: str) -> dict:
     meta_file = index_dir / "index.json"
     if not meta_file.is_file():
         raise UserError(f"data not found: {meta_file}; {remedy}")
-    meta = json.loads(meta_file.read_text())
-    if meta.get("format") != INDEX_FORMAT:
+    try:
+        meta = safe_load.json_file(meta_file)
+    except (OSError, safe_load.UnreadableData) as exc:
+        raise UserError(f"{meta_file} cannot be read ({exc}); {remedy}") from None
+    if not isinstance(meta, dict) or meta.get("format") != INDEX_FORMAT or not isinstance(meta.get("root"), str):
         raise UserError(f"{meta_file} was written by another version of the plugin; {remedy}")
     if not Path(meta["root"]).is_dir():
         raise UserError(f"the ImageNet folder {meta['root']} named in {meta_file} is gone; {remedy}")

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from modelzoo.contract.api import PrepareResult, UserError
+from modelzoo.store import safe_load
 
 SPLIT_FORMAT = 1
 LFW_SIZE = 250
@@ -157,8 +158,11 @@ def read_split(out: Path, remedy: str) -> dict:
     path = out / "split.json"
     if not path.is_file():
         raise UserError(f"data not found: {path}; {remedy}")
-    record = json.loads(path.read_text())
-    if record.get("format") != SPLIT_FORMAT or record.get("sha256") != _split_digest(record.get("split", {})):
+    try:
+        record = safe_load.json_file(path)
+    except (OSError, safe_load.UnreadableData) as exc:
+        raise UserError(f"{path} cannot be read ({exc}); {remedy}") from None
+    if not isinstance(record, dict) or not isinstance(record.get("split"), dict) or record.get("format") != SPLIT_FORMAT or record.get("sha256") != _split_digest(record.get("split", {})):
         raise UserError(f"{path} is from another plugin version or was edited; {remedy}")
     return record
 

@@ -47,7 +47,7 @@ from typing import Optional
 import cv2
 
 from modelzoo.contract.api import UserError
-from modelzoo.store import runlock
+from modelzoo.store import runlock, safe_load
 from modelzoo_facenet.demo_faces import render_identity_images, seeded_generator
 
 # Bump whenever the bytes change (the drawing in demo_faces, the pairs, the layout): existing
@@ -154,10 +154,8 @@ def make_pairs(seed: int, names: list[str], images_per_person: int, pairs_per_fo
 def read_manifest(root: str | os.PathLike) -> Optional[dict]:
     """The ``DONE.json`` of a complete set under ``root``, or None."""
     path = Path(root) / "DONE.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
+    manifest = safe_load.json_file_or_none(path)
+    return manifest if isinstance(manifest, dict) else None
 
 
 _OURS = {"train", "lfw", "pairs.txt", "DONE.json"}
