@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Optional
 
 from modelzoo.contract.api import UserError
-from modelzoo.store import records
+from modelzoo.store import records, safe_load
 
 INDEX_FILE = ".report-index.json"
 INDEX_VERSION = 2
@@ -53,20 +53,10 @@ class IndexedRecord(dict):
             value = self["curves"]
         else:
             try:
-                value = parse_json(self.path.read_bytes()).get("curves")
-            except (OSError, ValueError, AttributeError):
+                value = safe_load.json_file(self.path).get("curves")
+            except (OSError, ValueError, AttributeError):  # UnreadableData is a ValueError
                 value = None
         return value if isinstance(value, dict) else {}
-
-
-def parse_json(data: bytes):
-    """JSON from bytes; ValueError for anything that is not JSON, nesting too deep included."""
-    try:
-        return json.loads(data.decode("utf-8"))
-    except RecursionError:
-        raise ValueError("nested too deeply") from None
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"not UTF-8 at byte {exc.start}") from None
 
 
 def signature(path: Path) -> Optional[list[int]]:
@@ -84,11 +74,13 @@ def read_index(runs_dir: Path) -> tuple[dict, Optional[str]]:
     when an index file exists but cannot be used, one line saying so (it is then rebuilt)."""
     path = runs_dir / INDEX_FILE
     try:
-        data = parse_json(path.read_bytes())
+        data = safe_load.json_file(path)
     except FileNotFoundError:
         return {}, None
-    except (OSError, ValueError) as exc:
-        return {}, f"run index {path} is unreadable ({exc}); rebuilt from the records"
+    except OSError as exc:
+        return {}, f"run index {path} is unreadable ({exc.strerror or exc}); rebuilt from the records"
+    except safe_load.UnreadableData as exc:
+        return {}, f"run index {path} {exc}; rebuilt from the records"
     if not isinstance(data, dict) or data.get("version") != INDEX_VERSION:
         return {}, None  # an older modelzoo's index, or none of ours: replaced without a fuss
     shared, entries = data.get("shared"), data.get("entries")
