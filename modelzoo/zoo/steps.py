@@ -54,9 +54,18 @@ class Change:
         return self.size / max(1, self.end - self.start + 1)
 
 
-def _clean(point: Sequence[float], relative: bool) -> np.ndarray:
-    values = [float(v) for v in point if v is not None and math.isfinite(v) and (v > 0 or not relative)]
-    return np.log(values) if relative else np.asarray(values)
+def _clean(point: Sequence[float], relative: bool) -> list[float]:
+    """A point's finite measurements (logs when ``relative``). Plain Python: a point holds a
+    few values, where numpy's per-call cost would be most of the work."""
+    if relative:
+        return [math.log(v) for v in point if v is not None and math.isfinite(v) and v > 0]
+    return [float(v) for v in point if v is not None and math.isfinite(v)]
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def _within_spread(points: Sequence[Sequence[float]], relative: bool) -> Optional[float]:
@@ -66,10 +75,12 @@ def _within_spread(points: Sequence[Sequence[float]], relative: bool) -> Optiona
     estimates = []
     for point in points:
         data = _clean(point, relative)
-        if data.size >= 2:
-            k = data.size - 1  # median of chi2(k) / k, Wilson-Hilferty: within 1.5 % from k = 1 on
-            estimates.append(float(data.var(ddof=1)) / (1 - 2 / (9 * k)) ** 3)
-    return math.sqrt(float(np.median(estimates))) if estimates else None
+        if len(data) >= 2:
+            k = len(data) - 1  # median of chi2(k) / k, Wilson-Hilferty: within 1.5 % from k = 1 on
+            mean = sum(data) / len(data)
+            variance = sum((v - mean) ** 2 for v in data) / k
+            estimates.append(variance / (1 - 2 / (9 * k)) ** 3)
+    return math.sqrt(_median(estimates)) if estimates else None
 
 
 def levels(points: Sequence[Sequence[float]], relative: bool) -> tuple[np.ndarray, np.ndarray, list[int]]:
@@ -82,13 +93,13 @@ def levels(points: Sequence[Sequence[float]], relative: bool) -> tuple[np.ndarra
     values, counts, where = [], [], []
     for index, point in enumerate(points):
         data = _clean(point, relative)
-        if not data.size:
+        if not data:
             continue
-        if spread and data.size >= 3:
-            kept = data[np.abs(data - np.median(data)) <= OUTLIER_SIGMAS * spread]
-            data = kept if kept.size else data
-        values.append(float(data.mean()))
-        counts.append(data.size)
+        if spread and len(data) >= 3:
+            middle = _median(data)
+            data = [v for v in data if abs(v - middle) <= OUTLIER_SIGMAS * spread] or data
+        values.append(sum(data) / len(data))
+        counts.append(len(data))
         where.append(index)
     return np.asarray(values), np.asarray(counts, dtype=float), where
 
