@@ -234,12 +234,13 @@ def main() -> None:
         f"{args.history or args.records}\n"
     if runs.exists() and not reuse:
         shutil.rmtree(runs)
+    if args.history:
+        releases, cells, repeats = (int(n) for n in args.history.lower().split("x"))
     started = time.perf_counter()
     if reuse:  # --keep DIR of the same set: its records as they are (the index removed: a cold first report)
         folders = sorted(p for p in runs.iterdir() if p.is_dir())
         (runs / ".report-index.json").unlink(missing_ok=True)
     elif args.history:
-        releases, cells, repeats = (int(n) for n in args.history.lower().split("x"))
         folders = write_history(runs, releases, cells, repeats)
     else:
         folders = write_records(runs, args.records)
