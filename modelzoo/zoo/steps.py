@@ -83,13 +83,15 @@ def _within_spread(points: Sequence[Sequence[float]], relative: bool) -> Optiona
     return math.sqrt(_median(estimates)) if estimates else None
 
 
-def levels(points: Sequence[Sequence[float]], relative: bool) -> tuple[np.ndarray, np.ndarray, list[int]]:
+def levels(points: Sequence[Sequence[float]], relative: bool,
+           spread: Optional[float] = None) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """Each non-empty point's level (log when ``relative``), its measurement count and index.
 
     A level is the mean of the point's measurements without the outliers: those more than
-    OUTLIER_SIGMAS measurement deviations from the point's median (one wild repeat of three
-    moves nothing; the mean of the rest keeps the precision a median would lose)."""
-    spread = _within_spread(points, relative)
+    OUTLIER_SIGMAS measurement deviations (``spread``, else the points' own) from the
+    point's median (one wild repeat of three moves nothing; the mean of the rest keeps the
+    precision a median would lose)."""
+    spread = _within_spread(points, relative) if spread is None else spread
     values, counts, where = [], [], []
     for index, point in enumerate(points):
         data = _clean(point, relative)
@@ -106,8 +108,12 @@ def levels(points: Sequence[Sequence[float]], relative: bool) -> tuple[np.ndarra
 
 def level_noise(points: Sequence[Sequence[float]], relative: bool, floor: float) -> float:
     """The standard error of one release's level (see the module docstring, step 2)."""
-    means, counts, _ = levels(points, relative)
     within = _within_spread(points, relative)
+    means, counts, _ = levels(points, relative, within)
+    return _noise(means, counts, within, floor)
+
+
+def _noise(means: np.ndarray, counts: np.ndarray, within: Optional[float], floor: float) -> float:
     sigma = within / math.sqrt(float(np.median(counts))) if within is not None and counts.size else 0.0
     if means.size >= 4:
         between = _MAD * float(np.median(np.abs(np.diff(means)))) / math.sqrt(2)
@@ -123,10 +129,11 @@ def find_changes(points: Sequence[Sequence[float]], *, relative: bool = True, fl
     """The changes in ``points`` (one sequence of measurements per release, oldest first),
     earliest first. ``floor``: the least noise assumed (log units when ``relative``);
     ``noise``: the level noise, if known (else estimated from the series)."""
-    means, _, where = levels(points, relative)
+    within = _within_spread(points, relative)
+    means, counts, where = levels(points, relative, within)
     if means.size < 2:
         return []
-    sigma = noise if noise is not None else level_noise(points, relative, floor)
+    sigma = noise if noise is not None else _noise(means, counts, within, floor)
     cuts = sorted(_segment(means, 0, means.size, sigma, threshold))
     bounds = [0, *cuts, means.size]
     raw = [(cut, bounds[i], bounds[i + 2]) for i, cut in enumerate(cuts)]
