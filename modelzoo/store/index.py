@@ -11,9 +11,9 @@ dropped. An entry is checked as a record file is (:func:`records.check_loaded`):
 is a file anyone who can write the runs folder can write, never a way round the checks.
 
 Sub-objects that many records share (config, env, data, metric columns...) are stored
-once, in ``shared``, and each entry names them by number: 18,000 records of 300 cells
-parse as a few thousand distinct values. Records read through the index share those
-values: treat them as read-only.
+once, in ``shared``, and each entry names them by number; field names are stored once per
+layout (:func:`write_index`): 18,000 records of 300 cells make a 14 MB index, not 90 MB.
+Records read through the index share those values: treat them as read-only.
 
 The index is rewritten, atomically, only when something changed. An index that is
 missing, unreadable (any bytes: truncated, foreign, nested 100,000 deep), of another
@@ -37,7 +37,7 @@ from modelzoo.contract.api import UserError
 from modelzoo.store import records, safe_load
 
 INDEX_FILE = ".report-index.json"
-INDEX_VERSION = 2
+INDEX_VERSION = 3
 # Record fields whose values repeat across runs: stored once in the index, named by number.
 SHARED_FIELDS = ("config", "env", "data", "metric_columns", "curve_specs", "plugin", "resources", "result_table",
                  "overrides", "zoo_cell", "target")
@@ -47,9 +47,16 @@ class IndexedRecord(dict):
     """A record read through the index: every field but ``curves`` (unless it was just read
     from its file), with the file it came from."""
 
-    def __init__(self, fields: dict, path: Path):
+    def __init__(self, fields: dict, path: os.PathLike | str):
         super().__init__(fields)
-        self.path = path
+        self._path = path
+
+    @property
+    def path(self) -> Path:
+        """The record file (a Path made when asked: 18,000 made up front cost a quarter second)."""
+        if not isinstance(self._path, Path):
+            self._path = Path(self._path)
+        return self._path
 
     def load_curves(self) -> dict:
         """The record's curves, read from its file; ``{}`` when the file has none or is gone."""
@@ -83,12 +90,13 @@ def read_index(runs_dir: Path) -> tuple[dict, Optional[str]]:
         return {}, f"run index {path} {exc}; rebuilt from the records"
     if not isinstance(data, dict) or data.get("version") != INDEX_VERSION:
         return {}, None  # an older modelzoo's index, or none of ours: replaced without a fuss
-    shared, entries = data.get("shared"), data.get("entries")
-    if not isinstance(shared, list) or not isinstance(entries, dict):
-        return {}, f"run index {path} is not a run index (no shared list or entries); rebuilt from the records"
+    shared, layouts, entries = data.get("shared"), data.get("layouts"), data.get("entries")
+    if not isinstance(shared, list) or not isinstance(layouts, list) or not isinstance(entries, dict):
+        return {}, f"run index {path} is not a run index (no shared, layouts or entries); rebuilt from the records"
+    keys = [_layout(layout) for layout in layouts]
     out, bad = {}, 0
     for name, entry in entries.items():
-        joined = _joined(entry, shared)
+        joined = _joined(entry, keys, shared)
         if joined is None:
             bad += 1
         else:
@@ -121,20 +129,34 @@ def _read_index_file(path: Path):
     return data
 
 
-def _joined(entry, shared: list) -> Optional[dict]:
-    """An entry as ``{"signature", "record"}`` with its shared values put back; None if malformed."""
-    if not isinstance(entry, dict) or not isinstance(entry.get("record"), dict):
+def _layout(layout) -> Optional[tuple[list[str], list[tuple[int, str]]]]:
+    """A layout's field names, and the positions of those whose value is a number in ``shared``
+    (written ``=field``); None if malformed."""
+    if not isinstance(layout, list) or not all(isinstance(k, str) for k in layout):
         return None
-    refs = entry.get("shared", {})
-    if not isinstance(refs, dict):
+    names = [k[1:] if k.startswith("=") else k for k in layout]
+    joined = [(i, names[i]) for i, k in enumerate(layout) if k.startswith("=")]
+    return (names, joined) if all(name in SHARED_FIELDS for _, name in joined) else None
+
+
+def _joined(entry, layouts: list, shared: list) -> Optional[dict]:
+    """An entry ``[signature, layout number, values]`` as ``{"signature", "record"}`` with its
+    shared values put back; None when malformed (the record is then read from its file)."""
+    if not isinstance(entry, list) or len(entry) != 3:
         return None
-    record = dict(entry["record"])
-    for key, number in refs.items():
-        if key not in SHARED_FIELDS or isinstance(number, bool) or not isinstance(number, int) \
-                or not 0 <= number < len(shared):
+    sig, number, values = entry
+    if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number < len(layouts):
+        return None
+    layout = layouts[number]
+    if layout is None or not isinstance(values, list) or len(values) != len(layout[0]):
+        return None
+    record = dict(zip(layout[0], values))
+    for position, key in layout[1]:
+        value = values[position]
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < len(shared):
             return None
-        record[key] = shared[number]
-    return {"signature": entry.get("signature"), "record": record}
+        record[key] = shared[value]
+    return {"signature": sig, "record": record}
 
 
 def load_all_indexed(runs_dir: Path, warn=None) -> tuple[list[IndexedRecord], list[str]]:
@@ -171,7 +193,7 @@ def load_all_indexed(runs_dir: Path, warn=None) -> tuple[list[IndexedRecord], li
     return found, problems
 
 
-def _record_files(runs_dir: Path) -> list[tuple[str, Path, list[int]]]:
+def _record_files(runs_dir: Path) -> list[tuple[str, str, list[int]]]:
     """``(folder, path, signature)`` of each ``<runs>/*/record.json``, in folder-name order: one
     scandir and one stat a record (a glob, an is_file and a stat cost three times as much at 18,000)."""
     with os.scandir(runs_dir) as listing:
@@ -184,11 +206,11 @@ def _record_files(runs_dir: Path) -> list[tuple[str, Path, list[int]]]:
         except OSError:
             continue
         if stat.S_ISREG(st.st_mode):
-            found.append((name, Path(full), _signature_of(st)))
+            found.append((name, full, _signature_of(st)))
     return found
 
 
-def _valid(record: dict, path: Path) -> bool:
+def _valid(record: dict, path: str) -> bool:
     """Does an index entry pass the checks its record file would? (An index is data too.)"""
     try:
         records.check_loaded(record, path)
@@ -198,27 +220,35 @@ def _valid(record: dict, path: Path) -> bool:
 
 
 def write_index(runs_dir: Path, entries: dict) -> bool:
-    """Write the index atomically; False (and no index) when the folder is not writable."""
+    """Write the index atomically; False (and no index) when the folder is not writable.
+
+    Layout: ``{"version", "shared": [values], "layouts": [[field, "=field" (a shared one)...]],
+    "entries": {folder: [signature, layout number, [values in the layout's order]]}}``: field
+    names once per layout, not once per record."""
     shared: list = []
-    numbers: dict[str, int] = {}   # a value's JSON text -> its number
+    numbers: dict[str, int] = {}   # a shared value's JSON text -> its number
     seen: dict[int, int] = {}      # id() of a value already numbered (records from the index share them)
+    layouts: dict[tuple, int] = {}
     stored = {}
     for name, entry in entries.items():
-        record, refs = dict(entry["record"]), {}
-        for key in SHARED_FIELDS:
-            if key not in record:
-                continue
-            value = record.pop(key)
-            if id(value) not in seen:
-                text = json.dumps(value, sort_keys=True, allow_nan=True)
-                if text not in numbers:
-                    numbers[text] = len(shared)
-                    shared.append(value)
-                seen[id(value)] = numbers[text]
-            refs[key] = seen[id(value)]
-        stored[name] = {"signature": entry["signature"], "record": record, "shared": refs}
-    text = json.dumps({"version": INDEX_VERSION, "shared": shared, "entries": stored}, separators=(",", ":"),
-                      allow_nan=True)
+        layout, values = [], []
+        for key, value in entry["record"].items():
+            if key in SHARED_FIELDS:
+                if id(value) not in seen:
+                    text = json.dumps(value, sort_keys=True, allow_nan=True)
+                    if text not in numbers:
+                        numbers[text] = len(shared)
+                        shared.append(value)
+                    seen[id(value)] = numbers[text]
+                layout.append("=" + key)
+                values.append(seen[id(value)])
+            else:
+                layout.append(key)
+                values.append(value)
+        number = layouts.setdefault(tuple(layout), len(layouts))
+        stored[name] = [entry["signature"], number, values]
+    text = json.dumps({"version": INDEX_VERSION, "shared": shared, "layouts": [list(k) for k in layouts],
+                       "entries": stored}, separators=(",", ":"), allow_nan=True)
     try:
         records.write_atomic(runs_dir / INDEX_FILE, text)
     except (OSError, UserError):

@@ -15,7 +15,7 @@ import pytest
 from fault_helpers import toy_record, write_record
 
 from modelzoo.store import records
-from modelzoo.store.index import INDEX_FILE, load_all_indexed
+from modelzoo.store.index import INDEX_FILE, INDEX_VERSION, load_all_indexed
 
 
 def _report_fps(ws) -> tuple[dict, str]:
@@ -38,10 +38,11 @@ def _deep(opening: str, closing: str, depth: int = 100_000) -> bytes:
 @pytest.mark.parametrize("content", [
     _deep("[", "]"),                                                       # 200 kB of nested arrays
     _deep('{"a":', "}").replace(b"}}", b"1}}", 1),                          # nested objects
-    b'{"version": 2, "shared": [], "entries": {"run-a": ' + _deep("[", "]", 50_000) + b"}}",  # deep inside an entry
+    b'{"version": 3, "shared": [], "layouts": [], "entries": {"run-a": ' + _deep("[", "]", 50_000)
+    + b"}}",                                                               # deep inside an entry
     b"\xff\xfe not utf-8",
     b"",                                                                   # empty (a crash while writing elsewhere)
-    b'{"version": 2, "shared": 5, "entries": []}',                         # ours by version, wrong shapes
+    b'{"version": 3, "shared": 5, "layouts": [], "entries": []}',          # ours by version, wrong shapes
 ], ids=["nested-arrays", "nested-objects", "deep-entry", "not-utf8", "empty", "wrong-shapes"])
 def test_a_hostile_index_is_one_warning_and_is_rebuilt(ws, content):
     _two_runs(ws)
@@ -52,7 +53,7 @@ def test_a_hostile_index_is_one_warning_and_is_rebuilt(ws, content):
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("modelzoo: warning: run index ") and "rebuilt" in lines[0], lines
     # rebuilt: the next report reads it without a word (never a permanently broken report)
-    assert json.loads((ws.runs / INDEX_FILE).read_text())["version"] == 2
+    assert json.loads((ws.runs / INDEX_FILE).read_text())["version"] == INDEX_VERSION
     fps, stderr = _report_fps(ws)
     assert fps == {"run-a": 100.0, "run-b": 200.0} and stderr == ""
 
@@ -95,20 +96,30 @@ def test_a_rewrite_with_size_and_mtime_restored_is_read_again_by_report_and_gate
 
 
 def _forge(ws, run_id: str, change) -> None:
-    """Edit one entry of the index, keeping the signature that matches the record file."""
+    """Edit one entry of the index, keeping the signature that matches the record file.
+    ``change(fields, data, shared)``: ``fields`` maps the entry's field names to its values
+    (a shared field's value is its number in ``data["shared"]``); names added to ``shared``
+    are stored as shared fields."""
     data = json.loads((ws.runs / INDEX_FILE).read_text())
-    change(data["entries"][run_id]["record"], data)
+    sig, number, values = data["entries"][run_id]
+    layout = data["layouts"][number]
+    shared = {k[1:] for k in layout if k.startswith("=")}
+    fields = {k.lstrip("="): v for k, v in zip(layout, values)}
+    change(fields, data, shared)
+    data["layouts"].append([("=" + k) if k in shared else k for k in fields])
+    data["entries"][run_id] = [sig, len(data["layouts"]) - 1, list(fields.values())]
     (ws.runs / INDEX_FILE).write_text(json.dumps(data))
 
 
 @pytest.mark.parametrize("change", [
-    lambda record, _: record.update(run_id="../../x"),             # an invalid run id
-    lambda record, _: record.update(run_id="run-a"),               # another folder's id
-    lambda record, _: record.update(schema_version=99),
-    lambda record, _: record.update(metrics="fast"),
-    lambda record, data: data["entries"]["run-b"]["shared"].update(metric_columns=10_000),  # a dangling share
-    lambda record, data: data["entries"]["run-b"]["shared"].update(metrics=0),              # not a shared field
-], ids=["bad-run-id", "other-id", "schema", "metrics-text", "dangling-share", "unshared-field"])
+    lambda fields, data, shared: fields.update(run_id="../../x"),          # an invalid run id
+    lambda fields, data, shared: fields.update(run_id="run-a"),            # another folder's id
+    lambda fields, data, shared: fields.update(schema_version=99),
+    lambda fields, data, shared: fields.update(metrics="fast"),
+    lambda fields, data, shared: fields.update(metric_columns=10_000),     # a dangling shared value
+    lambda fields, data, shared: shared.add("metrics"),                    # a field that is never shared
+    lambda fields, data, shared: data["entries"].update({"run-b": [None, 0, []]}),  # a malformed entry
+], ids=["bad-run-id", "other-id", "schema", "metrics-text", "dangling-share", "unshared-field", "malformed"])
 def test_an_index_entry_is_checked_as_its_record_file_is(ws, change):
     _two_runs(ws)
     _report_fps(ws)
@@ -122,9 +133,9 @@ def test_a_hostile_format_in_an_index_entry_cannot_blow_up_the_report(ws):
     _two_runs(ws)
     _report_fps(ws)
 
-    def hostile(record, data):
+    def hostile(fields, data, shared):
         data["shared"].append([{"key": "accuracy", "title": "Accuracy", "format": "{:>20000000}"}])
-        data["entries"]["run-b"]["shared"]["metric_columns"] = len(data["shared"]) - 1
+        fields["metric_columns"] = len(data["shared"]) - 1
 
     _forge(ws, "run-b", hostile)
     result = ws.cli("report", "--output", "out")

@@ -84,7 +84,8 @@ def test_a_broken_record_is_listed_every_time_and_a_repaired_one_returns(runs):
 
 
 @pytest.mark.parametrize("content", ["{not json", '{"version": 99, "entries": {}}', '[]',
-                                     '{"version": 1, "entries": {"run-0": "x"}}'])
+                                     '{"version": 1, "entries": {"run-0": "x"}}',
+                                     '{"version": 3, "shared": [], "layouts": [], "entries": {"run-0": "x"}}'])
 def test_an_unreadable_or_foreign_index_is_rebuilt(runs, content):
     _same_as_the_files(runs)
     (runs / INDEX_FILE).write_text(content)
@@ -95,8 +96,9 @@ def test_an_unreadable_or_foreign_index_is_rebuilt(runs, content):
 def test_an_index_entry_with_a_stale_signature_is_not_trusted(runs):
     _same_as_the_files(runs)
     data = json.loads((runs / INDEX_FILE).read_text())
-    data["entries"]["run-0"]["record"]["metrics"]["fps"] = -1.0   # the index says one thing...
-    data["entries"]["run-0"]["signature"][0] -= 1                  # ...about another version of the file
+    signature, number, values = data["entries"]["run-0"]
+    values[data["layouts"][number].index("metrics")]["fps"] = -1.0  # the index says one thing...
+    signature[0] -= 1                                                # ...about another version of the file
     (runs / INDEX_FILE).write_text(json.dumps(data))
     assert _same_as_the_files(runs)[0]["metrics"]["fps"] == 100.0
 
