@@ -145,3 +145,24 @@ def test_the_gate_reads_a_record_rewritten_with_its_size_and_mtime_restored(toy,
     assert json.loads(path.read_text())["metrics"]["fps"] == 10.0 and path.stat().st_size == stat.st_size
     rc, lines = _check(toy, capsys, [])
     assert rc == 1 and " regression " in _line(lines, "toy/default CPU x1 ")
+
+
+def test_zoo_run_set_reaches_every_new_run_and_no_resumed_one(tmp_path):
+    from modelzoo.zoo.release import Action, Cell, ZooRunOptions, run_argv
+
+    cell = Cell("r2", "toy", "default", 1, 10)
+    options = ZooRunOptions(release="r2", sets=["data.delay_s=0.004", "train.batch_size=8"])
+    new = run_argv(cell, Action("new", None, "no run yet"), options, tmp_path / "runs", tmp_path / "zoo.yaml")
+    assert new[new.index("--set"):new.index("--set") + 4] == ["--set", "data.delay_s=0.004", "--set",
+                                                              "train.batch_size=8"]
+    resumed = run_argv(cell, Action("resume", {"run_id": "x"}, "interrupted"), options, tmp_path / "runs",
+                       tmp_path / "zoo.yaml")
+    assert "--set" not in resumed and resumed[resumed.index("--resume") + 1] == "x"
+
+
+def test_zoo_run_refuses_a_set_that_fits_no_cell_before_any_run(toy, capsys):
+    (toy / "zoo.yaml").write_text(ZOO)
+    rc = main(["zoo", "run", "--release", "r1", "--device", "cpu", "--set", "train.no_such_key=1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "no_such_key" in err[0] and err[0].startswith("modelzoo: error: ")
+    assert not (toy / "runs").exists() or not any((toy / "runs").iterdir())
