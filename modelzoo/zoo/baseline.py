@@ -2,11 +2,14 @@
 
 A cell is (model, profile, card, card count) (:mod:`modelzoo.zoo.history`). Each quantity
 of a cell (FPS, the model's metrics, peak memory, power, time to target) is judged as the
-mean of its values in NEW against the mean in OLD. The change allowed is the larger of
+mean of its values in NEW against the mean in OLD: for a ratio quantity (all but the
+metrics) the geometric mean, judged on a log scale, since its noise multiplies (a busy
+neighbour halves FPS). The change allowed is the larger of
 
 - the quantity's default: FPS 5 % (``--max-fps-drop``), a metric its column's ``max_drop``
   / ``max_drop_pct`` else 0.5 % of the base, memory, power and time to target 10 %;
-- :data:`NOISE_SIGMAS` standard errors of the difference, ``sqrt(se_old^2 + se_new^2)``, each
+- :data:`NOISE_SIGMAS` standard errors of the difference, ``sqrt(se_old^2 + se_new^2)`` (of the
+  logs for a ratio quantity), each
   release's standard error from the cell's several runs in it, else from one run's
   ``--repeat`` windows (``fps_stability``), when both releases have one,
 
@@ -36,8 +39,8 @@ class QuantityVerdict:
     quantity: Quantity
     old: float
     new: float
-    limit: float          # the change allowed, in the quantity's units
-    rule: str             # which rule set the limit, e.g. "default 5 %" or "3 SE (3 runs each)"
+    limit: float          # the change allowed: in the quantity's units, or a log ratio for a ratio quantity
+    rule: str             # which rule set the limit, e.g. "default 5 %" or "3 SE of the noise (3 runs)"
     verdict: str          # regression / improvement / unchanged
 
     def change_text(self) -> str:
@@ -49,7 +52,11 @@ class QuantityVerdict:
 
     def line(self) -> str:
         q = self.quantity
-        limit = (f"{self.limit / abs(self.old) * 100:.1f} %" if q.relative and self.old else f"{self.limit:.4g}")
+        if q.relative:  # the limit as the change in the worse direction: a drop for FPS, a rise for memory
+            worse = (1 - math.exp(-self.limit)) if q.higher_is_better else math.expm1(self.limit)
+            limit = f"{worse * 100:.1f} %"
+        else:
+            limit = f"{self.limit:.4g}"
         return f"{self.change_text()}: {self.verdict} (limit {limit}: {self.rule})"
 
 
@@ -117,15 +124,24 @@ def _judge(cell: CellHistory, history: History, new: str, old: str, fps_pct: Opt
 
 
 def _judge_quantity(quantity: Quantity, base, candidate, fps_pct: Optional[float]) -> QuantityVerdict:
-    old, new = base.mean, candidate.mean
+    """A ratio quantity (FPS, memory, power, time) is judged on a log scale: its noise
+    multiplies (a busy neighbour halves FPS, it does not subtract 100), so the means are
+    geometric and the standard errors those of the logs; a metric as it is."""
+    ratio = quantity.relative
     limit_spec = {"rel_pct": fps_pct} if quantity.key == "fps" and fps_pct is not None else quantity.default_limit
     (kind, amount), = limit_spec.items()
-    default = abs(old) * amount / 100 if kind == "rel_pct" else amount
+    old, new = base.center(ratio), candidate.center(ratio)
+    if ratio:  # the default as a log ratio: a drop of amount % (higher is better) or a rise of amount %
+        fraction = amount / 100 if kind == "rel_pct" else amount / abs(math.exp(old))
+        default = (-math.log(1 - fraction) if fraction < 1 else math.inf) if quantity.higher_is_better \
+            else math.log1p(fraction)
+    else:
+        default = abs(old) * amount / 100 if kind == "rel_pct" else amount
     rule = f"default {amount:g} %" if kind == "rel_pct" else f"default {amount:g}"
     if quantity.key == "fps" and fps_pct is not None:
         rule = f"--max-fps-drop {amount:g} %"
     limit = default
-    (se_old, from_old), (se_new, from_new) = base.standard_error(), candidate.standard_error()
+    (se_old, from_old), (se_new, from_new) = base.standard_error(ratio), candidate.standard_error(ratio)
     if se_old is not None and se_new is not None:
         noise = NOISE_SIGMAS * math.sqrt(se_old ** 2 + se_new ** 2)
         source = from_old if from_old == from_new else f"{from_old} / {from_new}"
@@ -140,7 +156,8 @@ def _judge_quantity(quantity: Quantity, base, candidate, fps_pct: Optional[float
         verdict = "improvement"
     else:
         verdict = "unchanged"
-    return QuantityVerdict(quantity, old, new, limit, rule, verdict)
+    shown = (math.exp(old), math.exp(new)) if ratio else (old, new)
+    return QuantityVerdict(quantity, *shown, limit, rule, verdict)
 
 
 def format_table(verdicts: list[CellVerdict], new: str, old: str) -> str:

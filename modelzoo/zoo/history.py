@@ -66,15 +66,24 @@ class Sample:
     def mean(self) -> float:
         return sum(self.values) / len(self.values)
 
-    def standard_error(self) -> tuple[Optional[float], str]:
-        """The standard error of :attr:`mean` and where it came from ("" when unknown)."""
+    def center(self, ratio: bool) -> float:
+        """The mean, on a log scale for a ratio quantity (FPS, memory: its noise multiplies):
+        the log of the geometric mean."""
+        if not ratio:
+            return self.mean
+        return sum(math.log(v) for v in self.values) / len(self.values)
+
+    def standard_error(self, ratio: bool = False) -> tuple[Optional[float], str]:
+        """The standard error of :meth:`center` and where it came from ("" when unknown)."""
         n = len(self.values)
         if n >= 2:
-            mean = self.mean
-            sd = math.sqrt(sum((v - mean) ** 2 for v in self.values) / (n - 1))
+            data = [math.log(v) for v in self.values] if ratio else self.values
+            mean = sum(data) / n
+            sd = math.sqrt(sum((v - mean) ** 2 for v in data) / (n - 1))
             return sd / math.sqrt(n), f"{n} runs"
         if self.repeat_std is not None and self.repeat_n >= 2:
-            return self.repeat_std / math.sqrt(self.repeat_n), f"{self.repeat_n} repeat windows"
+            spread = self.repeat_std / self.values[0] if ratio else self.repeat_std  # a ratio's: its CV
+            return spread / math.sqrt(self.repeat_n), f"{self.repeat_n} repeat windows"
         return None, ""
 
 
