@@ -156,6 +156,12 @@ def build_release_record(release: int, cell: int, repeat: int, rng: random.Rando
     record["metrics"].update(fps=fps, fps_per_card=fps / cards, compute_fps=fps * 1.1)
     record["metrics"]["fps_stability"] = {"n": 5, "mean": fps, "std": fps * 0.01, "min": fps * 0.98,
                                           "max": fps * 1.02, "cv": 0.01}
+    watts = 130.0 * (1 + 0.02 * rng.gauss(0, 1))  # a card measures power in every release, as memory
+    record["resources"] = {
+        "memory": {"kind": "cuda", "per_card": [{"rank": r, "allocated_gb": 10.2, "reserved_gb": 12.0}
+                                                for r in range(cards)]},
+        "power": {"source": "ixsmi stream", "avg_w": watts * cards, "per_card": [{"avg_w": watts}] * cards,
+                  "reason": None}}
     return record
 
 

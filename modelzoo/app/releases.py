@@ -163,7 +163,7 @@ def zoo_check_baseline(release: Optional[str] = None, baseline: Optional[str] = 
 
     from modelzoo.store.index import load_all_indexed
     from modelzoo.zoo.baseline import check_baseline
-    from modelzoo.zoo.history import collect
+    from modelzoo.zoo.history import collect, release_of_record
     from modelzoo.zoo.release import RELEASE_ENV
 
     session = session or Session()
@@ -173,11 +173,18 @@ def zoo_check_baseline(release: Optional[str] = None, baseline: Optional[str] = 
                         "--baseline OLD")
     if max_fps_drop is not None and not (max_fps_drop >= 0 and max_fps_drop < float("inf")):
         raise UserError(f"--max-fps-drop {max_fps_drop!r}: give a percentage >= 0, e.g. 5")
-    found, problems = load_all_indexed(session.runs_dir, warn=session.warn)
+    seen: set[str] = set()
+
+    def of_either(record: dict) -> bool:  # the two releases' runs; the others' releases named in errors
+        name = release_of_record(record)
+        seen.add(name)
+        return name in (release, baseline)
+
+    found, problems = load_all_indexed(session.runs_dir, warn=session.warn, keep=of_either)
     for problem in problems:
         session.warn(f"skipped {problem}")
     history = collect(found, session.registry().models)
-    return release, check_baseline(history, release, baseline, max_fps_drop)
+    return release, check_baseline(history, release, baseline, max_fps_drop, known=sorted(seen - {None}))
 
 
 def zoo_status(release: Optional[str] = None, *, session: Optional[Session] = None):

@@ -28,6 +28,7 @@ import json
 import os
 import re
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Optional
 
@@ -159,10 +160,13 @@ def _joined(entry, layouts: list, shared: list) -> Optional[dict]:
     return {"signature": sig, "record": record}
 
 
-def load_all_indexed(runs_dir: Path, warn=None) -> tuple[list[IndexedRecord], list[str]]:
+def load_all_indexed(runs_dir: Path, warn=None, keep: Optional[Callable[[dict], bool]] = None
+                     ) -> tuple[list[IndexedRecord], list[str]]:
     """Every record under ``runs_dir``, oldest first by folder name (as
     :func:`records.load_all_with_problems`), and one line per unreadable record. ``warn`` is
-    given one line when the index itself could not be used (it is rebuilt)."""
+    given one line when the index itself could not be used (it is rebuilt). ``keep`` (it must
+    take any dict) narrows what is returned, e.g. to two releases' runs: the others are
+    neither checked nor returned, but every record is still stat'ed and its entry kept."""
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         return [], []
@@ -175,6 +179,9 @@ def load_all_indexed(runs_dir: Path, warn=None) -> tuple[list[IndexedRecord], li
     changed = warning is not None
     for name, path, sig in _record_files(runs_dir):
         entry = old.get(name)
+        if entry is not None and entry["signature"] == sig and keep is not None and not keep(entry["record"]):
+            entries[name] = entry  # current, and not asked for (checked when a reader wants it)
+            continue
         if entry is not None and entry["signature"] == sig and _valid(entry["record"], path):
             found.append(IndexedRecord(entry["record"], path))
             entries[name] = entry
@@ -185,7 +192,8 @@ def load_all_indexed(runs_dir: Path, warn=None) -> tuple[list[IndexedRecord], li
         except UserError as exc:  # listed every time, never indexed: fixed files are seen at once
             problems.append(str(exc))
             continue
-        found.append(IndexedRecord(record, path))
+        if keep is None or keep(record):
+            found.append(IndexedRecord(record, path))
         if isinstance(record.get("curves", {}), dict):  # malformed curves: re-read, re-judged
             entries[name] = {"signature": sig, "record": {k: v for k, v in record.items() if k != "curves"}}
     if changed or set(old) - set(entries):

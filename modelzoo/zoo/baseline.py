@@ -78,12 +78,13 @@ class CellVerdict:
         return "; ".join(q.line() for q in shown)
 
 
-def check_baseline(history: History, new: str, old: str, max_fps_drop_pct: Optional[float] = None) -> list[CellVerdict]:
+def check_baseline(history: History, new: str, old: str, max_fps_drop_pct: Optional[float] = None,
+                   known: Optional[list[str]] = None) -> list[CellVerdict]:
     """Every cell that NEW or OLD ran, judged (see the module docstring); UserError when OLD or
-    NEW has no release runs at all."""
+    NEW has no release runs at all (``known``: the releases the runs folder has, for the message)."""
     for release, role in ((old, "baseline"), (new, "release")):
         if release not in history.releases:
-            known = ", ".join(history.releases) or "none"
+            known = ", ".join(known if known is not None else history.releases) or "none"
             raise UserError(f"{role} release '{release}' has no successful release runs in the runs folder "
                             f"(releases with runs: {known}); run 'modelzoo zoo run --release {release}' or "
                             "pick another")
