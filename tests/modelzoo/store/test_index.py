@@ -128,3 +128,13 @@ def test_the_report_reads_curves_of_an_indexed_record_from_its_file(runs, tmp_pa
     assert "curves" not in found[0]
     report = build_report(found, {})
     assert report.runs[0].curves["loss"]["loss"] == [3.0, 2.0, 1.0]
+
+
+def test_keep_narrows_what_is_returned_and_every_entry_stays_indexed(runs):
+    _same_as_the_files(runs)
+    records.save(_record("run-1", 250.0), runs)  # changed since: re-read, and still filtered
+    found, problems = load_all_indexed(runs, keep=lambda record: record.get("metrics", {}).get("fps", 0) > 150)
+    assert [(r["run_id"], r["metrics"]["fps"]) for r in found] == [("run-1", 250.0), ("run-2", 300.0)]
+    assert problems == []
+    assert set(json.loads((runs / INDEX_FILE).read_text())["entries"]) == {"run-0", "run-1", "run-2"}
+    assert [r["metrics"]["fps"] for r in _same_as_the_files(runs)] == [100.0, 250.0, 300.0]
