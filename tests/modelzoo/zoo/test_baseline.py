@@ -35,18 +35,20 @@ ZOO = textwrap.dedent("""\
 
 def test_a_release_slowed_on_purpose_is_flagged_in_exactly_the_slowed_cell(tmp_path):
     (tmp_path / "zoo.yaml").write_text(ZOO)
-    for release, slow in (("r1", []), ("r2", ["--set", "data.delay_s=0.004"])):  # 4 ms a sample: ~10x slower
+    # 10 ms a sample: ~30x slower. The toys' own FPS (microseconds a step) swings 4x from run to run on
+    # a busy machine, so the gate is given a 90 % limit: a 10x change either way, which only the slowdown makes
+    for release, slow in (("r1", []), ("r2", ["--set", "data.delay_s=0.01"])):
         for model, extra in (("toy", slow), ("toyseq", [])):
             done = run_cli(tmp_path, "zoo", "run", "--release", release, "--models", model, "--device", "cpu",
                            *extra, timeout=240)
             assert done.returncode == 0, done.stdout + done.stderr[-3000:]
-    checked = run_cli(tmp_path, "zoo", "check", "--release", "r2", "--baseline", "r1", "--max-fps-drop", "60",
+    checked = run_cli(tmp_path, "zoo", "check", "--release", "r2", "--baseline", "r1", "--max-fps-drop", "90",
                       timeout=60)
     assert checked.returncode == 1, checked.stdout + checked.stderr
     lines = checked.stdout.splitlines()
     verdicts = {line.split()[0]: line for line in lines[1:3]}
     assert " regression " in verdicts["toy/default"] and "FPS" in verdicts["toy/default"]
-    assert "(limit 60.0 %: --max-fps-drop 60 %)" in verdicts["toy/default"]
+    assert "(limit 90.0 %: --max-fps-drop 90 %)" in verdicts["toy/default"]
     assert " unchanged " in verdicts["toyseq/default"]
     assert lines[-1].startswith("zoo check r2 against r1: FAIL: toy/default CPU x1 (regression: FPS ")
 
