@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-step environment for modelzoo. Idempotent: run it again at any time.
 #
-#   bash init.sh           # runtime: torch (unless one is importable), modelzoo, the model plugins
+#   bash init.sh           # runtime: torch (unless one is importable), modelzoo (with its 'export' extra:
+#                          # onnx, onnxscript, onnxruntime), the model plugins
 #   bash init.sh --test    # the same plus the test tools
 #
 # Uses the active virtual environment (linked as ./.venv), else creates ./.venv. A vendor torch (the BI-V100
@@ -53,9 +54,10 @@ fi
 
 plugins=(-e plugins/facenet -e plugins/classification)
 if [ "$with_tests" = 1 ]; then
-  pip install -q -e ".[test]" "${plugins[@]}" 2>&1 | quiet_pins
+  pip install -q -e ".[export,test]" "${plugins[@]}" 2>&1 | quiet_pins
 else
-  pip install -q -e . "${plugins[@]}" 2>&1 | quiet_pins
+  # every verb the README shows works after this: 'export' is what 'modelzoo export --format onnx' needs
+  pip install -q -e ".[export]" "${plugins[@]}" 2>&1 | quiet_pins
 fi
 # facenet-pytorch ships the MTCNN weights (and is the reference in tests); its own pins
 # (torch<2.3, numpy<2) would break this stack, so its dependencies are not installed.

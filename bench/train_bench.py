@@ -210,7 +210,9 @@ def ours_command(args, data: dict, sets: list[str]) -> list[str]:
         f"train.batch_size={args.batch}", f"train.num_workers={args.workers}",
         f"train.fps_warmup_steps={args.warmup}", f"train.compute_fps_steps={args.compute_steps}",
         "train.eval_every_epochs=0", "train.checkpoint_every=0",
-        f"eval.image_size={args.crop}", "eval.num_workers=0",
+        # LFW's centre crop at the training crop's size: the folder holds --image-size images, and a
+        # face model reads a folder only at the size it holds (no silent resize)
+        f"eval.image_size={args.crop}", f"eval.crop_size={args.crop}", "eval.num_workers=0",
     ]
     command = [sys.executable, "-m", "modelzoo", "run", "facenet", "--profile", "casia", "--device", args.device,
                "--data-root", str(Path(args.work)), "--max-steps", str(args.warmup + args.steps)]

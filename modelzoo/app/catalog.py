@@ -51,11 +51,17 @@ def prepare(model: str, options: dict[str, Any], *, data_root: Optional[str | Pa
             session: Optional[Session] = None):
     """Build ``model``'s data sets under ``data_root`` (default: the session's); ``options`` are
     the plugin's (every option :func:`add_prepare_options` adds, by its ``dest``). Returns the
-    plugin's result (``summary()`` is its report)."""
+    plugin's result (``summary()`` is its report); UserError when it produced nothing because
+    every input failed (a set of only failures is not a prepared set)."""
     session = session or Session()
     hooks = session.registry().hooks_for(model)
     if not hooks.implements("modelzoo_prepare"):
         raise UserError(f"model '{model}' has no data preparation step")
     root = writable_dir(Path(data_root) if data_root else session.data_root_or_default(), "data root",
                         "--data-root")
-    return hooks.modelzoo_prepare(model=model, options=dict(options), data_root=root)
+    result = hooks.modelzoo_prepare(model=model, options=dict(options), data_root=root)
+    if result is not None and result.failed and not (result.processed or result.skipped):
+        listed = f" (listed in {result.failures_file})" if result.failures_file else ""
+        raise UserError(f"prepare {model} produced nothing: all {result.failed} inputs failed{listed}; check that "
+                        "the input folder holds the images it should")
+    return result

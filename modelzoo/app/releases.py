@@ -151,7 +151,7 @@ def zoo_check(release: Optional[str] = None, *, session: Optional[Session] = Non
     runs, problems = runs_of_cells(plan_cells(declared), session.runs_dir)
     for problem in problems:
         session.warn(f"skipped {problem}")
-    return declared.id, check_release(zoo, declared, runs)
+    return declared.id, check_release(zoo, declared, runs, session.registry().models)
 
 
 def zoo_check_baseline(release: Optional[str] = None, baseline: Optional[str] = None, *,

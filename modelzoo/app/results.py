@@ -27,9 +27,10 @@ class Report:
 
 def report(session: Optional[Session] = None, *, formats: Sequence[str] = REPORT_FORMATS,
            output: str | Path = "reports", runs: Optional[Sequence[str]] = None,
-           releases: Optional[Sequence[str]] = None) -> Report:
+           releases: Optional[Sequence[str]] = None, force: bool = False) -> Report:
     """Render the runs folder's records (or only ``runs``) as Markdown, HTML, JSON and CSV in
-    ``output``. ``releases`` (two ids) adds the release-to-release tables. No records: no files."""
+    ``output``. ``releases`` (two ids) adds the release-to-release tables. No records: no files.
+    A file in ``output`` that an earlier report did not write is replaced only with ``force``."""
     session = session or Session()
     given = list(formats)
     formats = [f.strip() for f in given if f.strip()]
@@ -48,9 +49,10 @@ def report(session: Optional[Session] = None, *, formats: Sequence[str] = REPORT
         session.warn(f"skipped {problem}")  # also listed in the report
     if not found:
         return Report([], 0, problems)
-    from modelzoo.report.render import render_reports
+    from modelzoo.report.render import check_outputs, render_reports
 
     folder = writable_dir(Path(output), "report directory", "--output")
+    check_outputs(folder, formats, force)
     # the installed plugins' declarations give each model's table layout (not its newest record)
     paths = render_reports(found, session.zoo().references(), folder, formats=formats, releases=releases,
                            skipped=problems, warn=session.warn, declarations=session.registry().models)
@@ -61,13 +63,19 @@ def compare(base: str, new: str, *, session: Optional[Session] = None, max_fps_d
             max_metric_drop: Sequence[str] = ()):
     """Compare run ``new`` against run ``base`` (ids in the runs folder): a
     :class:`~modelzoo.zoo.compare.Comparison` whose ``regressions`` is empty when nothing got
-    worse beyond the limits (the options', else zoo.yaml's tolerances, else FPS 5 %, metrics 0.5 %)."""
+    worse beyond the limits (the options', else zoo.yaml's tolerances, else FPS 5 %, metrics 0.5 %).
+    The metric columns are the installed model's (a record's own are never believed)."""
     from modelzoo.zoo.compare import compare_records, parse_thresholds
 
     session = session or Session()
     base_record, new_record = records.find(session.runs_dir, base), records.find(session.runs_dir, new)
+    try:
+        spec = session.registry().model(str(base_record.get("model")))
+    except UserError as exc:
+        raise UserError(f"cannot judge run {base_record['run_id']}: compare takes its rules from the model's "
+                        f"installed plugin, and {exc}") from None
     zoo_model = session.zoo().models.get(base_record.get("model"))
     tolerances = zoo_model.tolerances if zoo_model else {}
     fps_limit = max_fps_drop if max_fps_drop is not None else tolerances.get("fps_pct")
-    return compare_records(base_record, new_record, max_fps_drop_pct=fps_limit,
+    return compare_records(base_record, new_record, columns=spec.metric_columns, max_fps_drop_pct=fps_limit,
                            thresholds={**tolerances.get("metrics", {}), **parse_thresholds(max_metric_drop)})

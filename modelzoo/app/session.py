@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Optional
 
 from modelzoo.contract.plugins import Registry, load_registry
+from modelzoo.toolkit.text import terminal_text
 from modelzoo.zoo.zoofile import Zoo, find_zoo_file, load_zoo
 
 DATA_ROOT_ENV = "MODELZOO_DATA_ROOT"
@@ -40,15 +41,15 @@ def default_cache_dir() -> Path:
 
 
 def print_warning(message: str) -> None:
-    print(f"modelzoo: warning: {message}", file=sys.stderr)
+    print(f"modelzoo: warning: {terminal_text(message)}", file=sys.stderr)
 
 
 def print_progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    print(terminal_text(message), file=sys.stderr, flush=True)
 
 
 def print_result(message: str) -> None:
-    print(message, flush=True)
+    print(terminal_text(message), flush=True)
 
 
 @dataclass

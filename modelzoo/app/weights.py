@@ -71,18 +71,23 @@ def evaluate(model: str, weights: str | Path, *, session: Optional[Session] = No
 
 def export(model: str, weights: str | Path, *, fmt: str = "onnx", output: Optional[str | Path] = None,
            session: Optional[Session] = None, profile: Optional[str] = None, overrides: Overrides = (),
-           seed: Optional[int] = None, device: Optional[str] = None) -> str:
+           seed: Optional[int] = None, device: Optional[str] = None, force: bool = False) -> str:
     """Export ``weights`` to ONNX or TorchScript, checked against the network's own output;
-    the plugin's one-line summary (file, size, largest difference)."""
+    the plugin's one-line summary (file, size, largest difference). An existing file at an
+    explicit ``output`` is replaced only with ``force``; never one that is not a regular file."""
     if fmt not in EXPORT_SUFFIX:
         raise UserError(f"format {fmt!r} is not known; choose from {', '.join(EXPORT_SUFFIX)}")
     session = session or Session()
     resolved = resolve(session, model, profile, overrides, seed)
     device = choose_device(device or "auto")
     context = run_context(session, model, resolved.profile, resolved.config, device, session.runs_dir)
-    network = _load_network(session, model, Path(weights), context)
-    output = Path(output) if output else Path(weights).with_suffix(EXPORT_SUFFIX[fmt])
+    given, output = output, Path(output) if output else Path(weights).with_suffix(EXPORT_SUFFIX[fmt])
     writable_dir(output.parent, "output directory", "--output")
+    records.check_replaceable(output, "--output")
+    if given and output.exists() and not force:
+        raise UserError(f"refusing to replace --output {output}: the file exists; pass --force to replace it, or "
+                        "choose another --output")
+    network = _load_network(session, model, Path(weights), context)
     summary = session.registry().hooks_for(model).modelzoo_export(context=context, network=network, fmt=fmt,
                                                                   output=output)
     if summary is None:

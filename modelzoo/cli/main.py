@@ -24,6 +24,7 @@ from modelzoo.cli.zoo import add_zoo_parser, zoo_cell_field, zoo_command
 from modelzoo.contract.api import MetricColumn, UserError, int_at_least
 from modelzoo.contract.plugins import PluginError
 from modelzoo.toolkit.runtime import DEVICES
+from modelzoo.toolkit.text import terminal_text
 
 EXIT_USAGE = 2
 EXIT_REGRESSION = 1  # compare: a regression was found (an error there is EXIT_USAGE)
@@ -89,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", required=True, help="checkpoint or state dict to export")
     p.add_argument("--format", dest="fmt", choices=("onnx", "torchscript"), default="onnx")
     p.add_argument("--output", help="output file (default: next to the weights)")
+    p.add_argument("--force", action="store_true", help="replace an existing file at --output")
 
     # prepare's options come from the model's plugin: main() hands its arguments to cmd_prepare
     verbs.add_parser("prepare", help="build a model's data sets (options come from its plugin: "
@@ -98,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--format", default="md,html,json,csv", help="comma-separated: md, html, json, csv")
     p.add_argument("--output", default="reports", help="output directory (default: ./reports)")
+    p.add_argument("--force", action="store_true",
+                   help="replace files in --output that an earlier report did not write")
     p.add_argument("--runs", nargs="+", metavar="RUN_ID", help="only these runs (default: all)")
     p.add_argument("--release", dest="releases", action="append", metavar="ID",
                    help="twice (--release A --release B): the two releases side by side with deltas")
@@ -203,11 +207,11 @@ def _finish_message(record: dict) -> int:
             if metrics.get(column.key) is not None:
                 shown.append(f"{column.title} {column.render(metrics)}")
         synthetic = " [synthetic data]" if (record.get("data") or {}).get("kind") == "synthetic" else ""
-        print(f"run {record['run_id']} succeeded{synthetic}: " + ", ".join(shown))
+        print(terminal_text(f"run {record['run_id']} succeeded{synthetic}: " + ", ".join(shown)))
         for warning in record.get("warnings") or []:
-            print(f"run {record['run_id']}: warning: {warning}", file=sys.stderr)
+            print(terminal_text(f"run {record['run_id']}: warning: {warning}"), file=sys.stderr)
     else:
-        print(f"run {record['run_id']} {status}: {record.get('error')}", file=sys.stderr)
+        print(terminal_text(f"run {record['run_id']} {status}: {record.get('error')}"), file=sys.stderr)
     return EXIT_BY_STATUS.get(status, 1)
 
 
@@ -219,7 +223,8 @@ def cmd_eval(args, session: app.Session) -> int:
 
 def cmd_export(args, session: app.Session) -> int:
     print(app.export(args.model, args.weights, fmt=args.fmt, output=args.output, session=session,
-                     profile=args.profile, overrides=list(args.sets), seed=args.seed, device=args.device))
+                     profile=args.profile, overrides=list(args.sets), seed=args.seed, device=args.device,
+                     force=args.force))
     return 0
 
 
@@ -255,7 +260,7 @@ def cmd_prepare(argv: list[str]) -> int:
 
 def cmd_report(args, session: app.Session) -> int:
     result = app.report(session, formats=args.format.split(","), output=args.output, runs=args.runs,
-                        releases=args.releases)
+                        releases=args.releases, force=args.force)
     if not result.runs:
         print(f"no run records in {session.runs_dir}; run a model first, e.g. "
               "'modelzoo run facenet --cards 1 --profile demo'")
@@ -269,7 +274,7 @@ def cmd_compare(args, session: app.Session) -> int:
 
     result = app.compare(args.base, args.new, session=session, max_fps_drop=args.max_fps_drop,
                          max_metric_drop=args.max_metric_drop)
-    print(format_comparison(result))
+    print(terminal_text(format_comparison(result)))
     return EXIT_REGRESSION if result.regressions else 0
 
 
@@ -288,7 +293,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except UserError as exc:
         if debug:
             raise
-        print(f"modelzoo: error: {exc}", file=sys.stderr)
+        print(terminal_text(f"modelzoo: error: {exc}"), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         if debug:
@@ -298,7 +303,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except Exception as exc:  # no traceback for users unless asked
         if debug:
             raise
-        print(f"modelzoo: error: {type(exc).__name__ + ': ' if not isinstance(exc, PluginError) else ''}"
-              f"{exc} (run again with --debug for the traceback)", file=sys.stderr)
+        print(terminal_text(f"modelzoo: error: {type(exc).__name__ + ': ' if not isinstance(exc, PluginError) else ''}"
+                            f"{exc} (run again with --debug for the traceback)"), file=sys.stderr)
         # compare's exit 1 means "regression found": its crashes must not read as one
         return EXIT_USAGE if argv and argv[0] == "compare" else 1

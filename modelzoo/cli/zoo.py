@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from modelzoo import app
 from modelzoo.contract.api import UserError, int_at_least
+from modelzoo.toolkit.text import terminal_text
 from modelzoo.zoo import slurm
 from modelzoo.zoo.release import DEFAULT_CARDS_PER_NODE, RELEASE_ENV, Cell
 
@@ -104,8 +105,8 @@ def run_command(args, session: app.Session) -> int:
     if summary is None:  # --no-wait: the jobs are queued
         return 0
     zoo = summary["zoo"]
-    print(f"zoo run {zoo['release']}: {zoo['succeeded']} of {zoo['cells']} cells succeeded; summary record "
-          f"{summary['run_id']}" + ("" if summary["status"] == "success" else f"; {summary['error']}"))
+    print(terminal_text(f"zoo run {zoo['release']}: {zoo['succeeded']} of {zoo['cells']} cells succeeded; summary "
+                        f"record {summary['run_id']}" + ("" if summary["status"] == "success" else f"; {summary['error']}")))
     return 0 if summary["status"] == "success" else EXIT_FAILED
 
 
@@ -113,7 +114,7 @@ def status_command(args, session: app.Session) -> int:
     from modelzoo.zoo.slurm_release import count_text, format_table
 
     release_id, states = app.zoo_status(args.release, session=session)
-    print(format_table(states))
+    print(terminal_text(format_table(states)))
     print(f"zoo status {release_id}: {count_text(states)}")
     return 0
 
@@ -125,7 +126,7 @@ def cancel_command(args, session: app.Session) -> int:
     if states is None:
         print(f"zoo cancel {release_id}: no job of this release is pending or running")
         return 0
-    print(format_table(states))
+    print(terminal_text(format_table(states)))
     print(f"zoo cancel {release_id}: {count_text(states)}; 'modelzoo zoo run --release {release_id} --launcher "
           "slurm' resubmits what did not succeed")
     return 0
@@ -140,11 +141,11 @@ def check_command(args, session: app.Session) -> int:
         raise UserError("--max-fps-drop applies to 'zoo check --baseline OLD'; add --baseline or drop it")
 
     release_id, verdicts = app.zoo_check(args.release, session=session)
-    print(format_verdicts(verdicts))
+    print(terminal_text(format_verdicts(verdicts)))
     failed = [v for v in verdicts if not v.passed]
     if failed:
-        print(f"zoo check {release_id}: FAIL: {len(failed)} of {len(verdicts)} cells: "
-              + "; ".join(f"{v.cell.name} ({v.failures[0]})" for v in failed))
+        print(terminal_text(f"zoo check {release_id}: FAIL: {len(failed)} of {len(verdicts)} cells: "
+                            + "; ".join(f"{v.cell.name} ({v.failures[0]})" for v in failed)))
         return EXIT_FAILED
     print(f"zoo check {release_id}: pass: all {len(verdicts)} cells meet {session.zoo().path}")
     return 0
@@ -183,6 +184,6 @@ def zoo_command(args, session: app.Session) -> int:
     except Exception as exc:  # noqa: BLE001
         if args.debug:
             raise
-        print(f"modelzoo: error: {type(exc).__name__}: {exc} (run again with --debug for the traceback)",
-              file=sys.stderr)
+        print(terminal_text(f"modelzoo: error: {type(exc).__name__}: {exc} (run again with --debug for the "
+                            "traceback)"), file=sys.stderr)
         return EXIT_USAGE

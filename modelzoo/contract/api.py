@@ -54,6 +54,10 @@ class MetricColumn:
     ``higher_is_better`` tells ``compare``, ``--sweep`` and the release gate which
     direction is a regression. ``max_drop`` (absolute) or ``max_drop_pct`` (relative)
     is the model's own tolerance for ``modelzoo compare``; None: compare's default.
+    ``lowest`` / ``highest`` bound the values the metric can take (a fraction: 0 and 1; a
+    percentage: 0 and 100; None: unbounded on that side): ``compare``, ``zoo check`` and
+    the report judge a recorded value outside them as impossible, never as a result. The
+    gate reads these and the direction from the installed declaration, never from a record.
     """
 
     key: str
@@ -63,6 +67,8 @@ class MetricColumn:
     higher_is_better: bool = True
     max_drop: Optional[float] = None
     max_drop_pct: Optional[float] = None
+    lowest: Optional[float] = None
+    highest: Optional[float] = None
 
     def render(self, metrics: dict) -> str:
         value = metrics.get(self.key)
@@ -182,9 +188,23 @@ class ModelSpec:
                 check_format(column.format)
             except UserError as exc:
                 found.append(str(exc))
+            found += _range_problems(column)
         if self.table.layout not in ("metrics", "configs"):
             found.append(f"table.layout {self.table.layout!r} is not 'metrics' or 'configs'")
         return found
+
+
+def _range_problems(column: MetricColumn) -> list[str]:
+    bounds = [(name, getattr(column, name)) for name in ("lowest", "highest")]
+    found = [f"metric column {column.key!r}: {name} {value!r} is not a finite number"
+             for name, value in bounds if value is not None and not _finite_real(value)]
+    if not found and None not in (column.lowest, column.highest) and column.lowest > column.highest:
+        found.append(f"metric column {column.key!r}: lowest {column.lowest} is above highest {column.highest}")
+    return found
+
+
+def _finite_real(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) < float("inf")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,9 @@ import re
 from collections.abc import Sequence
 from typing import Any, Optional
 
+from modelzoo.store.plausible import finite  # noqa: F401  (the one home; the report reads it from here)
+from modelzoo.toolkit.text import markdown_text
+
 MISSING = "-"
 NOT_MEASURED = "n/a"  # a value a measured run should have and does not
 
@@ -19,13 +22,10 @@ def number(value: Any) -> Optional[float]:
     """``value`` as a float when it is a real number (not a bool, not a string); else None."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value)
-
-
-def finite(value: Any) -> Optional[float]:
-    """``value`` as a float when it is a finite real number; else None."""
-    value = number(value)
-    return value if value is not None and math.isfinite(value) else None
+    try:
+        return float(value)
+    except OverflowError:  # a JSON integer no float holds (10**400)
+        return None
 
 
 def fixed(value: Optional[float], digits: int = 2) -> str:
@@ -106,8 +106,9 @@ def one_line(value: Any, limit: Optional[int] = None) -> str:
 # --- Markdown ---------------------------------------------------------------------------
 
 def md_cell(value: Any) -> str:
-    """A Markdown table cell: one line, pipes escaped, no HTML escaping."""
-    return one_line(value).replace("|", "\\|")
+    """A Markdown table cell or line: :func:`modelzoo.toolkit.text.markdown_text` (one line,
+    HTML neutralised, pipes escaped)."""
+    return markdown_text(value)
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

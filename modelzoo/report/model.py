@@ -30,10 +30,12 @@ Rules (printed in the reports too):
   reference FPS. Scaling = FPS(N) / (N x FPS(1)) within one profile on one card (and one
   config column). A run with warnings, or without a declared metric, carries a note.
 - Kept apart, each in its own table: synthetic (or unknown) data; another protocol (one
-  table per protocol); evaluation-only runs; runs matching no config column; runs with
-  implausible values (non-finite, zero or negative FPS; a metric that is NaN or not a
-  number), with the reason; runs that did not succeed (failed, diverged, interrupted,
-  lost, still running), with the error.
+  table per protocol); evaluation-only runs; runs matching no config column; runs whose
+  record cannot be true (:func:`modelzoo.store.plausible.implausible` by the installed
+  declaration: a non-finite, zero, negative or absurd FPS, an FPS with no timed step or
+  that disagrees with its window, a metric that is not a number or outside its column's
+  range), with the reason; runs that did not succeed (failed, diverged, interrupted, lost,
+  still running), with the error.
 """
 
 from __future__ import annotations
@@ -109,6 +111,9 @@ def build_report(records: Iterable[Any], references: Optional[dict] = None,
     for model in sorted(models):
         model_runs = by_model.get(model, [])
         layout = layout_of(declarations.get(model), model_runs)
+        if model in declarations:  # judged by the installed plugin's columns, not the records' own
+            for run in model_runs:
+                run.judged_by = tuple(declarations[model].metric_columns)
         section = build_section(model, model_runs, reference_list(references.get(model)), layout)
         if pair:
             eligible = [r for r in model_runs if place_of(r, section.config_columns) == "main"]

@@ -32,10 +32,32 @@ from typing import Any, Optional
 from modelzoo.contract.api import UserError
 from modelzoo.report import html, writers
 from modelzoo.report.model import build_report
-from modelzoo.store.records import write_atomic
+from modelzoo.store.records import check_replaceable, write_atomic
 
 FORMATS = ("md", "html", "json", "csv")
 OUTPUT_NAMES = {"md": "results.md", "html": "index.html", "json": "results.json", "csv": "results.csv"}
+# How each report starts (within its first kilobyte): a file that does not was not written by
+# 'modelzoo report' and is replaced only with --force.
+_SIGNATURES = {"md": b"# Model zoo results\n", "html": b'<meta name="generator" content="modelzoo ',
+               "json": b'"report_schema_version":', "csv": b"run_id,model,kind,status,"}
+
+
+def check_outputs(output_dir: Path, formats: Sequence[str], force: bool = False) -> None:
+    """UserError (naming the file) when writing the reports would replace something that is
+    not a regular file, or, without ``force``, a file an earlier report did not write."""
+    for fmt in dict.fromkeys(formats):
+        path = Path(output_dir) / OUTPUT_NAMES.get(fmt, fmt)
+        check_replaceable(path, "--output")
+        if force or not path.exists():
+            continue
+        try:
+            with open(path, "rb") as handle:
+                head = handle.read(1024)
+        except OSError as exc:
+            raise UserError(f"cannot read {path}: {exc.strerror}; check its permissions") from None
+        if _SIGNATURES.get(fmt, b"\0") not in head:
+            raise UserError(f"refusing to replace {path}: it was not written by 'modelzoo report'; pass --force "
+                            "to replace it, or choose another --output folder")
 
 
 def render_reports(records: Iterable, references: Optional[dict], output_dir: Path,

@@ -12,13 +12,12 @@ its file when a chart asks.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, fields
 from typing import Any, Optional
 
 from modelzoo.contract.api import ConfigColumn, CurveSpec, MetricColumn, UserError
 from modelzoo.report.cells import finite, number
-from modelzoo.store import records
+from modelzoo.store import plausible, records
 
 # compute-only FPS at least this many times the end-to-end FPS: the input pipeline, not
 # the card, sets the pace (the loader costs a third or more of each step).
@@ -64,6 +63,7 @@ class Run:
     target: Optional[dict]
     curves_read: Optional[dict]     # None: not read yet (a record from the index loads them on demand)
     members: list[dict] = field(default_factory=list)
+    judged_by: Optional[tuple[MetricColumn, ...]] = None  # the installed declaration's columns
 
     @property
     def curves(self) -> dict:
@@ -128,26 +128,10 @@ class Run:
         return [c for c in self.columns if c.key not in self.metrics or self.metrics[c.key] is None]
 
     def implausible(self) -> list[str]:
-        """Why this run's numbers must not be published (empty when they may be)."""
-        reasons = []
-        fps = self.metrics.get("fps")
-        if fps is None:
-            if self.kind == "train":
-                reasons.append("no FPS recorded")
-        elif number(fps) is None:
-            reasons.append(f"FPS is not a number ({fps!r})")
-        elif not math.isfinite(fps) or fps <= 0:
-            reasons.append(f"FPS is {fps!r}")
-        for column in self.columns:
-            for key in (column.key, column.std_key):
-                if not key or self.metrics.get(key) is None:
-                    continue
-                value = self.metrics[key]
-                if number(value) is None:
-                    reasons.append(f"{key} is not a number ({value!r})")
-                elif not math.isfinite(value):
-                    reasons.append(f"{key} is {value!r}")
-        return reasons
+        """Why this run's numbers must not be published (empty when they may be):
+        :func:`modelzoo.store.plausible.implausible`, by the installed declaration's columns
+        (``judged_by``, set by the report) or, for a model no plugin declares, the record's."""
+        return plausible.implausible(self.record, self.columns if self.judged_by is None else self.judged_by)
 
     def notes(self) -> list[str]:
         """What a reader must know beside the run's row: the record's warnings, else the

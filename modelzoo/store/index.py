@@ -26,13 +26,10 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Optional
-
-import numpy as np
 
 from modelzoo.contract.api import UserError
 from modelzoo.store import records, safe_load
@@ -82,7 +79,7 @@ def read_index(runs_dir: Path) -> tuple[dict, Optional[str]]:
     when an index file exists but cannot be used, one line saying so (it is then rebuilt)."""
     path = runs_dir / INDEX_FILE
     try:
-        data = _read_index_file(path)
+        data = safe_load.json_file(path)
     except FileNotFoundError:
         return {}, None
     except OSError as exc:
@@ -105,29 +102,6 @@ def read_index(runs_dir: Path) -> tuple[dict, Optional[str]]:
     warning = (f"run index {path}: {bad} malformed entr{'y' if bad == 1 else 'ies'} ignored; those records are "
                "read from their files") if bad else None
     return out, warning
-
-
-_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
-_NOT_A_BRACKET = re.compile(r"[^\[\]{}]+")
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-
-
-def _read_index_file(path: Path):
-    """The index's JSON value, held to safe_load's rules (nesting, Unicode). safe_load's own
-    walk of every value costs 1.2 s on an index of 18,000 records; the same verdict comes from
-    the text at C speed when it holds no surrogate escape and nests no deeper than the limit
-    (brackets counted outside strings), and anything else gets the full walk."""
-    text = safe_load.read_text(path)
-    try:
-        data = json.loads(text)
-    except (ValueError, RecursionError):
-        return safe_load.json_text(text)  # the loader's own error, worded as for every file
-    structure = _NOT_A_BRACKET.sub("", _JSON_STRING.sub("", text)).encode("ascii")
-    steps = np.frombuffer(structure, dtype=np.uint8)
-    deepest = int(np.cumsum(np.where((steps == ord("[")) | (steps == ord("{")), 1, -1)).max()) if steps.size else 0
-    if deepest > safe_load.MAX_DEPTH or _SURROGATE_ESCAPE.search(text):
-        safe_load.check_value(data)
-    return data
 
 
 def _layout(layout) -> Optional[tuple[list[str], list[tuple[int, str]]]]:
@@ -178,7 +152,7 @@ def load_all_indexed(runs_dir: Path, warn=None, keep: Optional[Callable[[dict], 
     problems: list[str] = []
     changed = warning is not None
     for name, path, sig in _record_files(runs_dir):
-        entry = old.get(name)
+        entry = old.get(name) if sig is not None else None  # a link: records.load refuses it, by name
         if entry is not None and entry["signature"] == sig and keep is not None and not keep(entry["record"]):
             entries[name] = entry  # current, and not asked for (checked when a reader wants it)
             continue
@@ -201,20 +175,23 @@ def load_all_indexed(runs_dir: Path, warn=None, keep: Optional[Callable[[dict], 
     return found, problems
 
 
-def _record_files(runs_dir: Path) -> list[tuple[str, str, list[int]]]:
+def _record_files(runs_dir: Path) -> list[tuple[str, str, Optional[list[int]]]]:
     """``(folder, path, signature)`` of each ``<runs>/*/record.json``, in folder-name order: one
-    scandir and one stat a record (a glob, an is_file and a stat cost three times as much at 18,000)."""
+    scandir and one lstat a record (a glob, an is_file and a stat cost three times as much at
+    18,000). The signature is None for a folder or record that is a symbolic link: such a record
+    is never served from the index (records.load refuses it and says why)."""
     with os.scandir(runs_dir) as listing:
-        names = sorted(e.name for e in listing if not e.name.startswith(".") and e.is_dir())
+        folders = sorted((e.name, e.is_symlink()) for e in listing if not e.name.startswith(".") and e.is_dir())
     root, found = os.fspath(runs_dir), []
-    for name in names:
+    for name, linked in folders:
         full = os.path.join(root, name, records.RECORD_FILE)
         try:
-            st = os.stat(full)
+            st = os.lstat(full)
         except OSError:
             continue
-        if stat.S_ISREG(st.st_mode):
-            found.append((name, full, _signature_of(st)))
+        plain = stat.S_ISREG(st.st_mode) and not linked
+        if plain or stat.S_ISLNK(st.st_mode) or linked:
+            found.append((name, full, _signature_of(st) if plain else None))
     return found
 
 

@@ -21,6 +21,7 @@ import os
 import re
 import secrets
 import socket
+import stat
 import tempfile
 import time
 import warnings
@@ -337,6 +338,41 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+_KINDS = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"))
+
+
+def not_regular(path: Path) -> Optional[str]:
+    """What ``path`` is when it exists and is not a regular file ("a character device",
+    "a symbolic link"...), without following a link; None for a regular file or nothing."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise write_failed(Path(path), exc) from None
+    return next((kind for test, kind in _KINDS if test(mode)), None if stat.S_ISREG(mode) else "a special file")
+
+
+def check_replaceable(path: Path, option: str = "") -> None:
+    """WriteFailed unless writing ``path`` replaces a regular file or nothing: an atomic
+    rename would swap a device node (``/dev/full``), a link or a pipe for a plain file. One
+    rule for every write, ``--force`` or not."""
+    kind = not_regular(path)
+    if kind is not None:
+        where = f"{option} " if option else ""
+        raise WriteFailed(f"refusing to replace {where}{path}: it is {kind}, not a regular file; "
+                          f"write to a new file{' with another ' + option if option else ''}")
+
+
+def check_run_folder(run_dir: Path) -> None:
+    """UserError when a run folder is a symbolic link: its writes would land outside the
+    runs folder (wherever the link points)."""
+    if Path(run_dir).is_symlink():
+        raise UserError(f"run folder {run_dir} is a symbolic link (to {os.readlink(run_dir)}); a run folder must "
+                        "be a real folder inside the runs folder: move the run there or remove the link")
+
+
 @contextlib.contextmanager
 def atomic_writer(path: Path) -> Iterator[BinaryIO]:
     """A binary file whose content replaces ``path`` only when the block ends without error.
@@ -345,6 +381,7 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
     cut (file and folder are fsynced). Use it for checkpoints: ``torch.save(state, handle)``.
     """
     path = Path(path)
+    check_replaceable(path)
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -373,6 +410,7 @@ def write_atomic(path: Path, text: str) -> None:
 def save(record: dict, runs_dir: Path) -> Path:
     _check_run_id(record.get("run_id"))
     path = Path(runs_dir) / record["run_id"] / RECORD_FILE
+    check_run_folder(path.parent)
     text = json.dumps(record, indent=2, sort_keys=False, default=_jsonable) + "\n"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -402,6 +440,9 @@ def load(path: Path) -> dict:
     path = Path(path)
     if path.is_dir():
         path = path / RECORD_FILE
+    check_run_folder(path.parent)  # read as it is written: never through a link out of the runs folder
+    if path.is_symlink():
+        raise UserError(f"run record {path} is a symbolic link; {_FIX}")
     try:
         record = safe_load.json_file(path)
     except FileNotFoundError:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,14 @@ import yaml
 MAX_DEPTH = 64
 # Records with long curves are a few MB; anything this large was not written by modelzoo.
 MAX_FILE_BYTES = 256 * 2**20
+
+
+# For the depth check on a JSON text's bytes: escapes (\" or \\ inside a string), every byte
+# but brackets and quotes, then the strings that are left (their brackets are text).
+_ESCAPE = re.compile(rb"\\.", re.S)
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
+_STRING = re.compile(rb'"[^"]*"')
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 class UnreadableData(ValueError):
@@ -63,6 +72,7 @@ def json_text(text: str, allow_nan: bool = True) -> Any:
     def refuse_constant(name: str):
         raise UnreadableData(f"holds {name}, which is not a JSON number")
 
+    _check_json_depth(text)  # before parsing: json's own recursion never starts
     try:
         value = json.loads(text, parse_constant=None if allow_nan else refuse_constant)
     except json.JSONDecodeError as exc:
@@ -73,8 +83,25 @@ def json_text(text: str, allow_nan: bool = True) -> Any:
         raise
     except ValueError as exc:  # e.g. an integer past Python's digit limit
         raise UnreadableData(f"is not usable JSON ({_first_line(exc)})") from None
-    check_value(value)
+    if _SURROGATE_ESCAPE.search(text):  # rare: only then walk the strings (a walk of 70 MB of curves costs seconds)
+        check_value(value)
     return value
+
+
+def _check_json_depth(text: str) -> None:
+    """UnreadableData when ``text`` nests arrays or objects deeper than MAX_DEPTH, counted on
+    its brackets outside strings. Bytes, translate and regular expressions do the scan at C
+    speed (a few ms for a record with long curves); no recursion."""
+    data = text.encode("utf-8", "surrogatepass")
+    if b"\\" in data:
+        data = _ESCAPE.sub(b"", data)
+    depth = deepest = 0
+    for byte in _STRING.sub(b"", data.translate(None, _NOT_STRUCTURE)):
+        depth += 1 if byte in b"[{" else -1
+        if depth > deepest:
+            deepest = depth
+            if deepest > MAX_DEPTH:
+                raise UnreadableData(f"is nested deeper than {MAX_DEPTH} levels")
 
 
 class SafeYamlLoader(yaml.SafeLoader):

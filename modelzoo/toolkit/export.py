@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from modelzoo.contract.api import UserError
+from modelzoo.store.records import check_replaceable
 
 FORMATS = ("onnx", "torchscript")
 DEFAULT_TOLERANCE = 1e-4
@@ -112,6 +113,7 @@ def export_module(module: nn.Module, fmt: str, output: Path, example: torch.Tens
                         f"{difference:.3g} (tolerance {allowed:.3g}) on {count} {inputs}; "
                         f"{output} was not written: try the other format or report a bug")
                 difference_text = f"max abs diff {difference:.1e}"
+            check_replaceable(output)  # a device node or link that appeared meanwhile is never swapped out
             os.replace(temporary, output)
         finally:
             temporary.unlink(missing_ok=True)
@@ -123,8 +125,8 @@ def export_module(module: nn.Module, fmt: str, output: Path, example: torch.Tens
 
 def _export_onnx(module: nn.Module, example: torch.Tensor, path: Path, names: tuple[str, str]) -> None:
     if importlib.util.find_spec("onnx") is None:
-        raise UserError("ONNX export needs the onnx package; pip install onnx onnxscript "
-                        "onnxruntime")
+        raise UserError("ONNX export needs the onnx package; pip install onnx onnxscript onnxruntime "
+                        "(the 'export' extra: pip install -e '.[export]', which 'bash init.sh' installs)")
     input_name, output_name = names
     named = {"input_names": [input_name], "output_names": [output_name]}
     with torch.no_grad(), warnings.catch_warnings():

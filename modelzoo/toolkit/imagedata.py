@@ -43,6 +43,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from modelzoo.contract.api import UserError
 from modelzoo.store import safe_load
+from modelzoo.toolkit.imageheader import pixel_problem
 
 DEFAULT_EXTS = (".png", ".jpg", ".jpeg")
 CACHE_FORMAT = 1  # bump when the cache layout changes: old caches then miss and rebuild
@@ -80,8 +81,7 @@ class ImageIndex:
 
 def class_folders(root: Path) -> list[Path]:
     """The sub-folders of ``root`` in name order, hidden ones left out."""
-    return sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
-                  key=lambda p: p.name)
+    return sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
 
 
 def scan_class_folders(root: str | os.PathLike, exts: Sequence[str] = DEFAULT_EXTS,
@@ -97,14 +97,11 @@ def scan_class_folders(root: str | os.PathLike, exts: Sequence[str] = DEFAULT_EX
     if not root.is_dir():
         raise UserError(f"data not found: {root} is not a directory; {remedy}")
     wanted = tuple(e.lower() for e in exts)
-    paths: list[str] = []
-    labels: list[int] = []
-    names: list[str] = []
+    paths, labels, names = [], [], []
     for folder in class_folders(root):
         if classes is not None and folder.name not in classes:
             continue
-        files = sorted(f.name for f in os.scandir(folder)
-                       if f.is_file() and f.name.lower().endswith(wanted))
+        files = sorted(f.name for f in os.scandir(folder) if f.is_file() and f.name.lower().endswith(wanted))
         if len(files) < max(1, min_images):
             continue
         label = len(names)
@@ -143,9 +140,11 @@ def ensure_worker_init() -> None:
 def decode_image(path: str, resize_to: Optional[int | tuple[int, int]] = None) -> np.ndarray:
     """Read an image as a uint8 HxWx3 RGB array (grayscale expanded, alpha dropped)."""
     data = np.fromfile(path, dtype=np.uint8)  # np.fromfile + imdecode also handles non-ASCII paths
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    too_large = pixel_problem(data[:65536].tobytes())  # from its header, never after a 1.2 GB decode
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size and not too_large else None
     if image is None:
-        raise UserError(f"cannot decode image {path}; delete or replace the file (or re-run 'modelzoo prepare')")
+        what = f"image {path} is {too_large}" if too_large else f"cannot decode image {path}"
+        raise UserError(f"{what}; delete or replace the file (or re-run 'modelzoo prepare')")
     if resize_to is not None:
         h, w = (resize_to, resize_to) if isinstance(resize_to, int) else resize_to
         if image.shape[:2] != (h, w):

@@ -16,9 +16,10 @@ neighbour halves FPS). The change allowed is the larger of
 and the verdict line names the rule that set it. A change past it in the worse direction
 is a regression, in the better one an improvement. A cell's verdict: ``regression`` (any
 quantity), ``improvement``, ``unchanged``, ``new cell`` (not in OLD), ``missing in NEW`` (in
-OLD only), ``failed in NEW`` (its NEW runs did not succeed) or ``cannot judge`` (bad
-input, named: runs on two machines, a run filed under another cell). Exit 1 on a
-regression or a failed cell, else 2 when a cell cannot be judged, else 0.
+OLD only), ``failed in NEW`` (its NEW runs did not succeed), ``implausible`` (a run of it in
+either release cannot be true, :mod:`modelzoo.store.plausible`) or ``cannot judge`` (runs
+on two machines). Exit 1 on a regression, a failed or an implausible cell, else 2 when a
+cell cannot be judged, else 0.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from modelzoo.contract.api import UserError
 from modelzoo.zoo.history import CellHistory, History, Quantity, quantities
 
 NOISE_SIGMAS = 3.0
-FAILING = ("regression", "failed in NEW")
+FAILING = ("regression", "failed in NEW", "implausible")
 
 
 @dataclass
@@ -92,7 +93,8 @@ def check_baseline(history: History, new: str, old: str, max_fps_drop_pct: Optio
         raise UserError(f"--release and --baseline are both '{new}'; compare two different releases")
     verdicts = []
     for cell in history.cells.values():
-        if not any(r in cell.runs or r in cell.problems or r in cell.failed for r in (new, old)):
+        if not any(r in cell.runs or r in cell.problems or r in cell.implausible or r in cell.failed
+                   for r in (new, old)):
             continue
         verdicts.append(_judge(cell, history, new, old, max_fps_drop_pct))
     return verdicts
@@ -100,6 +102,8 @@ def check_baseline(history: History, new: str, old: str, max_fps_drop_pct: Optio
 
 def _judge(cell: CellHistory, history: History, new: str, old: str, fps_pct: Optional[float]) -> CellVerdict:
     for release in (new, old):
+        if release in cell.implausible:
+            return CellVerdict(cell, "implausible", why=cell.implausible[release])
         if release in cell.problems:
             return CellVerdict(cell, "cannot judge", why=cell.problems[release])
     if new not in cell.runs:

@@ -1,13 +1,19 @@
 """Compare two run records and flag regressions (``modelzoo compare``; exit 1 on one).
 
 The gate never says "no regression" when it cannot know: a metric or FPS that BASE has
-and NEW lacks, or that NEW states as NaN, inf or text, is a regression; a BASE that
-cannot be a baseline (invalid FPS, not a successful run) is a ``UserError``.
+and NEW lacks, or that NEW states as NaN, inf or text, is a regression; so is every reason
+:func:`modelzoo.store.plausible.implausible` finds NEW cannot be true (an accuracy of 2.5
+for a fraction, an FPS with no timed step). A BASE that cannot be a baseline (invalid FPS,
+implausible, not a successful run) is a ``UserError``.
+
+The metric columns (direction, tolerances, ranges) are the installed model's declaration,
+passed in by the caller; the records' own copies are never read, so a record cannot
+loosen the rules it is judged by.
 
 Metric limits, per metric key, first found wins:
 
 1. ``thresholds[key]``, then ``thresholds["*"]`` (``--max-metric-drop``, zoo.yaml tolerances);
-2. the record's column: ``max_drop`` (absolute) or ``max_drop_pct`` (relative);
+2. the declared column: ``max_drop`` (absolute) or ``max_drop_pct`` (relative);
 3. :data:`DEFAULT_MAX_METRIC_DROP`: 0.5 % of the base value.
 
 A limit is ``{"abs": x}`` or ``{"rel_pct": y}`` (``y`` % of the base value's magnitude);
@@ -23,11 +29,13 @@ a smaller drop cannot be told from timing noise.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Optional
 
-from modelzoo.contract.api import UserError, check_format
+from modelzoo.contract.api import MetricColumn, UserError, check_format
+from modelzoo.store.plausible import finite as finite_number
+from modelzoo.store.plausible import implausible
 from modelzoo.store.records import effective_status
 
 DEFAULT_MAX_FPS_DROP_PCT = 5.0
@@ -46,17 +54,6 @@ class Comparison:
 
 
 # --- Thresholds -----------------------------------------------------------------------
-
-def finite_number(value) -> Optional[float]:
-    """``value`` as a float when it is a finite real number (not a bool), else None."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    try:
-        value = float(value)
-    except OverflowError:  # a JSON integer no float holds (10**400)
-        return None
-    return value if math.isfinite(value) else None
-
 
 def threshold_problem(limit) -> Optional[str]:
     """What is wrong with a limit (``{"abs": x}`` or ``{"rel_pct": y}``, x, y >= 0), or None."""
@@ -97,9 +94,11 @@ def parse_thresholds(texts: Iterable[str]) -> dict[str, dict]:
 
 # --- The comparison -------------------------------------------------------------------
 
-def compare_records(base: dict, new: dict, *, max_fps_drop_pct: Optional[float] = None,
-                    thresholds: Optional[dict] = None, max_metric_drop: Optional[float] = None) -> Comparison:
-    """Compare NEW against BASE; UserError when they cannot be compared.
+def compare_records(base: dict, new: dict, *, columns: Sequence[MetricColumn],
+                    max_fps_drop_pct: Optional[float] = None, thresholds: Optional[dict] = None,
+                    max_metric_drop: Optional[float] = None) -> Comparison:
+    """Compare NEW against BASE by the model's declared metric ``columns``; UserError when
+    they cannot be compared.
 
     ``max_metric_drop`` is the former single absolute limit, read as ``thresholds["*"]``.
     """
@@ -110,11 +109,16 @@ def compare_records(base: dict, new: dict, *, max_fps_drop_pct: Optional[float] 
     fps_limit = DEFAULT_MAX_FPS_DROP_PCT if max_fps_drop_pct is None else finite_number(max_fps_drop_pct)
     if fps_limit is None or fps_limit < 0:
         raise UserError(f"--max-fps-drop {max_fps_drop_pct!r}: give a percentage >= 0, e.g. 5")
-    columns = _columns(base, new)
+    declared = list(columns)
+    columns = {c.key: c for c in declared}
     _check_thresholds(thresholds, columns)
     result = Comparison(base["run_id"], new["run_id"])
     result.warnings += _setting_warnings(base, new)
     base_fps = _base_fps(base)
+    untrue = implausible(base, declared)
+    if untrue:
+        raise UserError(f"run {base['run_id']} cannot be true ({'; '.join(untrue)}); it cannot be a baseline: "
+                        "compare against a run whose record is intact")
     if not new.get("metrics"):
         result.regressions.append(f"new has no metrics: run {new['run_id']} recorded nothing to compare")
         return result
@@ -125,6 +129,7 @@ def compare_records(base: dict, new: dict, *, max_fps_drop_pct: Optional[float] 
         _compare_fps(result, base, new, base_fps, fps_limit)
     for column in columns.values():
         _compare_metric(result, column, base.get("metrics") or {}, new["metrics"], _limit_for(column, thresholds))
+    result.regressions += [f"run {new['run_id']} cannot be true: {reason}" for reason in implausible(new, declared)]
     return result
 
 
@@ -153,38 +158,28 @@ def _setting_warnings(base: dict, new: dict) -> list[str]:
             for label, b, n in zip(labels, _setting(base), _setting(new)) if b != n]
 
 
-def _columns(base: dict, new: dict) -> dict[str, dict]:
-    """Metric columns of both runs by key: NEW's declaration first, BASE-only ones kept."""
-    columns: dict[str, dict] = {}
-    for record in (new, base):
-        for column in record.get("metric_columns") or []:
-            if isinstance(column.get("key"), str):
-                columns.setdefault(column["key"], column)
-    return columns
-
-
 def _check_thresholds(thresholds: dict, columns: dict) -> None:
     for key, limit in thresholds.items():
         if key != "*" and key not in columns:
-            raise UserError(f"threshold for '{key}': neither run has a metric column '{key}' (columns: "
+            raise UserError(f"threshold for '{key}': the model declares no metric column '{key}' (columns: "
                             f"{', '.join(columns) or 'none'}); fix the key")
         problem = threshold_problem(limit)
         if problem:
             raise UserError(f"threshold for '{key}': {limit!r}: {problem}")
 
 
-def _limit_for(column: dict, thresholds: dict) -> tuple[dict, str]:
+def _limit_for(column: MetricColumn, thresholds: dict) -> tuple[dict, str]:
     """The limit that applies to ``column`` and where it came from."""
-    if column["key"] in thresholds:
-        return thresholds[column["key"]], "given"
+    if column.key in thresholds:
+        return thresholds[column.key], "given"
     if "*" in thresholds:
         return thresholds["*"], "given for all"
     for name, kind in (("max_drop", "abs"), ("max_drop_pct", "rel_pct")):
-        limit = {kind: column.get(name)}
-        if column.get(name) is not None:
+        limit = {kind: getattr(column, name)}
+        if getattr(column, name) is not None:
             if threshold_problem(limit) is None:
                 return limit, "model"
-            return DEFAULT_MAX_METRIC_DROP, f"default; the column's {name} {column.get(name)!r} is not a limit"
+            return DEFAULT_MAX_METRIC_DROP, f"default; the column's {name} {getattr(column, name)!r} is not a limit"
     return DEFAULT_MAX_METRIC_DROP, "default"
 
 
@@ -253,10 +248,10 @@ def _fps_allowance(result: Comparison, base: dict, new: dict, base_fps: float,
 
 # --- Metrics --------------------------------------------------------------------------
 
-def _fmt(column: dict) -> str:
+def _fmt(column: MetricColumn) -> str:
     try:
-        return check_format(column.get("format", "{:.5f}"))
-    except UserError:  # a record's format is data: never let it write a huge cell
+        return check_format(column.format)
+    except UserError:  # a plugin's bad format is refused at registration; never let one write a huge cell
         return "{:.5f}"
 
 
@@ -267,8 +262,9 @@ def _missing(result: Comparison, title: str, base_text: str, value) -> None:
     result.regressions.append(f"{title} {what} in new ({shown})")
 
 
-def _compare_metric(result: Comparison, column: dict, base: dict, new: dict, limit: tuple[dict, str]) -> None:
-    key, title, fmt = column["key"], str(column.get("title") or column["key"]), _fmt(column)
+def _compare_metric(result: Comparison, column: MetricColumn, base: dict, new: dict,
+                    limit: tuple[dict, str]) -> None:
+    key, title, fmt = column.key, str(column.title or column.key), _fmt(column)
     raw_base = base.get(key)
     b = finite_number(raw_base)
     if b is None:
@@ -284,7 +280,7 @@ def _compare_metric(result: Comparison, column: dict, base: dict, new: dict, lim
     (kind, amount), source = next(iter(limit[0].items())), limit[1]
     allowed = amount if kind == "abs" else abs(b) * amount / 100
     delta = n - b
-    worse = -delta if column.get("higher_is_better", True) else delta
+    worse = -delta if column.higher_is_better else delta
     regressed = worse > allowed * (1 + 1e-9) + 1e-12  # float noise: a drop equal to the limit passes
     rule = f"{amount:g}, {source}" if kind == "abs" else f"{amount:g}% of base, {source}"
     verdict = f"{'REGRESSION' if regressed else 'ok'} (limit {allowed:.5f} = {rule})"

@@ -6,16 +6,22 @@ zoo.yaml has a reference for the same card (matched loosely, as the report does)
 card count, at least (100 - fps_pct) % of it; the model's ``target`` metric must be
 reached within the tolerance (``value - tol`` when higher is better, ``value + tol``
 otherwise). Tolerances: the release's, else the model's, key by key; else FPS 5 % (as
-``modelzoo compare``) and the target itself. Exit 0 when all pass, 1 on any failure, 2 on
-bad input. No torch here: ``zoo check`` reads records only.
+``modelzoo compare``) and the target itself. The run must be plausible
+(:func:`modelzoo.store.plausible.implausible`: a run of the cell's model, profile and card
+count whose numbers can be true), judged by the installed model's declaration, never by
+the record's own columns. Exit 0 when all pass, 1 on any failure, 2 on bad input. No
+torch here: ``zoo check`` reads records only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Optional
 
-from modelzoo.contract.api import UserError, check_format
+from modelzoo.contract.api import MetricColumn, ModelSpec, UserError, check_format
 from modelzoo.store import records
+from modelzoo.store.plausible import implausible
 from modelzoo.zoo.compare import DEFAULT_MAX_FPS_DROP_PCT, finite_number
 from modelzoo.zoo.release import (
     Cell,
@@ -40,18 +46,23 @@ class Verdict:
         return not self.failures
 
 
-def check_release(zoo: Zoo, release: ZooRelease, runs: dict[Cell, list[dict]]) -> list[Verdict]:
-    """Every cell of ``release`` judged against zoo.yaml (a cell absent from ``runs`` has no run);
-    UserError when zoo.yaml cannot judge one."""
+def check_release(zoo: Zoo, release: ZooRelease, runs: dict[Cell, list[dict]],
+                  declarations: Mapping[str, ModelSpec]) -> list[Verdict]:
+    """Every cell of ``release`` judged against zoo.yaml and the installed models'
+    ``declarations`` (a cell absent from ``runs`` has no run); UserError when they cannot judge one."""
     for name in release.models:
+        if name not in declarations:
+            raise UserError(f"model '{name}' of release '{release.id}' is not installed; zoo check judges runs "
+                            "by the model's declaration: install its plugin")
         if zoo.models[name].target is None:
             raise UserError(f"{zoo.where(('models', name))}: models.{name}: no target, so zoo check cannot "
                             f"judge its metric in release '{release.id}'; add target: {{metric: KEY, "
                             "value: NUMBER, higher_is_better: true|false}")
-    return [judge_cell(cell, runs.get(cell, []), zoo, release) for cell in plan_cells(release)]
+    return [judge_cell(cell, runs.get(cell, []), zoo, release, declarations[cell.model])
+            for cell in plan_cells(release)]
 
 
-def judge_cell(cell: Cell, runs: list[dict], zoo: Zoo, release: ZooRelease) -> Verdict:
+def judge_cell(cell: Cell, runs: list[dict], zoo: Zoo, release: ZooRelease, spec: ModelSpec) -> Verdict:
     verdict = Verdict(cell)
     record = deciding_run(cell, runs)
     again = f"run 'modelzoo zoo run --release {release.id}'"
@@ -70,14 +81,16 @@ def judge_cell(cell: Cell, runs: list[dict], zoo: Zoo, release: ZooRelease) -> V
     elif status == "lost":
         verdict.failures.append(f"run lost: its process died without finishing; {again}")
     elif status != "success":
-        why = f": {record['error']}" if record.get("error") else ""
+        why = f": {' '.join(str(record['error']).split())}" if record.get("error") else ""  # one line: no forged verdict
         verdict.failures.append(f"run {status}{why}; {again}")
     if verdict.failures:
         return verdict
     model = zoo.models[cell.model]
     metrics = record.get("metrics") if isinstance(record.get("metrics"), dict) else {}
     _judge_fps(verdict, record, metrics, model, _fps_pct(release, model))
-    _judge_target(verdict, record, metrics, zoo, model, _metric_limit(release, model))
+    _judge_target(verdict, record, metrics, zoo, model, _metric_limit(release, model), spec)
+    verdict.failures += [f"run {record['run_id']} cannot be true: {reason}"
+                         for reason in implausible(record, spec.metric_columns, cell.as_record_field())]
     return verdict
 
 
@@ -124,17 +137,16 @@ def _judge_fps(verdict: Verdict, record: dict, metrics: dict, model: ZooModel, d
 
 
 def _judge_target(verdict: Verdict, record: dict, metrics: dict, zoo: Zoo, model: ZooModel,
-                  limit: dict) -> None:
+                  limit: dict, spec: ModelSpec) -> None:
     target = model.target
     key, goal, higher = target["metric"], float(target["value"]), target["higher_is_better"]
-    column = next((c for c in record.get("metric_columns") or [] if isinstance(c, dict) and c.get("key") == key),
-                  {})
-    if column and bool(column.get("higher_is_better", True)) != higher:
+    column = next((c for c in spec.metric_columns if c.key == key), None)
+    if column is not None and column.higher_is_better != higher:
         raise UserError(f"{zoo.where(('models', model.name, 'target'))}: models.{model.name}.target: "
                         f"higher_is_better is {str(higher).lower()}, but the model's column '{key}' is "
-                        f"{'higher' if column.get('higher_is_better', True) else 'lower'}-is-better (run "
-                        f"{record['run_id']}); set higher_is_better: {str(not higher).lower()}")
-    title = str(column.get("title") or key)
+                        f"{'higher' if column.higher_is_better else 'lower'}-is-better; "
+                        f"set higher_is_better: {str(not higher).lower()}")
+    title = column.title if column is not None else key
     value = finite_number(metrics.get(key))
     if value is None:
         verdict.metric = f"{title} missing"
@@ -153,10 +165,10 @@ def _judge_target(verdict: Verdict, record: dict, metrics: dict, zoo: Zoo, model
                                 f"(needs {sign} {fmt.format(bound)})")
 
 
-def _format_of(column: dict) -> str:
+def _format_of(column: Optional[MetricColumn]) -> str:
     try:
-        return check_format(column.get("format", "{:.5f}"))
-    except UserError:  # a record's format is data
+        return check_format(column.format if column is not None else "{:.5f}")
+    except UserError:  # a plugin's bad format is refused at registration
         return "{:.5f}"
 
 

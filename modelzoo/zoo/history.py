@@ -12,9 +12,11 @@ peak memory, average power and time to target. A quantity's values in one releas
 runs' values (several runs of the cell), or one run's with the spread of its ``--repeat``
 windows.
 
-Bad input is a cell problem, one line naming it, never a silent "unchanged": a run whose
-``zoo_cell`` claims a model, profile or card count it did not run; the runs of one cell in
-one release from two different machines.
+Bad input is a cell problem, one line naming it, never a silent "unchanged": the runs of
+one cell in one release from two different machines; a run that cannot be true
+(:func:`modelzoo.store.plausible.implausible`, the one check ``zoo check`` and ``compare``
+use: an FPS its timed steps do not bear out, a metric outside its declared range, a run
+filed under a cell whose model, profile or card count it did not run).
 """
 
 from __future__ import annotations
@@ -92,6 +94,7 @@ class CellHistory:
     key: CellKey
     runs: dict[str, list[dict]] = field(default_factory=dict)     # release -> its successful runs, oldest first
     problems: dict[str, str] = field(default_factory=dict)        # release -> why its runs cannot be judged
+    implausible: dict[str, str] = field(default_factory=dict)     # release -> a run that cannot be true, and why
     failed: dict[str, list[dict]] = field(default_factory=dict)   # release -> runs that did not succeed
 
     def sample(self, release: str, quantity: Quantity) -> Optional[Sample]:
@@ -139,21 +142,12 @@ def machine_of(record: dict) -> str:
     return f"{env.get('host') or '?'} ({env.get('cpu') or '?'})"
 
 
-def cell_mismatch(record: dict) -> Optional[str]:
-    """Why a run is not a run of the cell its ``zoo_cell`` names, or None."""
-    cell = record.get("zoo_cell")
-    if not isinstance(cell, dict):
-        return None
-    for key in ("model", "profile", "cards"):
-        if key in cell and record.get(key) != cell[key]:
-            return (f"run {record.get('run_id')} is filed as {key} {cell[key]!r} but ran {key} "
-                    f"{record.get(key)!r}")
-    return None
-
-
 def collect(found: Iterable[dict], declarations: Optional[Mapping[str, Any]] = None) -> History:
     """The history of every cell in ``found`` (records of any kind; release runs are kept).
     ``declarations``: the installed models' ``ModelSpec`` (their metric columns win over a record's)."""
+    from modelzoo.store.plausible import implausible
+
+    declared = {model: list(getattr(spec, "metric_columns", None) or ()) for model, spec in (declarations or {}).items()}
     cells: dict[CellKey, CellHistory] = {}
     first_seen: dict[str, str] = {}
     columns: dict[str, list[dict]] = {}
@@ -166,12 +160,15 @@ def collect(found: Iterable[dict], declarations: Optional[Mapping[str, Any]] = N
         history = cells.setdefault(key, CellHistory(key))
         started = str(record.get("started") or "")
         first_seen[release] = min(first_seen.get(release, started), started)
-        mismatch = cell_mismatch(record)
-        if mismatch:
-            history.problems.setdefault(release, mismatch)
-            continue
         if records.effective_status(record) != "success":
             history.failed.setdefault(release, []).append(record)
+            continue
+        # the one plausibility check (28.2): metric ranges from the installed model, never the record
+        cell = record.get("zoo_cell") if isinstance(record.get("zoo_cell"), dict) else None
+        reasons = implausible(record, declared.get(key.model, []), cell)
+        if reasons:
+            history.implausible.setdefault(release, f"run {record.get('run_id')} cannot be true: "
+                                                    + "; ".join(reasons))
             continue
         history.runs.setdefault(release, []).append(record)
         machines.setdefault((key, release), {}).setdefault(machine_of(record), str(record.get("run_id")))

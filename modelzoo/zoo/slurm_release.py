@@ -398,11 +398,18 @@ def _outcomes(states: list[CellState], plans: dict) -> list[Outcome]:
 
 def release_states(zoo, release_id: Optional[str], runs_dir: Path,
                    voice: zoo_release.Voice) -> tuple[str, list[CellState]]:
-    """``zoo status``: every cell's state (Slurm's queue read when its tools are here)."""
+    """``zoo status``: every cell's state. Slurm's queue is read when its tools are here and
+    the release submitted jobs (it has a jobs folder); a queue that cannot be read (no
+    controller answers) is a warning, and the states come from the records alone."""
     release = zoo_release.release_of(zoo, release_id)
-    cells = zoo_release.plan_cells(release)
-    return release.id, cell_states(cells, Path(runs_dir).resolve(), voice.warn,
-                                   ask_slurm=slurm.available("squeue"))
+    cells, runs_dir = zoo_release.plan_cells(release), Path(runs_dir).resolve()
+    used_slurm = jobs_dir(runs_dir, release.id).is_dir()
+    if used_slurm and slurm.available("squeue"):
+        try:
+            return release.id, cell_states(cells, runs_dir, voice.warn, ask_slurm=True)
+        except slurm.SlurmError as exc:
+            voice.warn(f"{exc}; the states below come from the run records alone")
+    return release.id, cell_states(cells, runs_dir, voice.warn, ask_slurm=False)
 
 
 def cancel_release(zoo, release_id: Optional[str], runs_dir: Path,
@@ -411,6 +418,8 @@ def cancel_release(zoo, release_id: Optional[str], runs_dir: Path,
     the states after, or None when no job was pending or running."""
     release = zoo_release.release_of(zoo, release_id)
     cells, runs_dir = zoo_release.plan_cells(release), Path(runs_dir).resolve()
+    if not jobs_dir(runs_dir, release.id).is_dir():  # it never submitted a job: nothing to cancel
+        return release.id, None
     slurm.require("scancel")
     warn = _once(voice.warn)
     if not any(s.state in LIVE and s.job_id for s in cell_states(cells, runs_dir, warn)):

@@ -161,7 +161,7 @@ def toy_record(run_id: str, *, model: str = "toy", status: str = "success", fps:
         plugin={"name": "modelzoo_toy", "version": "0.0.1"}, profile=fields.pop("profile", "default"),
         config=config, overrides={}, cards=fields.get("cards", 1), world_size=fields.get("cards", 1),
         device="cpu", seed=0, metric_columns=columns[model], log=None)
-    record["metrics"] = {"fps": fps, "accuracy": 0.9} if metrics is None else metrics
+    record["metrics"] = {"fps": fps, "accuracy": 0.9, **toy_timing(fps)} if metrics is None else metrics
     if metrics is None and fps is None:
         del record["metrics"]["fps"]
     record["data"] = {"name": "toy patterns", "kind": "synthetic", "path": "(generated)"}
@@ -170,6 +170,14 @@ def toy_record(run_id: str, *, model: str = "toy", status: str = "success", fps:
         records.mark_finished(record, status, None if status == "success" else "stopped by a signal")
     record.update(fields)
     return record
+
+
+def toy_timing(fps, batch: int = 16, timed_steps: int = 4, warmup_steps: int = 2) -> dict:
+    """The timing fields a toy record's FPS agrees with, as the trainer writes them."""
+    positive = isinstance(fps, (int, float)) and 0 < fps < float("inf")
+    steps = timed_steps + warmup_steps
+    return {"timed_steps": timed_steps, "timed_seconds": timed_steps * batch / fps if positive else 1.0,
+            "steps": steps, "images_seen": steps * batch}
 
 
 def write_record(runs: Path, record: dict) -> Path:

@@ -47,12 +47,13 @@ SEQ_PROFILE = {
 @hookimpl
 def modelzoo_models():
     return [ModelSpec(name="toy", description="toy CNN on generated colour patterns",
-                      metric_columns=(MetricColumn("accuracy", "Accuracy", "{:.4f}"),),
+                      metric_columns=(MetricColumn("accuracy", "Accuracy", "{:.4f}", lowest=0.0, highest=1.0),),
                       profiles={"default": PROFILE,
                                 "fast": {**PROFILE, "train": {**PROFILE["train"], "epochs": 1}}},
                       default_profile="default"),
             ModelSpec(name="toyseq", description="toy next-token model on generated sequences",
-                      metric_columns=(MetricColumn("heldout_loss", "Loss", "{:.4f}", higher_is_better=False),),
+                      metric_columns=(MetricColumn("heldout_loss", "Loss", "{:.4f}", higher_is_better=False,
+                                                   lowest=0.0),),
                       profiles={"default": SEQ_PROFILE}, default_profile="default",
                       throughput_unit="tokens/s",
                       curves=(CurveSpec("position_loss", x="position", y="loss", title="Loss by position",

@@ -39,6 +39,8 @@ import numpy as np
 
 from modelzoo.contract.api import PrepareResult, UserError
 from modelzoo.store import safe_load
+from modelzoo.store.records import write_atomic
+from modelzoo.toolkit.imageheader import pixel_problem
 
 INDEX_FORMAT = 1
 IMAGE_EXTS = (".jpeg", ".jpg", ".png")
@@ -46,6 +48,7 @@ LIST_FORMAT = "lines 'relative_path label'"
 # File signatures of the formats OpenCV decodes that ImageNet holds (JPEG; one PNG and a
 # few CMYK JPEGs hide among the .JPEG files).
 _SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF8", b"BM")
+HEADER_BYTES = 65536  # where a JPEG states its size, after its EXIF segments
 
 
 @dataclass
@@ -159,17 +162,19 @@ def scan_layout(raw: Path) -> tuple[list[str], Split, Split, str]:
 # --- Image check ---------------------------------------------------------------------
 
 def header_problem(path: Path) -> Optional[str]:
-    """Why ``path`` cannot be an image we decode (missing, empty, no known signature), or None."""
+    """Why ``path`` cannot be an image we decode (missing, empty, no known signature, a size
+    over the pixel limit in its header), or None."""
     try:
         with open(path, "rb") as handle:
-            head = handle.read(8)
+            head = handle.read(HEADER_BYTES)
     except OSError as exc:
         return f"unreadable: {exc.strerror or exc}"
     if not head:
         return "empty file"
     if not any(head.startswith(sig) for sig in _SIGNATURES):
         return "not a JPEG/PNG/GIF/BMP file"
-    return None
+    too_large = pixel_problem(head)
+    return f"too large: {too_large}" if too_large else None
 
 
 def decode_problem(path: Path) -> Optional[str]:
@@ -202,12 +207,6 @@ def check_images(root: Path, relative: list[str], how: str, workers: int,
 
 # --- prepare --imagenet --------------------------------------------------------------
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _csv_text(split: Split) -> str:
     import io
 
@@ -238,13 +237,13 @@ def prepare_imagenet(raw: Path, index_dir: Path, *, check: str = "header", worke
             raise UserError(f"every {name} image failed the check; see the listed problems and check --imagenet")
     index_dir.mkdir(parents=True, exist_ok=True)
     failures = index_dir / "failures.txt"
-    _write_atomic(failures, "".join(f"{path}\t{why}\n" for path, why in sorted(problems.items())))
+    write_atomic(failures, "".join(f"{path}\t{why}\n" for path, why in sorted(problems.items())))
     for name, split in kept.items():
-        _write_atomic(index_dir / f"{name}.csv", _csv_text(split))
+        write_atomic(index_dir / f"{name}.csv", _csv_text(split))
     meta = {"format": INDEX_FORMAT, "root": str(raw), "classes": classes, "val_labels": form, "check": check,
             "train_images": len(kept["train"].paths), "val_images": len(kept["val"].paths),
             "failures": len(problems), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    _write_atomic(index_dir / "index.json", json.dumps(meta, indent=1))  # last: its presence means complete
+    write_atomic(index_dir / "index.json", json.dumps(meta, indent=1))  # last: its presence means complete
     return PrepareResult(outputs={"imagenet index": str(index_dir)},
                          processed=len(train.paths) + len(val.paths) - len(problems), skipped=0,
                          failed=len(problems), failures_file=str(failures), seconds=time.perf_counter() - started)

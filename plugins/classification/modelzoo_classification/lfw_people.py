@@ -36,6 +36,8 @@ import numpy as np
 
 from modelzoo.contract.api import PrepareResult, UserError
 from modelzoo.store import safe_load
+from modelzoo.store.records import write_atomic
+from modelzoo.toolkit.imageheader import pixel_problem
 
 SPLIT_FORMAT = 1
 LFW_SIZE = 250
@@ -127,9 +129,12 @@ def prepare_lfw_people(raw: Path, out: Path, *, min_images: int = 20, test_fract
             if target.is_file():
                 skipped += 1
                 continue
-            image = cv2.imread(str(images_dir / name / jpg), cv2.IMREAD_COLOR)
+            data = (images_dir / name / jpg).read_bytes()
+            too_large = pixel_problem(data)  # from the header: never decode 20000x20000 to refuse it
+            image = None if too_large else cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
             if image is None or image.shape[:2] != (LFW_SIZE, LFW_SIZE):
-                failures.append(f"{name}/{jpg}\t{'cannot decode' if image is None else 'not 250x250'}")
+                why = f"too large: {too_large}" if too_large else "cannot decode" if image is None else "not 250x250"
+                failures.append(f"{name}/{jpg}\t{why}")
                 continue
             tmp = folder / f".{target.name}.tmp-{os.getpid()}.png"
             cv2.imwrite(str(tmp), image[start:stop, start:stop])
@@ -144,9 +149,7 @@ def prepare_lfw_people(raw: Path, out: Path, *, min_images: int = 20, test_fract
               "people": len(split), "train_images": sum(len(v["train"]) for v in split.values()),
               "test_images": sum(len(v["test"]) for v in split.values()), "sha256": _split_digest(split),
               "split": split}
-    tmp = out / f".split.json.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(record, indent=1))
-    os.replace(tmp, out / "split.json")
+    write_atomic(out / "split.json", json.dumps(record, indent=1))
     log(f"split: {record['train_images']} train / {record['test_images']} test images of {len(split)} people "
         f"(seed {seed}, sha256 {record['sha256'][:12]})")
     return PrepareResult(outputs={"lfw-people": str(out)}, processed=written, skipped=skipped, failed=0,

@@ -51,7 +51,8 @@ def modelzoo_models() -> list[ModelSpec]:
     return [ModelSpec(
         name=MODEL, display_name="ResNet50",
         description="ResNet-50 image classification (torchvision), top-1/top-5 on ImageNet val",
-        metric_columns=(MetricColumn("acc1", "Acc@1", "{:.2f}"), MetricColumn("acc5", "Acc@5", "{:.2f}")),
+        metric_columns=(MetricColumn("acc1", "Acc@1", "{:.2f}", lowest=0.0, highest=100.0),  # percent
+                        MetricColumn("acc5", "Acc@5", "{:.2f}", lowest=0.0, highest=100.0)),
         throughput_unit="images/s",
         table=ResultTable(layout="configs", configs=(
             ConfigColumn("FP32", {"train.amp": ("none",)}),

@@ -29,6 +29,8 @@ from typing import Any, Optional
 
 import numpy as np
 
+from modelzoo.toolkit.imageheader import pixel_problem
+
 FACE_RULES = ("center", "largest", "probable")
 
 # Why read_image returned no image (the prepare job lists them in failures.txt).
@@ -171,8 +173,9 @@ def read_image(path: str | os.PathLike) -> tuple[Optional[np.ndarray], Optional[
 
     Grayscale becomes three equal channels, an alpha channel is dropped (as
     davidsandberg's ``img[:, :, 0:3]``), 16-bit samples are reduced to 8 bits.
-    Returns ``(image, None)`` or ``(None, reason)`` with reason :data:`NOT_IMAGE` or
-    :data:`CORRUPT`.
+    Returns ``(image, None)`` or ``(None, reason)`` with reason :data:`NOT_IMAGE`,
+    :data:`CORRUPT` or ``too large: ...`` (a header stating more pixels than
+    :data:`modelzoo.toolkit.imageheader.MAX_PIXELS`: refused before decoding).
     """
     import cv2
 
@@ -186,6 +189,9 @@ def read_image(path: str | os.PathLike) -> tuple[Optional[np.ndarray], Optional[
         return None, NOT_IMAGE
     if kind == "jpeg" and not _jpeg_complete(data):
         return None, CORRUPT
+    too_large = pixel_problem(data)
+    if too_large:
+        return None, f"too large: {too_large}"
     try:
         bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     except cv2.error:

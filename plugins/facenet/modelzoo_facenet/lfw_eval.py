@@ -30,6 +30,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from modelzoo.contract.api import UserError
+from modelzoo.toolkit.imageheader import pixel_problem
 
 from . import lfw, lfw_protocol
 
@@ -64,7 +65,14 @@ def load_image(path: str | Path, image_size: Optional[Size] = None,
     that size sees on average); with ``image_size`` (a side or (height, width)), resized to
     it when it differs (area interpolation to shrink, bilinear to enlarge).
     IMREAD_COLOR turns grayscale into 3 equal channels and drops an alpha channel."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        data = b""
+    too_large = pixel_problem(data)
+    if too_large:
+        raise UserError(f"image {path} is {too_large}; replace it with the aligned face it should be")
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
     if image is None:
         raise UserError(f"cannot read image {path}; the file is missing or not an image")
     if crop_size:

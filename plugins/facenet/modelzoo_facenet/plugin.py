@@ -22,13 +22,15 @@ from modelzoo.contract.api import (
     TrainData,
     UserError,
 )
+from modelzoo.toolkit.imageheader import header_size
 from modelzoo_facenet import __version__
 from modelzoo_facenet.face_profiles import ARCFACE_PROFILES, COSFACE_PROFILES, FACENET_PYTORCH_PROFILES
 from modelzoo_facenet.profiles import PROFILES
 from modelzoo_facenet.sizes import size_of
 
 MODEL = "facenet"
-LFW_ACCURACY = MetricColumn("lfw_accuracy", "LFW_Accuracy", "{:.5f}", std_key="lfw_accuracy_std")
+LFW_ACCURACY = MetricColumn("lfw_accuracy", "LFW_Accuracy", "{:.5f}", std_key="lfw_accuracy_std", lowest=0.0,
+                            highest=1.0)
 ROC = CurveSpec("roc", x="fpr", y="tpr", title="ROC", x_label="false positive rate",
                 y_label="true positive rate", caption_metric="auc")
 PREPARE_HINT = {
@@ -126,14 +128,14 @@ def _size_or_none(value):
 
 
 def _stored_size(path: Path) -> Optional[tuple[int, int]]:
-    """(height, width) of the first image in ``path``'s identity folders, None when there is none."""
-    import cv2
-
+    """(height, width) of the first image in ``path``'s identity folders, read from its
+    header; None when there is none."""
     for folder in sorted(p for p in path.iterdir() if p.is_dir()):
         for image in sorted(folder.iterdir()):
             if image.suffix.lower() in (".png", ".jpg", ".jpeg"):
-                read = cv2.imread(str(image), cv2.IMREAD_UNCHANGED)
-                return None if read is None else tuple(read.shape[:2])
+                with open(image, "rb") as handle:
+                    size = header_size(handle.read(65536))
+                return None if size is None else (size[1], size[0])
         break
     return None
 
@@ -160,9 +162,10 @@ def modelzoo_check_data(context: RunContext) -> Optional[list[str]]:
             problems.append(f"data not found: {path} ({what}); {hint}")
         elif data["source"] == "folders" and what in wanted and path.is_dir():
             stored = _stored_size(path)
-            # Loading resizes to the profile's size, so only another shape (112x112 for 112x96) is the
-            # wrong set; the same shape at another scale is a resize (train_bench uses one).
-            if stored is not None and stored[0] * wanted[what][1] != stored[1] * wanted[what][0]:
+            # One rule for every face model: the folder holds the size the profile reads. Loading
+            # would resize anything else, so 182 px crops left in a 112x112 folder would train
+            # (or be scored) as if they were the 112x112 aligned faces.
+            if stored is not None and stored != wanted[what]:
                 option = prepare_option_for(wanted[what], "casia" if what == "train" else "lfw")
                 problems.append(f"{path} holds {stored[0]}x{stored[1]} images but {context.model}'s profile "
                                 f"reads {wanted[what][0]}x{wanted[what][1]}; run 'modelzoo prepare facenet "

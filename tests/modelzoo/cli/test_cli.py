@@ -134,11 +134,15 @@ def test_compare_exit_codes(toy, capsys):
                               seed=0, metric_columns=[{"key": "accuracy", "title": "Accuracy",
                                                        "format": "{:.4f}", "std_key": None,
                                                        "higher_is_better": True}], log="")
-    base.update(status="success", metrics={"fps": 100.0, "accuracy": 0.90})
+    def metrics(fps, accuracy):  # 4 timed steps of 10 samples, as long as the FPS says
+        return {"fps": fps, "accuracy": accuracy, "timed_steps": 4, "timed_seconds": 40 / fps, "steps": 6,
+                "images_seen": 60}
+
+    base.update(status="success", metrics=metrics(100.0, 0.90))
     records.save(base, runs)
     for run_id, fps, accuracy, code in [("same", 97.0, 0.899, 0), ("slow", 80.0, 0.90, 1),
                                         ("worse", 100.0, 0.85, 1)]:
-        records.save({**base, "run_id": run_id, "metrics": {"fps": fps, "accuracy": accuracy}}, runs)
+        records.save({**base, "run_id": run_id, "metrics": metrics(fps, accuracy)}, runs)
         assert main(["compare", "base", run_id]) == code, run_id
         out = capsys.readouterr().out
         assert ("REGRESSION" in out) == bool(code)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from toy_helpers import TOY_DIR
 
-from modelzoo.contract.api import UserError
+from modelzoo.contract.api import MetricColumn, ModelSpec, UserError
 from modelzoo.contract.plugins import PluginInfo, load_registry
 
 
@@ -215,3 +215,17 @@ def test_a_second_registration_of_the_same_module_does_not_take_its_name(monkeyp
                                             (modelzoo_toy, PluginInfo("second", "2"))], autoload=False)
     assert registry.owners["toy"].name == "first"
     assert any("'second' ignored" in w for w in registry.warnings)
+
+
+@pytest.mark.parametrize("bounds, problem", [
+    ({"lowest": 1.0, "highest": 0.0}, "metric column 'm': lowest 1.0 is above highest 0.0"),
+    ({"lowest": float("nan")}, "metric column 'm': lowest nan is not a finite number"),
+    ({"highest": "1"}, "metric column 'm': highest '1' is not a finite number"),
+])
+def test_a_metric_columns_plausible_range_must_be_a_range(bounds, problem):
+    spec = ModelSpec(name="m", description="d", profiles={"p": {}}, default_profile="p",
+                     metric_columns=(MetricColumn("m", "M", **bounds),))
+    assert problem in spec.problems()
+    fine = ModelSpec(name="m", description="d", profiles={"p": {}}, default_profile="p",
+                     metric_columns=(MetricColumn("m", "M", lowest=0.0, highest=1.0), MetricColumn("n", "N", lowest=0)))
+    assert fine.problems() == []

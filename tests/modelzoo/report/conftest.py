@@ -60,6 +60,13 @@ def _roc(points: int = 50) -> dict:
     return {"fpr": fpr, "tpr": [min(1.0, math.sqrt(x) * 1.02) for x in fpr]}
 
 
+def timing_of(fps, samples_per_step: int, timed_steps: int = 100) -> dict:
+    """The timing fields a record's FPS must agree with (a window that took FPS's time)."""
+    seconds = timed_steps * samples_per_step / fps if isinstance(fps, (int, float)) and 0 < fps < float("inf") else 1.0
+    return {"timed_steps": timed_steps, "timed_seconds": seconds, "steps": 2 * timed_steps,
+            "images_seen": 2 * timed_steps * samples_per_step}
+
+
 def build_record(run_id: str, *, cards: int = 1, env: dict | None = None, device: str = "cuda",
                  status: str = "success", fps: float | None = 216.96, compute_fps: float | None = None,
                  accuracy: tuple[float, float] | None = (0.989, 0.00642), data_kind: str = "real",
@@ -90,7 +97,8 @@ def build_record(run_id: str, *, cards: int = 1, env: dict | None = None, device
     record["data"] = data
     values: dict = {}
     if fps is not None:
-        values.update(fps=fps, fps_per_card=fps / cards, step_ms_p50=410.2, step_ms_p90=455.9)
+        values.update(fps=fps, fps_per_card=fps / cards, step_ms_p50=410.2, step_ms_p90=455.9,
+                      **timing_of(fps, samples_per_step=90 * cards))
     if compute_fps is not None:
         values["compute_fps"] = compute_fps
     if metrics is not None:

@@ -110,7 +110,8 @@ def test_records_with_missing_sections_still_render(tmp_path):
     # a record from before titles, units, curve specs, warnings and owners existed
     old = dict(started, run_id="run-old", status="success", env=None,
                data={"name": "lfw", "kind": "real", "path": "/d", "images": 1, "identities": 1},
-               metrics={"fps": 10.0, "lfw_accuracy": 0.99},
+               metrics={"fps": 10.0, "lfw_accuracy": 0.99,  # 10 samples in 1 s over 10 steps of 1
+                        "timed_steps": 10, "timed_seconds": 1.0, "steps": 20, "images_seen": 20},
                metric_columns=[{"key": "lfw_accuracy", "format": "{:.5f}"}])
     for key in ("owner", "warnings", "throughput_unit", "curve_specs"):
         old.pop(key)
@@ -138,7 +139,7 @@ def test_records_with_missing_sections_still_render(tmp_path):
 def test_implausible_values_are_flagged_not_published(make_record, envs, references, fps, accuracy, reason):
     good = make_record("run-good", env=envs["bi_v100"], fps=210.0, started="2026-01-01T00:00:00+00:00")
     # newer and on the same row: its numbers must not replace the good run's
-    odd = make_record("run-odd", env=envs["bi_v100"], fps=1.0, accuracy=accuracy, started="2026-01-02T00:00:00+00:00")
+    odd = make_record("run-odd", env=envs["bi_v100"], fps=200.0, accuracy=accuracy, started="2026-01-02T00:00:00+00:00")
     odd["metrics"]["fps"] = fps
     if fps is None:
         del odd["metrics"]["fps"]

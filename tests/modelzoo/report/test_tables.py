@@ -332,15 +332,17 @@ def test_input_bound_is_decided_once_and_said_in_both_places(make_record, envs):
 
 # --- Markdown text ----------------------------------------------------------------------
 
-def test_markdown_is_not_html_escaped_but_cells_stay_one_line():
-    table = markdown_table(["A", "B"], [["<b>x</b> & y", "a|b\nc"]])
-    assert table.splitlines()[2] == "| <b>x</b> & y | a\\|b c |"
-    assert table.splitlines()[1] == "|--------------|--------|"
+def test_markdown_cells_neutralise_html_and_stay_one_line():
+    """No tag or entity of a record reaches a Markdown page (issue 28.7); plain '<=' stays."""
+    table = markdown_table(["A", "B"], [["<b>x</b> & y <= 2", "a|b\nc &amp;"]])
+    assert table.splitlines()[2] == "| &lt;b>x&lt;/b> & y <= 2 | a\\|b c &amp;amp; |"
+    assert table.splitlines()[1] == "|-------------------------|------------------|"
 
 
-def test_markdown_keeps_hostile_text_raw(make_record, envs):
+def test_markdown_neutralises_hostile_text_in_headings_too(make_record, envs):
     record = make_record("run-p", env=envs["bi_v100"], protocol=HOSTILE)
-    assert f"### Other protocol: {HOSTILE}\n" in _markdown([record])
+    assert "### Other protocol: &lt;script>alert(1)&lt;/script>\n" in _markdown([record])
+    assert "<script>" not in _markdown([record])
 
 
 # --- no model is special to the report --------------------------------------------------

@@ -71,3 +71,10 @@ def test_files_that_are_too_large_not_utf8_or_not_regular_are_refused(tmp_path):
         safe_load.json_file(fifo)
     with pytest.raises(FileNotFoundError):
         safe_load.json_file(tmp_path / "missing.json")
+
+
+def test_brackets_inside_strings_are_text_not_nesting():
+    text = '{"error": "' + "[{" * 500 + '\\" still text ]", "ok": [[1]]}'
+    assert safe_load.json_text(text)["ok"] == [[1]]
+    with pytest.raises(UnreadableData, match="nested deeper"):
+        safe_load.json_text('{"s": "x\\\\", "deep": ' + "[" * 100 + "]" * 100 + "}")  # the string ends at \\"

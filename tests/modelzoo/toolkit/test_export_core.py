@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import stat
 import warnings
 
 import pytest
@@ -138,3 +140,12 @@ def test_mismatch_keeps_the_old_file_and_relative_tolerance_scales(tmp_path):
     summary = export_module(_Noisy(), "torchscript", output, _batch(2, size=4), relative_tolerance=1e-2)
     assert "max abs diff" in summary and output.read_bytes() != b"previous export"
     assert _files(tmp_path) == ["noisy.pt"]
+
+
+def test_an_output_that_is_not_a_regular_file_is_never_replaced(small, tmp_path):
+    """A plugin calling export_module directly gets the same rule as the CLI (issue 28.5)."""
+    pipe = tmp_path / "small.pt"
+    os.mkfifo(pipe)
+    with pytest.raises(UserError, match=f"refusing to replace {pipe}: it is a named pipe, not a regular file"):
+        export_module(small, "torchscript", pipe, _batch(2))
+    assert stat.S_ISFIFO(os.lstat(pipe).st_mode) and _files(tmp_path) == ["small.pt"]  # no temp file left

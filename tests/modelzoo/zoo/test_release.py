@@ -161,14 +161,14 @@ def _gate(tmp_path, release_runs, capsys, zoo_text: str = ZOO, change=None) -> t
     return rc, captured.out + captured.err
 
 
-def test_a_target_the_toy_cannot_meet_fails_naming_the_cell(tmp_path, release_runs, capsys):
+def test_a_target_the_toy_cannot_meet_fails_naming_the_cell(toy, tmp_path, release_runs, capsys):
     rc, out = _gate(tmp_path, release_runs, capsys, ZOO.replace("value: 0.3}", "value: 0.99}"))
     assert rc == 1
     assert "FAIL: 2 of 4 cells: toy/slow x1 (Accuracy" in out and "misses the target 0.99" in out
     assert out.count("FAIL: Accuracy") == 2 and out.count(" pass\n") == 2
 
 
-def test_a_missing_cell_fails_never_passing_by_absence(tmp_path, release_runs, capsys):
+def test_a_missing_cell_fails_never_passing_by_absence(toy, tmp_path, release_runs, capsys):
     rc, out = _gate(tmp_path, release_runs, capsys, ZOO.replace("cards: [1, 2], max_steps: 12",
                                                                 "cards: [1, 2, 3], max_steps: 12"))
     assert rc == 1
@@ -176,7 +176,7 @@ def test_a_missing_cell_fails_never_passing_by_absence(tmp_path, release_runs, c
             "run 'modelzoo zoo run --release cpu-smoke')") in out
 
 
-def test_fps_under_the_reference_fails_and_tolerance_comes_from_the_release(tmp_path, release_runs, capsys):
+def test_fps_under_the_reference_fails_and_tolerance_comes_from_the_release(toy, tmp_path, release_runs, capsys):
     rc, out = _gate(tmp_path, release_runs, capsys, ZOO.replace("fps: 10,", "fps: 1000000,"))
     assert rc == 1 and "toy/slow x1 (FPS" in out and "of the reference 1000000.00 (CPU x1); needs 50%" in out
     no_drop = ZOO.replace("fps: 10,", "fps: 1000000,").replace("tolerances: {fps_pct: 50}",
@@ -211,10 +211,27 @@ def _live_owner() -> dict:
      "toyseq/default x2 (no FPS in run"),
     (lambda cells: cells["toy/slow x1"]["zoo_cell"].update(max_steps=5),
      "toy/slow x1 (its runs used max_steps 5, zoo.yaml declares max_steps 24;"),
+    # records that cannot be true, judged by the installed declaration (issue 28.2)
+    (lambda cells: cells["toy/slow x1"]["metrics"].update(accuracy=2.5),
+     "toy/slow x1 (run {run} cannot be true: accuracy 2.5 is outside its possible range [0, 1])"),
+    (lambda cells: cells["toy/slow x1"].update(metric_columns=[{"key": "accuracy", "title": "A", "highest": 9}])
+     or cells["toy/slow x1"]["metrics"].update(accuracy=2.5),  # the record's own range is not believed
+     "toy/slow x1 (run {run} cannot be true: accuracy 2.5 is outside its possible range [0, 1])"),
+    (lambda cells: cells["toy/slow x1"]["metrics"].update(timed_steps=0),
+     "toy/slow x1 (run {run} cannot be true: states an FPS but timed 0 steps"),
+    (lambda cells: cells["toy/slow x1"]["metrics"].update(fps=1e308),
+     "toy/slow x1 (run {run} cannot be true: FPS 1e+308 is beyond any measurement (at most 1e+09)"),
+    (lambda cells: cells["toy/slow x1"].update(model="toyseq"),
+     "toy/slow x1 (run {run} cannot be true: it is a run of model 'toyseq', not the cell's 'toy')"),
+    (lambda cells: cells["toy/slow x1"].update(profile="default"),
+     "toy/slow x1 (run {run} cannot be true: it is a run of profile 'default', not the cell's 'slow')"),
+    (lambda cells: cells["toy/slow x1"].update(cards=2, world_size=2),
+     "toy/slow x1 (run {run} cannot be true: it is a run of cards 2, not the cell's 1)"),
 ])
-def test_a_failed_lost_or_incomplete_cell_fails(tmp_path, release_runs, capsys, change, expected):
+def test_a_failed_lost_or_incomplete_cell_fails(toy, tmp_path, release_runs, capsys, change, expected):
     rc, out = _gate(tmp_path, release_runs, capsys, change=change)
-    assert rc == 1 and "FAIL: 1 of 4 cells: " + expected in out
+    run_id = _cell_runs(tmp_path / "runs").get("toy/slow x1", {}).get("run_id")
+    assert rc == 1 and "FAIL: 1 of 4 cells: " + expected.format(run=run_id) in out, out
 
 
 @pytest.mark.parametrize("zoo_text, expected", [
@@ -224,7 +241,7 @@ def test_a_failed_lost_or_incomplete_cell_fails(tmp_path, release_runs, capsys, 
      "models.toy: no target, so zoo check cannot judge its metric in release 'cpu-smoke'"),
     (ZOO.replace("cpu-smoke:", "gpu-full:"), "release 'cpu-smoke' is not in"),
 ])
-def test_a_zoo_file_that_cannot_judge_is_an_error_exit_2(tmp_path, release_runs, capsys, zoo_text, expected):
+def test_a_zoo_file_that_cannot_judge_is_an_error_exit_2(toy, tmp_path, release_runs, capsys, zoo_text, expected):
     rc, out = _gate(tmp_path, release_runs, capsys, zoo_text)
     assert rc == 2 and expected in out and "Traceback" not in out
 
