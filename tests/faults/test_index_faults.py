@@ -141,3 +141,22 @@ def test_a_hostile_format_in_an_index_entry_cannot_blow_up_the_report(ws):
     result = ws.cli("report", "--output", "out")
     assert result.returncode == 0 and "Traceback" not in result.stderr
     assert max(p.stat().st_size for p in (ws.root / "out").iterdir()) < 500_000
+
+
+@pytest.mark.parametrize("what", ["folder", "record"])
+def test_a_run_folder_or_record_turned_into_a_link_is_never_served_from_the_index(ws, tmp_path, what):
+    import shutil
+
+    _two_runs(ws)
+    _report_fps(ws)  # indexed as a real folder
+    outside = tmp_path / "elsewhere"
+    shutil.move(str(ws.runs / "run-b"), outside)
+    if what == "folder":
+        (ws.runs / "run-b").symlink_to(outside, target_is_directory=True)
+    else:
+        (ws.runs / "run-b").mkdir()
+        (ws.runs / "run-b" / records.RECORD_FILE).symlink_to(outside / records.RECORD_FILE)
+    fps, stderr = _report_fps(ws)
+    assert fps == {"run-a": 100.0}
+    (line,) = stderr.strip().splitlines()
+    assert line.startswith("modelzoo: warning: skipped ") and "symbolic link" in line, line
