@@ -187,3 +187,16 @@ def test_zoo_run_refuses_a_set_that_fits_no_cell_before_any_run(toy, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "no_such_key" in err[0] and err[0].startswith("modelzoo: error: ")
     assert not (toy / "runs").exists() or not any((toy / "runs").iterdir())
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--max-fps-drop", "10"], "--max-fps-drop applies to 'zoo check --baseline OLD'"),
+    (["--baseline", "old", "--max-fps-drop", "nan"], "--max-fps-drop nan: give a percentage >= 0"),
+    (["--baseline", "new"], "--release and --baseline are both 'new'"),
+])
+def test_baseline_options_that_cannot_work_are_one_line_exit_2(toy, capsys, args, expected):
+    for record in (_record("a1", "old", 100.0), _record("a2", "new", 100.0)):
+        records.save(record, toy / "runs")
+    rc = main(["zoo", "check", "--release", "new", *args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and expected in err[0], err
