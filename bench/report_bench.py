@@ -1,6 +1,7 @@
 """How long `modelzoo report` takes over many run records, end to end, in a fresh process.
 
     python bench/report_bench.py [--records 2000] [--repeat 3] [--keep DIR] [--json FILE]
+    python bench/report_bench.py --history 20x300x3 [--repeat 3] [--keep DIR]   # issue 31's scale
 
 Builds ``--records`` realistic records in a temporary runs folder (two models in the two
 README layouts; demo and recipe profiles; 1 to 8 cards; real and synthetic data; about one
@@ -13,8 +14,14 @@ time:
 - indexed: the index in place (median and best of ``--repeat``),
 - changed: after 20 records were rewritten, 5 added and 5 removed (the index brings them up to date).
 
+``--history RxCxN`` builds release runs instead: R releases (24.01...) x C cells (model,
+profile, card, card count) x N repeats, one cell in 20 dropping 10 % at a random release, and
+also times ``zoo check --release <last> --baseline <the one before>`` (indexed).
+
 Prints the machine (CPU model, vector ISA, cores, load average before and after) and the
-figures against the issue's target of 2 s. No device: the report runs on the CPU.
+figures against the issue's target of 2 s, with each timed process's CPU time (user +
+system), which a busy neighbour inflates far less than the wall time. No device: the report
+runs on the CPU.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import math
 import os
 import platform
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -126,6 +134,81 @@ def build_record(i: int, rng: random.Random) -> dict:
     return record
 
 
+def build_release_record(release: int, cell: int, repeat: int, rng: random.Random, level: float) -> dict:
+    """One run of a release history: cell ``cell`` (model, profile, card, card count) in release
+    ``release`` (``24.01``...), repeat ``repeat``; its FPS the cell's level times 2 % noise."""
+    face = cell % 2 == 0
+    i = (0 if face else 15) + 20 * (cell * 97 + release * 3 + repeat)  # build_record's face/resnet choice
+    record = build_record(i, rng)
+    name = f"24.{release + 1:02d}"
+    cards = (1, 2, 4, 8)[cell % 4]
+    profile = f"{'casia' if face else 'imagenet'}-v{cell // 8}"
+    run_id = f"2024{1 + release % 12:02d}{1 + release // 12:02d}T{repeat:02d}{cell // 60:02d}{cell % 60:02d}Z-{record['model']}-c{cell:03d}-r{release:02d}-{repeat}"
+    env = dict(CARD_ENV, gpu="Iluvatar BI-V100" if (cell // 4) % 2 == 0 else "Iluvatar MR-V100", release=name)
+    fps = level * cards * (1 + 0.02 * rng.gauss(0, 1))
+    record.update(run_id=run_id, profile=profile, cards=cards, world_size=cards, device="cuda", env=env,
+                  release=name, status="success", error=None,
+                  started=f"2024-{1 + release % 12:02d}-{1 + release // 12:02d}T{repeat:02d}:{cell // 60:02d}:"
+                          f"{cell % 60:02d}+00:00",
+                  zoo_cell={"release": name, "model": record["model"], "profile": profile, "cards": cards,
+                            "max_steps": None})
+    record["finished"] = record["started"]
+    record["data"]["kind"] = "real"
+    record["log"] = f"runs/{run_id}/train.log"
+    per_step = 256 * cards  # the timing fields this FPS agrees with (modelzoo.store.plausible)
+    record["metrics"].update(fps=fps, fps_per_card=fps / cards, compute_fps=fps * 1.1, timed_steps=200,
+                             timed_seconds=200 * per_step / fps, steps=1000, images_seen=1000 * per_step)
+    record["metrics"]["fps_stability"] = {"n": 5, "mean": fps, "std": fps * 0.01, "min": fps * 0.98,
+                                          "max": fps * 1.02, "cv": 0.01}
+    watts = 130.0 * (1 + 0.02 * rng.gauss(0, 1))  # a card measures power in every release, as memory
+    record["resources"] = {
+        "memory": {"kind": "cuda", "per_card": [{"rank": r, "allocated_gb": 10.2, "reserved_gb": 12.0}
+                                                for r in range(cards)]},
+        "power": {"source": "ixsmi stream", "avg_w": watts * cards, "per_card": [{"avg_w": watts}] * cards,
+                  "reason": None}}
+    return record
+
+
+def write_history(runs: Path, releases: int, cells: int, repeats: int, seed: int = 0) -> list[Path]:
+    """``releases`` x ``cells`` x ``repeats`` records; one cell in 20 drops 10 % in a random release."""
+    rng = random.Random(seed)
+    base = [rng.uniform(150, 4000) for _ in range(cells)]
+    steps = {c: rng.randrange(1, releases) for c in range(cells) if c % 20 == 7}
+    written = []
+    for release in range(releases):
+        for cell in range(cells):
+            level = base[cell] * (0.9 if cell in steps and release >= steps[cell] else 1.0)
+            for repeat in range(repeats):
+                record = build_release_record(release, cell, repeat, rng, level)
+                folder = runs / record["run_id"]
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / "record.json").write_text(json.dumps(record, indent=2) + "\n")
+                written.append(folder)
+    return written
+
+
+def timed_gate(runs: Path, new: str, old: str) -> float:
+    argv = [sys.executable, "-m", "modelzoo", "zoo", "check", "--release", new, "--baseline", old,
+            "--runs-dir", str(runs)]
+    return _timed(argv, "zoo check --baseline", ok=(0, 1))
+
+
+CPU_SECONDS: list[float] = []  # user + system seconds of each timed process, in order (load-proof-ish)
+
+
+def _timed(argv: list[str], what: str, ok=(0,)) -> float:
+    """Wall seconds of one fresh process; its CPU seconds go to CPU_SECONDS."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU_SECONDS.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    if done.returncode not in ok:
+        raise SystemExit(f"{what} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return seconds
+
+
 def write_records(runs: Path, count: int, start: int = 0, seed: int = 0) -> list[Path]:
     rng = random.Random(seed)
     written = []
@@ -140,12 +223,7 @@ def write_records(runs: Path, count: int, start: int = 0, seed: int = 0) -> list
 
 def timed_report(runs: Path, out: Path) -> float:
     argv = [sys.executable, "-m", "modelzoo", "report", "--runs-dir", str(runs), "--output", str(out)]
-    start = time.perf_counter()
-    done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"modelzoo report failed ({done.returncode}):\n{done.stderr[-2000:]}")
-    return seconds
+    return _timed(argv, "modelzoo report")
 
 
 def machine() -> dict:
@@ -170,19 +248,39 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="build the runs folder here and keep it")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--history", metavar="RxCxN", help="instead of --records: R releases x C cells x N "
+                        "repeats of release runs (e.g. 20x300x3), and also time 'zoo check --baseline'")
     args = parser.parse_args()
     before = machine()
     root = args.keep or Path(tempfile.mkdtemp(prefix="report-bench-"))
     runs, out = root / "runs", root / "reports"
-    if runs.exists():
+    reuse = bool(args.keep) and (root / "built.txt").is_file() and (root / "built.txt").read_text() == \
+        f"{args.history or args.records}\n"
+    if runs.exists() and not reuse:
         shutil.rmtree(runs)
+    if args.history:
+        releases, cells, repeats = (int(n) for n in args.history.lower().split("x"))
     started = time.perf_counter()
-    folders = write_records(runs, args.records)
+    if reuse:  # --keep DIR of the same set: its records as they are (the index removed: a cold first report)
+        folders = sorted(p for p in runs.iterdir() if p.is_dir())
+        (runs / ".report-index.json").unlink(missing_ok=True)
+    elif args.history:
+        folders = write_history(runs, releases, cells, repeats)
+    else:
+        folders = write_records(runs, args.records)
+    if args.keep:
+        (root / "built.txt").write_text(f"{args.history or args.records}\n")
+    args.records = len(folders)
     size_mb = sum(p.stat().st_size for p in runs.glob("*/record.json")) / 1e6
     print(f"{args.records} records, {size_mb:.0f} MB, written in {time.perf_counter() - started:.1f} s")
+    gate = []
     try:
         first = timed_report(runs, out)
         indexed = [timed_report(runs, out) for _ in range(args.repeat)]
+        indexed_cpu = CPU_SECONDS[1:]
+        if args.history:
+            gate = [timed_gate(runs, f"24.{releases:02d}", f"24.{releases - 1:02d}") for _ in range(args.repeat)]
+        gate_cpu = CPU_SECONDS[1 + len(indexed):]
         rng = random.Random(1)
         for folder in rng.sample(folders, 20):  # rewritten: another FPS, same size or not
             record = json.loads((folder / "record.json").read_text())
@@ -199,12 +297,20 @@ def main() -> None:
     figures = {"records": args.records, "records_mb": round(size_mb, 1), "first_s": round(first, 3),
                "indexed_median_s": round(statistics.median(indexed), 3), "indexed_best_s": round(min(indexed), 3),
                "changed_s": round(changed, 3), "html_mb": round(html_mb, 1), "target_s": TARGET_S,
+               "indexed_cpu_median_s": round(statistics.median(indexed_cpu), 3),
+               "gate_cpu_median_s": round(statistics.median(gate_cpu), 3) if gate_cpu else None,
+               "gate_median_s": round(statistics.median(gate), 3) if gate else None,
+               "gate_best_s": round(min(gate), 3) if gate else None,
                "machine_before": before, "load_after": machine()["load_average"]}
     print(f"machine: {before['cpu']} ({before['isa']}, {before['cores']} cores), python {before['python']}, "
           f"load {before['load_average']} before, {figures['load_after']} after")
     print(f"first (no index): {first:.2f} s; indexed: median {statistics.median(indexed):.2f} s, best "
           f"{min(indexed):.2f} s; after 20 rewritten, 5 added, 5 removed: {changed:.2f} s "
           f"(target {TARGET_S:.0f} s); index.html {html_mb:.1f} MB")
+    print(f"indexed report CPU time (user + system): median {statistics.median(indexed_cpu):.2f} s")
+    if gate:
+        print(f"zoo check --baseline (indexed): median {statistics.median(gate):.2f} s, best {min(gate):.2f} s; "
+              f"CPU time median {statistics.median(gate_cpu):.2f} s")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
 

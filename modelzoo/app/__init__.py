@@ -16,7 +16,7 @@ Importing this package imports no torch; a run imports the trainer when it start
 """
 
 from modelzoo.app.catalog import Catalog, add_prepare_options, list_models, prepare
-from modelzoo.app.releases import zoo_cancel, zoo_check, zoo_run, zoo_status
+from modelzoo.app.releases import zoo_cancel, zoo_check, zoo_check_baseline, zoo_run, zoo_status
 from modelzoo.app.results import REPORT_FORMATS, Report, compare, report
 from modelzoo.app.running import (
     RunPlan,
@@ -36,5 +36,5 @@ from modelzoo.contract.api import UserError
 __all__ = [
     "REPORT_FORMATS", "Catalog", "Report", "RunPlan", "RunRequest", "RunStopped", "Session", "SweepResult",
     "UserError", "add_prepare_options", "compare", "evaluate", "export", "list_models", "plan", "prepare",
-    "plan_request", "report", "run", "run_request", "sweep", "zoo_cancel", "zoo_check", "zoo_run", "zoo_status",
+    "plan_request", "report", "run", "run_request", "sweep", "zoo_cancel", "zoo_check", "zoo_check_baseline", "zoo_run", "zoo_status",
 ]

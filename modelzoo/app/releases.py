@@ -31,7 +31,7 @@ from modelzoo.zoo.release import (
     runs_of_cells,
     save_summary,
 )
-from modelzoo.zoo.zoofile import resolve_profile
+from modelzoo.zoo.zoofile import apply_sets, resolve_profile
 
 
 def zoo_run(release: Optional[str] = None, *, session: Optional[Session] = None, **options) -> Optional[dict]:
@@ -49,16 +49,17 @@ def zoo_run(release: Optional[str] = None, *, session: Optional[Session] = None,
     if run_options.launcher == "slurm":
         from modelzoo.zoo import slurm_release
 
-        _check_profiles(cells, session)
+        _check_profiles(cells, session, run_options.sets)
         return slurm_release.run_release(run_options, session)
     if run_options.launcher != "local":
         raise UserError(f"launcher {run_options.launcher!r} is not known; choose local or slurm")
     return _run_here(cells, run_options, session)
 
 
-def _check_profiles(cells: list[Cell], session: Session) -> None:
+def _check_profiles(cells: list[Cell], session: Session, sets: list[str]) -> None:
     for model, profile in dict.fromkeys((c.model, c.profile) for c in cells):
-        resolve_profile(session.registry().model(model), session.zoo(), profile)
+        _, config = resolve_profile(session.registry().model(model), session.zoo(), profile)
+        apply_sets(config, list(sets))  # a --set that fits no cell is refused before any run
 
 
 def _run_here(cells: list[Cell], options: ZooRunOptions, session: Session) -> dict:
@@ -70,7 +71,7 @@ def _run_here(cells: list[Cell], options: ZooRunOptions, session: Session) -> di
                         "a plain command: it launches each cell's workers itself")
     release = release_of(session.zoo(), options.release)
     device = choose_device(options.device or "auto")
-    _check_profiles(cells, session)  # refuse the whole matrix before any run when a cell cannot work here
+    _check_profiles(cells, session, options.sets)  # refuse the whole matrix before any run when a cell cannot work here
     for cards in sorted({c.cards for c in cells}):
         try:
             launch.check_cards(cards, device)
@@ -107,6 +108,7 @@ def _run_cell(cell: Cell, action: Action, options: ZooRunOptions, session: Sessi
     resume = action.record["run_id"] if action.kind == "resume" else None
     request = RunRequest(cell.model, profile=None if resume else cell.profile, cards=cell.cards,
                          device=options.device, max_steps=cell.max_steps, resume=resume, release=cell.release,
+                         overrides=() if resume else tuple(options.sets),
                          zoo_cell=cell.as_record_field())
     session.say(f"cell {cell.name}: {'resuming' if resume else 'starting'} ({action.why})")
     before = {p.name for p in session.runs_dir.iterdir()}
@@ -153,6 +155,39 @@ def zoo_check(release: Optional[str] = None, *, session: Optional[Session] = Non
     for problem in problems:
         session.warn(f"skipped {problem}")
     return declared.id, check_release(zoo, declared, runs, session.registry().models)
+
+
+def zoo_check_baseline(release: Optional[str] = None, baseline: Optional[str] = None, *,
+                       session: Optional[Session] = None, max_fps_drop: Optional[float] = None):
+    """Judge every cell of ``release`` (default ``$MODELZOO_RELEASE``) against the same cell in
+    release ``baseline``, from the records (through the run index): ``(release, verdicts)``; see
+    :mod:`modelzoo.zoo.baseline`. The releases need not be in zoo.yaml: their runs say what ran."""
+    import os
+
+    from modelzoo.store.index import load_all_indexed
+    from modelzoo.zoo.baseline import check_baseline
+    from modelzoo.zoo.history import collect, release_of_record
+    from modelzoo.zoo.release import RELEASE_ENV
+
+    session = session or Session()
+    release = release or os.environ.get(RELEASE_ENV)
+    if not release or not baseline:
+        raise UserError(f"zoo check --baseline needs both releases: --release NEW (or ${RELEASE_ENV}) and "
+                        "--baseline OLD")
+    if max_fps_drop is not None and not (max_fps_drop >= 0 and max_fps_drop < float("inf")):
+        raise UserError(f"--max-fps-drop {max_fps_drop!r}: give a percentage >= 0, e.g. 5")
+    seen: set[str] = set()
+
+    def of_either(record: dict) -> bool:  # the two releases' runs; the others' releases named in errors
+        name = release_of_record(record)
+        seen.add(name)
+        return name in (release, baseline)
+
+    found, problems = load_all_indexed(session.runs_dir, warn=session.warn, keep=of_either)
+    for problem in problems:
+        session.warn(f"skipped {problem}")
+    history = collect(found, session.registry().models)
+    return release, check_baseline(history, release, baseline, max_fps_drop, known=sorted(seen - {None}))
 
 
 def zoo_status(release: Optional[str] = None, *, session: Optional[Session] = None):

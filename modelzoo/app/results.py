@@ -44,7 +44,7 @@ def report(session: Optional[Session] = None, *, formats: Sequence[str] = REPORT
     else:
         from modelzoo.store.index import load_all_indexed
 
-        found, problems = load_all_indexed(session.runs_dir)  # without their curves, from the run index
+        found, problems = load_all_indexed(session.runs_dir, warn=session.warn)  # without curves, via the run index
     for problem in problems:
         session.warn(f"skipped {problem}")  # also listed in the report
     if not found:

@@ -62,6 +62,9 @@ def add_zoo_parser(verbs, common: Callable[[argparse.ArgumentParser], None]) -> 
     p.add_argument("--device", choices=("auto", "cuda", "cpu"),
                    help="cuda when a card is visible, else cpu (default: auto)")
     p.add_argument("--data-root", help="root of the data sets (default: $MODELZOO_DATA_ROOT or ./data)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a setting in every new run of the matrix, as 'modelzoo run --set' "
+                   "(repeatable; e.g. a deliberate slowdown to test the gate)")
     p.add_argument("--launcher", choices=("local", "slurm"), default="local",
                    help="local: every cell here, one after another (default); slurm: one batch job per cell")
     group = p.add_argument_group("slurm launcher")
@@ -83,14 +86,20 @@ def add_zoo_parser(verbs, common: Callable[[argparse.ArgumentParser], None]) -> 
     common(p)
     p.add_argument("--release", help=release_help)
     p = actions.add_parser("check", help="judge every cell of a release against zoo.yaml's references, "
-                           "targets and tolerances; exit 1 on any failure, 2 on bad input")
+                           "targets and tolerances, or with --baseline against an earlier release's runs; "
+                           "exit 1 on any failure, 2 on bad input")
     common(p)
     p.add_argument("--release", help=release_help)
+    p.add_argument("--baseline", metavar="OLD", help="judge each cell against the same cell (model, profile, "
+                   "card, card count) in release OLD's runs instead: regression / improvement / unchanged / "
+                   "new cell / missing, noise-aware")
+    p.add_argument("--max-fps-drop", type=float, metavar="PCT", help="with --baseline: the FPS drop allowed "
+                   "when a cell's noise is unknown or smaller (default 5)")
 
 
 def run_command(args, session: app.Session) -> int:
     summary = app.zoo_run(args.release, session=session, models=args.models, cards=args.cards,
-                          device=args.device, launcher=args.launcher, partition=args.partition,
+                          device=args.device, sets=args.sets, launcher=args.launcher, partition=args.partition,
                           account=args.account, time=args.time, sbatch_args=args.sbatch_args,
                           cards_per_node=args.cards_per_node, no_wait=args.no_wait)
     if summary is None:  # --no-wait: the jobs are queued
@@ -126,6 +135,11 @@ def cancel_command(args, session: app.Session) -> int:
 def check_command(args, session: app.Session) -> int:
     from modelzoo.zoo.gate import format_verdicts
 
+    if args.baseline is not None:
+        return baseline_command(args, session)
+    if args.max_fps_drop is not None:
+        raise UserError("--max-fps-drop applies to 'zoo check --baseline OLD'; add --baseline or drop it")
+
     release_id, verdicts = app.zoo_check(args.release, session=session)
     print(terminal_text(format_verdicts(verdicts)))
     failed = [v for v in verdicts if not v.passed]
@@ -134,6 +148,27 @@ def check_command(args, session: app.Session) -> int:
                             + "; ".join(f"{v.cell.name} ({v.failures[0]})" for v in failed)))
         return EXIT_FAILED
     print(f"zoo check {release_id}: pass: all {len(verdicts)} cells meet {session.zoo().path}")
+    return 0
+
+
+def baseline_command(args, session: app.Session) -> int:
+    from modelzoo.zoo.baseline import format_table
+
+    new, verdicts = app.zoo_check_baseline(args.release, args.baseline, session=session, max_fps_drop=args.max_fps_drop)
+    print(format_table(verdicts, new, args.baseline))
+    counts: dict[str, int] = {}
+    for verdict in verdicts:
+        counts[verdict.verdict] = counts.get(verdict.verdict, 0) + 1
+    summary = ", ".join(f"{n} {name}" for name, n in sorted(counts.items()))
+    failing = [v for v in verdicts if v.failing]
+    if failing:
+        print(f"zoo check {new} against {args.baseline}: FAIL: " + "; ".join(
+            f"{v.cell.key.name} ({v.verdict}: {v.detail()})" for v in failing))
+        return EXIT_FAILED
+    if any(v.verdict == "cannot judge" for v in verdicts):
+        print(f"zoo check {new} against {args.baseline}: cannot judge every cell ({summary})")
+        return EXIT_USAGE
+    print(f"zoo check {new} against {args.baseline}: pass: {summary}")
     return 0
 
 

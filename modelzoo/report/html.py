@@ -35,19 +35,43 @@ _DEVICE_KEYS = ("gpu", "gpu_count", "gpu_mem_gb", "driver", "sdk", "cpu", "cpu_c
 _SOFTWARE_KEYS = ("torch", "cuda", "python", "platform", "release", "git_commit", "git_dirty")
 
 
-# Per-run charts for the newest runs only (and every main-table run): a page of thousands
-# of runs stays a few MB and opens at once; `modelzoo report --runs ID` charts any run.
+# Per-run charts for this many runs, the main tables' runs first, then the newest: a page of
+# thousands of runs stays a few MB and opens at once; `modelzoo report --runs ID` charts any run.
 CHARTED_RUNS = 100
+OVERVIEW_RUNS = 12  # runs overlaid in a model's overview charts (the newest of its Results runs)
+
+
+# Full details (every field) for the newest runs and the tables' runs; older runs are one row
+# each (an anchor for every link): 18,000 runs' details were 100 MB and 10 s of the report.
+DETAILED_RUNS = 300
 
 
 def render_html(report: Report) -> str:
+    from modelzoo.report.history import release_history
+
     shown = {r.run_id for s in report.sections for r in s.main_runs}
     newest = list(reversed(report.runs))  # newest first
-    runs = [run_view(r, charts=i < CHARTED_RUNS or r.run_id in shown) for i, r in enumerate(newest)]
+    detailed = [r for i, r in enumerate(newest) if i < DETAILED_RUNS or r.run_id in shown]
+    # charts (each reads its run's curves from the record file): the tables' runs first, then the newest
+    ranked = [r for r in newest if r.run_id in shown] + [r for r in newest if r.run_id not in shown]
+    charted = {r.run_id for r in ranked[:CHARTED_RUNS]}
+    runs = [run_view(r, charts=r.run_id in charted) for r in detailed]
+    older = older_runs_html([r for i, r in enumerate(newest) if not (i < DETAILED_RUNS or r.run_id in shown)])
     overviews = {s.model: overview_charts(s) for s in report.sections}
     return template_environment(autoescape=True).get_template("index.html.j2").render(
         report=report, runs=runs, overviews=overviews, fps_definition=FPS_DEFINITION, readme_note=README_NOTE,
-        fmt=fixed, version=__version__, charted_runs=CHARTED_RUNS, kv_html=kv_html)
+        fmt=fixed, version=__version__, charted_runs=CHARTED_RUNS, kv_html=kv_html, older_runs=older,
+        detailed_runs=DETAILED_RUNS, history=release_history([r.record for r in report.runs]))
+
+
+def older_runs_html(runs: list[Run]) -> Markup:
+    """One table row per run (newest first), each row the run's anchor."""
+    rows = "".join(
+        f'<tr id="run-{_escape(r.run_id)}"><td><code>{_escape(r.run_id)}</code></td><td>{_escape(r.title)}</td>'
+        f'<td>{_escape(r.gpu_cell)}</td><td>{_escape(r.profile)}</td><td>{_escape(r.release or MISSING)}</td>'
+        f'<td><span class="badge status-{_escape(r.status)}">{_escape(r.status)}</span></td>'
+        f'<td class="num">{_escape(fixed(r.fps))}</td><td>{_escape(r.started)}</td></tr>\n' for r in runs)
+    return Markup(rows)
 
 
 def kv_html(title: str, pairs: list[tuple[str, str]]) -> Markup:
@@ -71,19 +95,24 @@ def overview_charts(section: ModelSection) -> list[Markup]:
     scaling = _scaling_chart(section)
     if scaling:
         charts.append(scaling)
-    runs = section.main_runs
+    newest = {r.run_id for r in sorted(section.main_runs, key=lambda r: (r.started, r.run_id))[-OVERVIEW_RUNS:]}
+    runs = [r for r in section.main_runs if r.run_id in newest]  # 300 overlaid lines are one blot
+    left_out = len(section.main_runs) - len(runs)
+    subtitle = f"the newest {len(runs)} of the {len(section.main_runs)} Results runs" if left_out else ""
     throughput = [svg.Series(f"{r.gpu_cell} · {r.profile} · {r.run_id}", *_xy(r.curves.get("throughput"), "step", "fps"))
                   for r in runs if _has_xy(r.curves.get("throughput"), "step", "fps")]
     if throughput:
         charts.append(Markup(svg.line_chart(throughput, title=f"{section.title}: throughput per step",
-                                            x_label="step", y_label=section.unit, y_from_zero=True)))
+                                            x_label="step", y_label=section.unit, y_from_zero=True,
+                                            subtitle=subtitle)))
     for spec in _curve_specs(runs):
         series = [svg.Series(f"{r.gpu_cell} · {r.run_id}{_caption(r, spec, ' ')}",
                              *_xy(r.curves.get(spec.name), spec.x, spec.y))
                   for r in runs if _has_xy(r.curves.get(spec.name), spec.x, spec.y)]
         if series:
             charts.append(Markup(svg.line_chart(series, title=f"{section.title}: {spec.title}",
-                                                x_label=spec.x_label or spec.x, y_label=spec.y_label or spec.y)))
+                                                x_label=spec.x_label or spec.x, y_label=spec.y_label or spec.y,
+                                                subtitle=subtitle)))
     return charts
 
 

@@ -126,10 +126,10 @@ def build_report(records: Iterable[Any], references: Optional[dict] = None,
 
 def read_runs(records: Iterable[Any]) -> tuple[list[Run], list[str]]:
     """The usable runs and one line per record left out."""
-    runs, problems = [], []
+    runs, problems, memo = [], [], {}
     for index, record in enumerate(records):
         try:
-            runs.append(read_run(record))
+            runs.append(read_run(record, memo))
         except RecordProblem as exc:
             problems.append(f"record {index + 1} skipped: {exc}")
     return runs, problems

@@ -97,14 +97,16 @@ def line_chart(series: Sequence[Series], *, title: str, x_label: str, y_label: s
                x_range: Optional[tuple[float, float]] = None,
                y_range: Optional[tuple[float, float]] = None,
                y_from_zero: bool = False, hlines: Sequence[HLine] = (),
-               diagonal: bool = False, standalone: bool = False, subtitle: str = "") -> str:
+               diagonal: bool = False, standalone: bool = False, subtitle: str = "",
+               x_labels: Optional[Sequence[str]] = None) -> str:
     """An SVG line chart of ``series``; a chart with no finite point says "no data".
 
     ``subtitle`` is a smaller line under the title (what the chart leaves out, and why).
     ``x_range``/``y_range`` fix an axis (a ROC plot uses (0, 1) for both); otherwise the
     axis spans the data (and ``hlines``), from 0 when ``y_from_zero``. The legend, below
     the plot, lists each series and marker line; it is left out for a single unlabelled
-    series.
+    series. ``x_labels`` names the x positions 0, 1, 2...: a categorical axis such as releases
+    (at most 12 labels are written, evenly spaced).
     """
     data = [(s, _points(s)) for s in series]
     data = [(s, pts) for s, pts in data if pts]
@@ -139,7 +141,11 @@ def line_chart(series: Sequence[Series], *, title: str, x_label: str, y_label: s
 
     xs = [x for _, pts in data for x, _ in pts]
     ys = [y for _, pts in data for _, y in pts] + [h.y for h in hlines if finite(h.y) is not None]
-    if x_range:
+    if x_labels:
+        stride = max(1, math.ceil(len(x_labels) / 12))
+        x_ticks = [float(i) for i in range(0, len(x_labels), stride)]
+        x_lo, x_hi = 0.0, float(max(len(x_labels) - 1, 1))
+    elif x_range:
         x_ticks = nice_ticks(*x_range)
         x_lo, x_hi = x_range
     else:
@@ -179,7 +185,7 @@ def line_chart(series: Sequence[Series], *, title: str, x_label: str, y_label: s
         out.append(f'<line x1="{x:.1f}" y1="{top + plot_h}" x2="{x:.1f}" y2="{top + plot_h + 4}" '
                    f'stroke="#57606a"/>')
         out.append(f'<text x="{x:.1f}" y="{top + plot_h + 17}" font-size="11" text-anchor="middle" '
-                   f'fill="#57606a">{escape(format_tick(t, x_step))}</text>')
+                   f'fill="#57606a">{escape(x_labels[int(t)] if x_labels else format_tick(t, x_step))}</text>')
     out.append(f'<text x="{left + plot_w / 2:.1f}" y="{height - 8}" font-size="12" '
                f'text-anchor="middle" fill="#1b1f24">{escape(x_label)}</text>')
     out.append(f'<text x="14" y="{top + plot_h / 2:.1f}" font-size="12" text-anchor="middle" '

@@ -455,7 +455,7 @@ def load(path: Path) -> dict:
     return record
 
 
-def _check_shape(record, path: Path) -> None:
+def _check_shape(record, path: os.PathLike | str) -> None:
     if not isinstance(record, dict):
         raise UserError(f"run record {path} is not a JSON object (found {type(record).__name__}); {_FIX}")
     if record.get("schema_version") != SCHEMA_VERSION:
@@ -471,9 +471,16 @@ def _check_shape(record, path: Path) -> None:
         raise UserError(f"run record {path}: metric_columns is not a list of mappings; {_FIX}")
     if not valid_run_id(record["run_id"]):
         raise UserError(f"run record {path} has an invalid run id {record['run_id']!r}; {_FIX}")
-    if record["run_id"] != path.parent.name:
+    folder = os.path.basename(os.path.dirname(os.fspath(path)))  # a str path too (the run index's)
+    if record["run_id"] != folder:
         raise UserError(f"run record {path} says run_id '{record['run_id']}' but lives in folder "
-                        f"'{path.parent.name}'; rename the folder to '{record['run_id']}' or remove it")
+                        f"'{folder}'; rename the folder to '{record['run_id']}' or remove it")
+
+
+def check_loaded(record, path: os.PathLike | str) -> None:
+    """The checks :func:`load` makes on a parsed record (``path``: its record.json); UserError
+    naming the problem. For a copy of a record read from elsewhere, such as the run index."""
+    _check_shape(record, path)
 
 
 def find(runs_dir: Path, run_id: str) -> dict:

@@ -153,6 +153,7 @@ class ZooRunOptions:
     models: Optional[list[str]] = None
     cards: Optional[list[int]] = None
     device: Optional[str] = None
+    sets: list[str] = field(default_factory=list)  # --set KEY=VALUE for every new run (a resumed one keeps its own)
     debug: bool = False
     launcher: str = "local"                 # or "slurm"
     partition: Optional[str] = None         # the Slurm launcher's options from here on
@@ -223,6 +224,7 @@ def run_argv(cell: Cell, action: Action, args: ZooRunOptions, runs_dir: Path, zo
             "--data-root", str(args.data_root), "--zoo", str(zoo_path)]
     argv += ["--resume", action.record["run_id"]] if action.kind == "resume" else ["--profile", cell.profile]
     argv += ["--device", args.device] if args.device else []
+    argv += [arg for entry in args.sets for arg in ("--set", entry)] if action.kind != "resume" else []
     argv += ["--max-steps", str(cell.max_steps)] if cell.max_steps else []
     argv += ["--zoo-root", str(args.zoo_root)] if args.zoo_root else []  # a recipe's checkout, for a Slurm job too
     return argv + (["--debug"] if args.debug else [])
@@ -246,7 +248,7 @@ def save_summary(release: ZooRelease, outcomes: list[Outcome], started: str, dev
     """The zoo run's summary record: every cell with its run id, status and numbers."""
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     largest = max(o.cell.cards for o in outcomes)
-    filters = {k: v for k, v in (("models", args.models), ("cards", args.cards)) if v}
+    filters = {k: v for k, v in (("models", args.models), ("cards", args.cards), ("set", args.sets)) if v}
     summary = records.new_record(
         run_id=f"{stamp}-zoo-{_plain(release.id)}-{secrets.token_hex(2)}", kind="zoo", model="zoo",
         model_title=f"Zoo release {release.id}", plugin={}, profile="-",

@@ -165,3 +165,25 @@ def references() -> dict:
 @pytest.fixture
 def envs() -> dict:
     return {"bi_v100": dict(BI_V100_ENV), "h100": dict(H100_ENV), "cpu": dict(CPU_ENV)}
+
+
+HISTORY_RELEASES = ["24.01", "24.02", "24.03", "24.04", "24.05", "24.06", "24.07", "24.08"]
+
+
+@pytest.fixture
+def history_records() -> list[dict]:
+    """Two facenet cells over eight releases, three runs each: the 1-card cell drops 12 % in
+    24.04 and again in 24.07; the 8-card cell holds still; one run is not a release run."""
+    found = []
+    for r, release in enumerate(HISTORY_RELEASES):
+        for cards, base in ((1, 210.0), (8, 1600.0)):
+            level = base * (0.88 if cards == 1 and r >= 3 else 1.0) * (0.88 if cards == 1 and r >= 6 else 1.0)
+            for k in range(3):
+                record = build_record(f"{release}-c{cards}-{k}", env=dict(BI_V100_ENV), cards=cards,
+                                     fps=level * (1 + 0.004 * ((k + r) % 3 - 1)),
+                                     started=f"2026-{r + 1:02d}-01T00:0{k}:00+00:00", release=release)
+                record["zoo_cell"] = {"release": release, "model": "facenet", "profile": "zoo", "cards": cards,
+                                      "max_steps": None}
+                found.append(record)
+    found.append(build_record("not-a-release-run", env=dict(BI_V100_ENV), fps=10.0))
+    return found

@@ -304,3 +304,23 @@ def test_charts_are_drawn_for_the_newest_runs_and_the_results_runs_only(make_rec
     oldest_demo = _details(page, "demo-000")
     assert _chart_titles(oldest_demo) == []
     assert "<code>modelzoo report --runs demo-000</code> draws this one's." in oldest_demo
+
+
+def test_runs_past_the_detailed_ones_are_one_row_each_and_every_link_still_lands(make_record, envs):
+    from modelzoo.report.html import DETAILED_RUNS
+
+    real = make_record("real-old", env=envs["bi_v100"], started="2025-01-01T00:00:00+00:00")
+    demos = [make_record(f"demo-{i:03d}", env=envs["cpu"], device="cpu", data_kind="synthetic", curves=False,
+                         error=HOSTILE, started=f"2026-01-01T{i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}+00:00")
+             for i in range(DETAILED_RUNS + 2)]
+    page = _page([real, *demos])
+    assert page.count('<details class="run"') == DETAILED_RUNS + 1           # the newest, and the Results run
+    assert _details(page, "real-old") and _details(page, f"demo-{DETAILED_RUNS + 1:03d}")
+    older = page.split('<table class="older-runs">', 1)[1].split("</table>", 1)[0]
+    rows = re.findall(r'<tr id="run-(demo-\d+)">(.*?)</tr>', older, re.S)
+    assert [r[0] for r in rows] == ["demo-001", "demo-000"]                  # newest first, one row each
+    assert "CPU x1" in rows[0][1] and "<script>" not in page
+    links = re.findall(r'href="#run-([^"]+)"', page)
+    assert "demo-000" in links                                              # the synthetic-data table links it
+    for run_id in links:                                                    # every run link has its anchor
+        assert f'id="run-{run_id}"' in page

@@ -138,3 +138,36 @@ def test_chromium_screenshot_shows_the_plotted_series(report_html, tmp_path):
     assert near(PALETTE[0]) > 500
     assert near(PALETTE[1]) > 500
     assert len(image.getcolors(maxcolors=1 << 20) or []) > 50  # a rendered page, not a blank
+
+
+def test_chromium_renders_the_release_history_charts_and_the_regressions(history_records, tmp_path):
+    binary = _chromium()
+    [page] = render_reports(history_records, {}, tmp_path / "reports", formats=("html",), generated=GENERATED)
+    dom = _run_chromium(binary, tmp_path / "profile-history", "--dump-dom", page.as_uri()).stdout
+    history = dom.split('<section id="history">', 1)[1].split("</section>", 1)[0]
+    # one chart per cell, the releases on the x axis; FPS and the metric, a line with a dot per release each
+    assert history.count("<svg") == 2 and history.count("<polyline") == 4
+    assert history.count("FPS (100 % = ") == 4 and history.count("LFW_Accuracy (100 % = ") == 4  # legend + tooltip
+    assert all(history.count(f">{release}</text>") == 2 for release in ("24.01", "24.04", "24.08"))
+    assert _table_text(history, "history-cells") == [
+        ["facenet/zoo Iluvatar BI-V100 x1", "8", "162.62", "2"], ["facenet/zoo Iluvatar BI-V100 x8", "8", "1600.00", "0"]]
+    regressions = dom.split('<section id="regressions">', 1)[1].split("</section>", 1)[0]
+    rows = _table_text(regressions, "regressions")
+    assert [(r[0], r[1], r[2], r[4]) for r in rows] == [
+        ("facenet/zoo Iluvatar BI-V100 x1", "FPS", "regression", "24.04"),
+        ("facenet/zoo Iluvatar BI-V100 x1", "FPS", "regression", "24.07")]
+    assert all(r[6].startswith("-12.") for r in rows)
+    # the two charts alone on a page, as the browser paints them: FPS (first colour) and the metric (second)
+    import numpy as np
+    from PIL import Image
+
+    charts = re.findall(r"<svg.*?</svg>", page.read_text().split('<section id="history">', 1)[1], re.S)[:2]
+    alone = tmp_path / "charts.html"
+    alone.write_text("<!doctype html><html><body>" + "".join(charts) + "</body></html>")
+    shot = tmp_path / "history.png"
+    _run_chromium(binary, tmp_path / "profile-history-shot", "--window-size=1000,700", f"--screenshot={shot}",
+                  alone.as_uri())
+    pixels = np.asarray(Image.open(shot).convert("RGB"), dtype=np.int16)
+    for color in PALETTE[:2]:
+        target = np.array([int(color[i:i + 2], 16) for i in (1, 3, 5)], dtype=np.int16)
+        assert int((np.abs(pixels - target).sum(axis=-1) < 40).sum()) > 300, color

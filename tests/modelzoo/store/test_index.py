@@ -84,7 +84,8 @@ def test_a_broken_record_is_listed_every_time_and_a_repaired_one_returns(runs):
 
 
 @pytest.mark.parametrize("content", ["{not json", '{"version": 99, "entries": {}}', '[]',
-                                     '{"version": 1, "entries": {"run-0": "x"}}'])
+                                     '{"version": 1, "entries": {"run-0": "x"}}',
+                                     '{"version": 3, "shared": [], "layouts": [], "entries": {"run-0": "x"}}'])
 def test_an_unreadable_or_foreign_index_is_rebuilt(runs, content):
     _same_as_the_files(runs)
     (runs / INDEX_FILE).write_text(content)
@@ -95,8 +96,9 @@ def test_an_unreadable_or_foreign_index_is_rebuilt(runs, content):
 def test_an_index_entry_with_a_stale_signature_is_not_trusted(runs):
     _same_as_the_files(runs)
     data = json.loads((runs / INDEX_FILE).read_text())
-    data["entries"]["run-0"]["record"]["metrics"]["fps"] = -1.0   # the index says one thing...
-    data["entries"]["run-0"]["signature"][0] -= 1                  # ...about another version of the file
+    signature, number, values = data["entries"]["run-0"]
+    values[data["layouts"][number].index("metrics")]["fps"] = -1.0  # the index says one thing...
+    signature[0] -= 1                                                # ...about another version of the file
     (runs / INDEX_FILE).write_text(json.dumps(data))
     assert _same_as_the_files(runs)[0]["metrics"]["fps"] == 100.0
 
@@ -126,3 +128,13 @@ def test_the_report_reads_curves_of_an_indexed_record_from_its_file(runs, tmp_pa
     assert "curves" not in found[0]
     report = build_report(found, {})
     assert report.runs[0].curves["loss"]["loss"] == [3.0, 2.0, 1.0]
+
+
+def test_keep_narrows_what_is_returned_and_every_entry_stays_indexed(runs):
+    _same_as_the_files(runs)
+    records.save(_record("run-1", 250.0), runs)  # changed since: re-read, and still filtered
+    found, problems = load_all_indexed(runs, keep=lambda record: record.get("metrics", {}).get("fps", 0) > 150)
+    assert [(r["run_id"], r["metrics"]["fps"]) for r in found] == [("run-1", 250.0), ("run-2", 300.0)]
+    assert problems == []
+    assert set(json.loads((runs / INDEX_FILE).read_text())["entries"]) == {"run-0", "run-1", "run-2"}
+    assert [r["metrics"]["fps"] for r in _same_as_the_files(runs)] == [100.0, 250.0, 300.0]
