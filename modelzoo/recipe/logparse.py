@@ -82,6 +82,7 @@ class LogParser:
         self.curves: dict[str, Series] = {}
         self._stretch = 0
         self._window = [0.0, 0.0]         # samples, seconds of the outside window
+        self.window_steps = 0             # the iterations inside that window
         self._previous: Optional[_Step] = None
 
     # --- feeding -------------------------------------------------------------------------
@@ -127,6 +128,7 @@ class LogParser:
             if seconds > 0:
                 self._window[0] += samples
                 self._window[1] += seconds
+                self.window_steps += step - self._previous.step
                 self._series("throughput", "step", "fps").add(step, round(samples / seconds, 3))
         self._previous = current
         seconds, count = _number(groups.get("seconds")), _number(groups.get("count")) or 1.0

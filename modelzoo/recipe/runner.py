@@ -173,7 +173,9 @@ def _fill(record: dict, planned: Planned, outcome: Outcome, parser: LogParser, p
     metrics = dict(parser.metrics)
     fps = parser.fps
     metrics.update(fps=fps, fps_per_card=fps / cards if fps else None, recipe_fps=parser.recipe_fps,
-                   timed_seconds=round(parser.window_seconds, 3), images_seen=parser.window_samples,
+                   timed_seconds=round(parser.window_seconds, 3), timed_steps=parser.window_steps,
+                   # the samples of every step the log counted, as a native run's images_seen
+                   images_seen=(parser.last_step or 0) * planned.samples_per_iteration or parser.window_samples,
                    steps=parser.last_step, iteration_lines=parser.iterations, wall_seconds=round(outcome.seconds, 3),
                    cpu_seconds=outcome.cpu_s)
     warnings = list(record.get("warnings") or [])

@@ -113,9 +113,13 @@ def test_the_pixel_limit_is_one_number(huge_png):
 
 
 def _peak_kb(code: str) -> tuple[str, int]:
-    """Run ``code`` in a fresh interpreter; its output and its peak resident memory (kB)."""
-    done = subprocess.run([sys.executable, "-c", code + "\nimport resource\n"
-                           "print('peak', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"],
+    """Run ``code`` in a fresh interpreter; its output and its peak resident memory (kB).
+
+    VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over an exec, so a child of a
+    large pytest process would report the parent's size."""
+    done = subprocess.run([sys.executable, "-c", code + "\nfrom pathlib import Path\n"
+                           "hwm = [l for l in Path('/proc/self/status').read_text().splitlines() if l.startswith('VmHWM:')]\n"
+                           "print('peak', hwm[0].split()[1])"],
                           capture_output=True, text=True, timeout=120, cwd=REPO)
     assert done.returncode == 0, done.stderr[-2000:]
     out, peak = done.stdout.rsplit("peak", 1)

@@ -235,7 +235,10 @@ def test_the_trainer_trains_the_same_with_and_without_resident_data(tmp_path, mo
         return record
 
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # steady on a shared 2-core machine; the equality holds at any count
+    # One thread for both runs: a run otherwise picks its count from the cores free at its start
+    # (and re-checks them), and two counts sum in different orders on a busy machine.
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    torch.set_num_threads(1)
     try:
         loader, on = run("off"), run("on")
     finally:
