@@ -7,7 +7,7 @@
   killed with SIGKILL (:func:`die_with_parent`), so that nothing outlives the command and
   writes after it has ended.
 - A pool's workers leave Ctrl-C to the parent (:func:`pool_worker_start`, and the workers are
-  started with SIGINT ignored: :func:`children_ignore_sigint`), which stops them
+  started with SIGINT blocked: :func:`children_ignore_sigint`), which stops them
   (:func:`stop_pool`): SIGTERM, which ends a worker between tasks at once and inside a task
   after its cleanups (a temporary file) ran (:func:`pool_task`); SIGKILL for a worker that
   has not left within a few seconds.
@@ -165,18 +165,20 @@ def pool_task() -> Iterator[None]:
 
 @contextlib.contextmanager
 def children_ignore_sigint() -> Iterator[None]:
-    """Start processes (a pool's submit) with SIGINT ignored, a disposition they keep across
-    exec: a Ctrl-C to the terminal's process group then reaches the parent alone, not a worker
-    still importing its modules (which would print a traceback). Off the main thread, as is."""
+    """Start processes (a pool's submit) with SIGINT blocked in this thread, a signal mask they
+    inherit across exec: a Ctrl-C to the terminal's process group then reaches the parent alone,
+    not a worker still importing its modules (which would print a traceback). Blocked, not
+    ignored: a Ctrl-C that comes while the workers start is held and raised here the moment the
+    block ends (or at once by another thread's delivery), never lost. Off the main thread, as is."""
     try:
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except ValueError:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    except (ValueError, OSError):
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def stop_pool(pool, wait_s: float = POOL_STOP_WAIT_S) -> None:
