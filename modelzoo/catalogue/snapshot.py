@@ -87,6 +87,7 @@ def check_root(root: Path) -> Path:
 
 def load_entries(root: Path) -> list[Entry]:
     """model_info.json's entries with their READMEs found; UserError when the file is not the zoo's JSON."""
+    root = Path(root)
     path = check_root(root) / INFO_FILE
     try:
         text = path.read_bytes().decode("utf-8")
