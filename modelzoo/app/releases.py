@@ -141,10 +141,14 @@ def _record_left_by(cell: Cell, action: Action, runs_dir: Path, before: set[str]
 def zoo_check(release: Optional[str] = None, *, session: Optional[Session] = None):
     """Judge every cell of ``release`` against zoo.yaml's references, targets and tolerances:
     ``(release id, verdicts)``; a verdict ``passed`` or lists its failures."""
+    from modelzoo.app.zoo_catalogue import catalogue
+    from modelzoo.catalogue.link import with_catalogue_references
     from modelzoo.zoo.gate import check_release
 
     session = session or Session()
     zoo = session.zoo()
+    if any(m.catalogue and not m.references for m in zoo.models.values()):  # gate on the imported references
+        zoo = with_catalogue_references(zoo, catalogue(session))
     declared = release_of(zoo, release)
     runs, problems = runs_of_cells(plan_cells(declared), session.runs_dir)
     for problem in problems:

@@ -23,7 +23,7 @@ _UNITS = (r"%|s/it|s/step|it/s|samples/s(?:ec)?|sequences/s(?:ec)?|tokens/s(?:ec
           r"images/s(?:ec)?|imgs/s|ms|s")
 _VALUE = re.compile(rf"(?P<num>{NUMBER})(?:\s*(?:\+-|±|\+/-)\s*(?P<std>{NUMBER}))?\s*(?P<unit>(?:{_UNITS})(?![\w/]))?")
 _PAIR_SPLIT = re.compile(r"\s*[,，;；]\s*")
-_LABELLED = re.compile(rf"^(?P<label>[A-Za-z][\w@.()\-/ ]*?)\s*[=:：]\s*(?P<rest>.+)$")
+_LABELLED = re.compile(r"^(?P<label>[A-Za-z][\w@.()\-/ ]*?)\s*[=:：]\s*(?P<rest>.+)$")
 _SEPARATED = re.compile(rf"(?P<label>[A-Za-z'][^=:：]*?)\s*[=:：]\s*(?P<num>{NUMBER})\s*(?P<unit>%)?")
 _SPACED = re.compile(rf"(?P<label>[A-Za-z'][\w@.'()\-]*)(?:\s*[=:：]\s*|\s+)(?P<num>{NUMBER})\s*(?P<unit>%)?")
 _DURATION = re.compile(r"^(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m(?:in)?)?(?:(?P<s>\d+)s)?$")
