@@ -50,6 +50,11 @@ def build(root: Path) -> dict:
     """The catalogue document of the checkout at ``root``."""
     root = Path(root)
     entries = [_entry(root, e) for e in load_entries(root)]
+    seen: dict[str, int] = {}
+    for entry in entries:   # two entries of one folder (a duplicate the lint reports): key#2
+        seen[entry["key"]] = seen.get(entry["key"], 0) + 1
+        if seen[entry["key"]] > 1:
+            entry["key"] += f"#{seen[entry['key']]}"
     entries.sort(key=lambda e: (e["key"], e["index"]))
     license_line = ""
     if (root / "LICENSE").is_file():

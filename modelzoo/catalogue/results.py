@@ -173,7 +173,7 @@ def _read_row(row: Row, titles: list[str], roles: list[str]) -> tuple[list[Refer
                 config_text.append(cell)
         else:
             _put_value(base, title, cell, problems)
-    base.config = ", ".join(config_text)
+    base.config = ", ".join([*config_text, *([base.config] if base.config else [])])
     if not split:
         return [base], problems
     references = []
@@ -242,7 +242,9 @@ def _put_value(ref: Reference, title: str, cell: str, problems: list[str], title
         if item.unit in ("s/it", "s/step", "it/s", "samples/sec", "samples/s", "sequences/sec", "tokens/s",
                          "img/s", "images/s") and role == "metric" and not item.label:
             role = "throughput"
-        if role == "throughput":
+        if role == "throughput" and ref.fps is not None:   # a second rate ('ips_per_gpu'): a named figure
+            ref.metrics[values.label_key(label)] = item.number
+        elif role == "throughput":
             ref.fps = item.number
             ref.fps_unit = item.unit or (label if title_is_unit or item.label else "")
         elif role == "time":
