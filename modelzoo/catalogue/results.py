@@ -97,6 +97,8 @@ def column_role(title: str, cells: list[str]) -> str:
         return "per_count"
     if _CONFIG_TITLE.match(key) and any(values.labelled(c) for c in cells):
         return "config_cell"
+    if values.meaning(key) == "throughput" and key not in _TEXT_TITLES:
+        return "value"
     if key in _TEXT_TITLES or all(_is_text(c) and not re.search(r"\d\.\d", c) for c in cells):
         return "text"
     return "value"
