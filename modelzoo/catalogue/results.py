@@ -143,6 +143,9 @@ def _read_row(row: Row, titles: list[str], roles: list[str]) -> tuple[list[Refer
             continue
         if index == 0 and role in ("text", "value") and _is_text(cell):
             base.model_cell = cell
+            named = re.search(r"\(([^()]+)\)$", cell)   # 'Facenet (BI-V150 x8)': a card the table has no column for
+            if named and values.card(named.group(1)) and values.card(named.group(1))[0]:
+                _put_card(base, named.group(1), title, problems)
         elif role != "card" and values.card(cell) and values.card(cell)[0]:
             _put_card(base, cell, title, problems)     # a card in a shifted column ('| DCNv2 | BI-V100 x8 |')
             base.notes.append(f"card {cell!r} read from column {title!r}")

@@ -163,18 +163,20 @@ def _card_text(template: str, gpu: str, cards: int) -> str:
     match = re.match(r"^(?P<card>(?:BI|NV|MR)[\s-]*[Vv]?\s*\d+\w*?)(?P<sep>\s*[x×*]\s*)?(?P<n>\d+)?$",
                      template.strip(), re.IGNORECASE)
     if not match:
-        return f"{gpu} x{cards}"
-    return f"{gpu}{match['sep'] or ' x'}{cards}" if match["n"] or match["sep"] else gpu
+        return f"{gpu} x{cards}" if cards else gpu
+    return f"{gpu}{match['sep'] or ' x'}{cards}" if (match["n"] or match["sep"]) and cards else gpu
 
 
 def _row_card(row: Row, roles: list[str], default_gpu: str) -> tuple[str, int]:
     gpu, cards = default_gpu, 1
-    for index, role in enumerate(roles):
-        if role == "card" and index < len(row.cells):
-            parsed = values.card(row.cells[index])
-            if parsed:
-                gpu = parsed[0] or gpu
-                cards = parsed[1] or cards
+    named = re.search(r"\(([^()]+)\)$", row.cells[0]) if row.cells else None
+    cells = [(role, row.cells[i]) for i, role in enumerate(roles) if i < len(row.cells)]
+    for role, cell in cells + ([("card", named.group(1))] if named else []):
+        parsed = values.card(cell) if role == "card" else None
+        if parsed:
+            gpu, cards = parsed[0] or gpu, parsed[1] or cards
+        elif role == "count" and cell.strip().isdigit():
+            cards = int(cell)
     return gpu, cards
 
 
@@ -182,6 +184,11 @@ def _same(a: str, b: str) -> bool:
     from modelzoo.report.rules import same_card
 
     return same_card(a, b) or same_card(b, a)
+
+
+def _fullest(rows: list[Row]) -> Row:
+    """A new row's template: the row with the most numbers (the last of those), so every figure has a place."""
+    return max(reversed(rows), key=lambda r: len(re.findall(r"\d+(?:\.\d+)?", " ".join(r.cells[1:]))))
 
 
 def main_table(readme_tables: list[Table]) -> Optional[Table]:
@@ -198,15 +205,17 @@ def update_results(text: str, measured: list[Measured], readme_gpu: str) -> str:
         return text
     lines = text.splitlines(keepends=True)
     titles = table.titles
-    roles = [column_role(t, [r.cells[i] for r in table.rows if i < len(r.cells)]) for i, t in enumerate(titles)]
-    has_card = "card" in roles
+    rows = [r for r in table.rows if any(c.strip() for c in r.cells)]   # not a trailing '|   |'
+    roles = [column_role(t, [r.cells[i] for r in rows if i < len(r.cells)]) for i, t in enumerate(titles)]
+    has_card = "card" in roles or "count" in roles
     appended: list[str] = []
+    text_config = any(role == "text" for role in roles[1:])
     for item in measured:
-        target = next((r for r in table.rows if _same(_row_card(r, roles, readme_gpu)[0], item.gpu)
+        target = next((r for r in rows if _same(_row_card(r, roles, readme_gpu)[0], item.gpu)
                        and _row_card(r, roles, readme_gpu)[1] == item.cards
-                       and (has_card or item.cards == 1)), None)
+                       and not (item.config and text_config and item.config not in r.cells)), None)
         new_row = target is None
-        template = target or table.rows[-1]
+        template = target or _fullest(rows)
         texts: dict[int, str] = {}
         for index, (title, role) in enumerate(zip(titles, roles)):
             if index >= len(template.cells):
@@ -214,7 +223,10 @@ def update_results(text: str, measured: list[Measured], readme_gpu: str) -> str:
             cell = template.cells[index]
             if role == "card":
                 if new_row:
-                    texts[index] = _card_text(cell, item.gpu, item.cards)
+                    texts[index] = _card_text(cell, item.gpu, item.cards if "count" not in roles else 0)
+            elif role == "count":
+                if new_row:
+                    texts[index] = str(item.cards)
             elif index == 0 and role in ("text", "value") and values.bare(cell) is None:
                 if new_row:
                     name = item.model_title or cell
@@ -230,8 +242,8 @@ def update_results(text: str, measured: list[Measured], readme_gpu: str) -> str:
                 new = _cell_text(cell, title, item, new_row)
                 if new is not None:
                     texts[index] = new
-            elif new_row and role != "text":
-                texts[index] = MISSING
+            elif new_row and (role != "text" or index > 0):
+                texts[index] = item.config if role == "text" and item.config else MISSING
         line_end = lines[template.line - 1][len(template.text):]
         if new_row:
             appended.append(_with_cells(template, texts) + (line_end or "\n"))
@@ -239,7 +251,7 @@ def update_results(text: str, measured: list[Measured], readme_gpu: str) -> str:
             lines[template.line - 1] = _with_cells(template, texts) + line_end
             template.text = lines[template.line - 1][: len(lines[template.line - 1]) - len(line_end)]
             template.cells, template.spans = split_row(template.text)
-    last = table.rows[-1].line
+    last = rows[-1].line
     if appended and not lines[last - 1].endswith("\n"):
         lines[last - 1] += "\n"
     lines[last:last] = appended
