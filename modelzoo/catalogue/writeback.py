@@ -158,6 +158,13 @@ def _cell_text(cell: str, title: str, measured: Measured, new_row: bool) -> Opti
     return "".join(out) if changed else None
 
 
+def readme_card(gpu: str) -> str:
+    """A measured card as the zoo's READMEs name it: ``Iluvatar BI-V150`` -> ``BI-V150``."""
+    found = re.search(r"(?<![\w-])(?:BI|NV|MR)[\s-]*V?\d+\w*", gpu, re.IGNORECASE)
+    parsed = values.card(found.group(0)) if found else None
+    return parsed[0] if parsed and parsed[0] else gpu
+
+
 def _card_text(template: str, gpu: str, cards: int) -> str:
     """``BI-V100 x8`` written for ``BI-V150`` x1: ``BI-V150 x1`` (the template's spacing and sign)."""
     match = re.match(r"^(?P<card>(?:BI|NV|MR)[\s-]*[Vv]?\s*\d+\w*?)(?P<sep>\s*[x×*]\s*)?(?P<n>\d+)?$",
@@ -223,14 +230,14 @@ def update_results(text: str, measured: list[Measured], readme_gpu: str) -> str:
             cell = template.cells[index]
             if role == "card":
                 if new_row:
-                    texts[index] = _card_text(cell, item.gpu, item.cards if "count" not in roles else 0)
+                    texts[index] = _card_text(cell, readme_card(item.gpu), item.cards if "count" not in roles else 0)
             elif role == "count":
                 if new_row:
                     texts[index] = str(item.cards)
             elif index == 0 and role in ("text", "value") and values.bare(cell) is None:
                 if new_row:
                     name = item.model_title or cell
-                    texts[index] = name if has_card else f"{name} ({item.gpu} x{item.cards})"
+                    texts[index] = name if has_card else f"{name} ({readme_card(item.gpu)} x{item.cards})"
             elif role == "config_cell":
                 if title == item.config or (not item.config and len([r for r in roles if r == "config_cell"]) == 1):
                     new = _cell_text(cell, title, item, new_row)
@@ -273,7 +280,7 @@ def update_environment(text: str, gpu: str, sdk: str, release: str) -> str:
     lines = text.splitlines(keepends=True)
     first = table.rows[0]
     line_end = lines[first.line - 1][len(first.text):] or "\n"
-    lines.insert(first.line - 1, _with_cells(first, {0: gpu, 1: sdk, 2: release}) + line_end)
+    lines.insert(first.line - 1, _with_cells(first, {0: readme_card(gpu), 1: sdk, 2: release}) + line_end)
     return "".join(lines)
 
 
@@ -294,5 +301,5 @@ def update_model_info(text: str, entry_line: int, gpu: str, sdk: str) -> str:
         return text
     for key, value in (("latest_sdk", sdk), ("latest_gpgpu", gpu)):
         index, match = fields[key]
-        lines[index] = match.group(1) + value + match.group(4)
+        lines[index] = match.group(1) + (readme_card(value) if key == "latest_gpgpu" else value) + match.group(4)
     return "".join(lines)
