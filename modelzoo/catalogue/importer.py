@@ -128,7 +128,7 @@ def _reference_row(ref: Reference, readme: Path, environments: list[Environment]
         row["sdk"] = f"IXUCA SDK {ref.sdk}"
     for key, value in (("config", ref.config), ("fps", ref.fps), ("fps_unit", ref.fps_unit),
                        ("metrics", ref.metrics), ("time", ref.time), ("batch_size", ref.batch_size),
-                       ("nodes", ref.nodes), ("per_card", ref.per_card), ("criteria", ref.criteria),
+                       ("nodes", ref.nodes), ("per_card", ref.per_card), ("setup", ref.setup), ("criteria", ref.criteria),
                        ("model_cell", ref.model_cell), ("notes", notes)):
         if value not in (None, "", {}, []):
             row[key] = value

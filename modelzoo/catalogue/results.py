@@ -27,6 +27,11 @@ _TEXT_TITLES = {"peft", "type", "stage", "split", "method", "network", "datasets
                 "backbone", "prec.", "mode", "model", "location", "teacher", "student", "config",
                 "metric", "phase", "arch", "setting", "conf", "fp16", "amp", "bf16", "lr schd", "style",
                 "lr_type", "opt-level"}
+# How the run was set up, not what it gave: kept under 'setup' by title, as written.
+_SETUP_TITLES = {"crop size", "crop_size", "size", "test size", "lr schd", "lr_type", "training iters", "iters",
+                 "train epochs", "epochs", "epoch", "total epochs", "gbs", "dp", "tp", "pp", "learning rate", "lr",
+                 "nodes", "no.", "#"}
+_TITLE_CARDS = re.compile(r"\s*\((?:BI|GPU|BI-V\d+)?\s*[x×]\s*(\d+)\)\s*$", re.IGNORECASE)
 _CONFIG_TITLE = re.compile(r"^(fp32|fp16|bf16|tf32|int8|amp(\+nhwc)?|fp32\+nhwc|nhwc|o[0-3]|finetune|lora|"
                            r"p-tuning v2|qlora|full)$", re.IGNORECASE)
 _PER_COUNT_TITLE = re.compile(r"^(single|one|\d+)\s*cards?$|^x\s*(\d+)$", re.IGNORECASE)
@@ -49,6 +54,7 @@ class Reference:
     nodes: Optional[int] = None
     sdk: str = ""
     per_card: dict[str, float] = field(default_factory=dict)   # power_w, memory_gb: per card
+    setup: dict[str, str] = field(default_factory=dict)        # crop size, epochs, iterations: as written
     criteria: str = ""
     model_cell: str = ""
     notes: list[str] = field(default_factory=list)
@@ -85,6 +91,8 @@ def column_role(title: str, cells: list[str]) -> str:
         return "card"
     if key in _COUNT_TITLES:
         return "count"
+    if key in _SETUP_TITLES:
+        return "setup"
     if key.startswith("convergence criteria"):
         return "criteria"
     if _EXTENDED_CONFIG.match(key):
@@ -171,20 +179,28 @@ def _read_row(row: Row, titles: list[str], roles: list[str]) -> tuple[list[Refer
                 base.per_card["power_w" if role == "power" else "memory_gb"] = value.number
                 if value.per_cards and base.cards is None:
                     base.cards = value.per_cards
+        elif role == "setup":
+            if title.lower() == "nodes" and cell.isdigit():
+                base.nodes = int(cell)
+            elif title.lower() not in ("no.", "#"):
+                base.setup[values.label_key(title)] = cell
         elif role == "text":
             if cell.lower() in ("true", "false"):
                 config_text.append(f"{title}={cell}")
             elif index > 0:
                 config_text.append(cell)
         else:
-            _put_value(base, title, cell, problems)
+            counted = _TITLE_CARDS.search(title)   # 'FPS (BI x 8)', 'mIoU (BI x 4)': the count is in the title
+            if counted and base.cards is None:
+                base.cards = int(counted.group(1))
+            _put_value(base, _TITLE_CARDS.sub("", title) if counted else title, cell, problems)
     base.config = ", ".join([*config_text, *([base.config] if base.config else [])])
     if not split:
         return [base], problems
     references = []
     for title, cell, _index in split:
         ref = Reference(**{**base.__dict__, "metrics": dict(base.metrics), "per_card": dict(base.per_card),
-                           "notes": list(base.notes)})
+                           "notes": list(base.notes), "setup": dict(base.setup)})
         per_count = _PER_COUNT_TITLE.match(title.lower())
         if per_count:
             count = per_count.group(1) or per_count.group(2)

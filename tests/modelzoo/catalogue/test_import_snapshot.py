@@ -86,8 +86,11 @@ def test_cells_with_units_notes_and_labels(imported):
     assert (center["fps"], center["fps_unit"], center["metrics"]) == (2.423, "s/step", {"map": 0.5654})
     assert not importer.gate_references(_entry(imported, "cv/3d_detection/centerpoint/pytorch"))  # not a rate
     fairseq = _row(imported, "nlp/translation/transformer_fairseq/pytorch", 77)  # | 3204.78 | 100 | 35.07 |
-    assert (fairseq["fps"], fairseq["fps_unit"], fairseq["metrics"]) == \
-        (3204.78, "QPS", {"train_epochs": 100.0, "bleu": 35.07})
+    assert (fairseq["fps"], fairseq["fps_unit"], fairseq["metrics"], fairseq["setup"]) == \
+        (3204.78, "QPS", {"bleu": 35.07}, {"train_epochs": "100"})   # epochs: how it ran, not a result
+    seg = _row(imported, "cv/semantic_segmentation/mobileseg/paddlepaddle", 89)  # | 512x1024 | 80000 | 28.68 | 0.726 |
+    assert (seg["cards"], seg["fps"], seg["fps_unit"], seg["metrics"]) == (8, 28.68, "FPS", {"miou": 0.726})
+    assert seg["setup"] == {"crop_size": "512x1024", "lr_schd": "80000"}       # under 'FPS (BI x 8)': 8 cards
 
 
 def test_configuration_columns_flags_and_per_count_columns(imported):
