@@ -52,8 +52,11 @@ def report(session: Optional[Session] = None, *, formats: Sequence[str] = REPORT
 
     folder = writable_dir(Path(output), "report directory", "--output")
     # the installed plugins' declarations give each model's table layout (not its newest record)
+    from modelzoo.app.zoo_catalogue import list_all
+
     paths = render_reports(found, session.zoo().references(), folder, formats=formats, releases=releases,
-                           skipped=problems, warn=session.warn, declarations=session.registry().models)
+                           skipped=problems, warn=session.warn, declarations=session.registry().models,
+                           catalogue=list_all(session))
     return Report(paths, len(found), problems)
 
 

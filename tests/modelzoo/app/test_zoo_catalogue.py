@@ -172,3 +172,19 @@ def test_resnet50_release_written_back_into_a_copy_of_its_readme(toy, copy_of, c
     assert changed[:2] == ["+| BI-V150 | 4.3.0     |  25.12  |",   # the FP32 cell as wide as the row it copies
                            "+| ResNet50 | BI-V150 x8 | " + "-".ljust(len(template.split("|")[3]) - 1) + "| "
                            "Acc@1=76.61,FPS=5321,Time=6h20m，BatchSize=512 |"]
+
+
+def test_the_report_shows_the_catalogue_filterable_and_marks_what_runs_here(linked, capsys):
+    _record(linked.parent / "runs", "a-one", 1, fps=990.0, accuracy=0.6)
+    assert main(["report", "--output", str(linked.parent / "reports")]) == 0
+    markdown = (linked.parent / "reports" / "results.md").read_text()
+    section = markdown[markdown.index("## Zoo catalogue"):]
+    assert "1 models of the zoo's catalogue, 1 of them runnable here" in section
+    assert "| toy (pytorch) | others/toy | pytorch   | BI-V150 | BI-V150 x1: 1000 FPS, accuracy 0.61 | native (toy) |" \
+        in section
+    page = (linked.parent / "reports" / "index.html").read_text()
+    assert '<a href="#catalogue">Zoo catalogue</a>' in page and "<script" not in page
+    assert '<tr data-cat="others others-toy" data-fw="pytorch" data-gpu="bi-v150" class="zc-here">' in page
+    assert '#zc-fw-pytorch:checked ~ table tbody tr:not([data-fw~="pytorch"]){display:none}' in page
+    data = json.loads((linked.parent / "reports" / "results.json").read_text())
+    assert [(r["key"], r["runnable"]) for r in data["catalogue"]] == [("others/toy/pytorch", "native")]
