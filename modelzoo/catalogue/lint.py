@@ -4,6 +4,7 @@ Checked, for every model_info.json entry:
 
 - its ``readme_file`` exists as written on a case-sensitive file system (``readme.md`` is
   not ``README.md``; ``hpc/...`` is not ``deepsparkhub/models/hpc/...``), and it has a README;
+  its ``model_path`` is a folder as written;
 - no other entry has the same model/framework pair;
 - its release fields against the README's environment table: the release row
   (``release_gpgpu``, ``release_sdk``, ``release_version``) is one of its rows, and
@@ -45,6 +46,10 @@ def lint(root: Path) -> list[Finding]:
                                     f"line {seen[pair].line}"))
         seen.setdefault(pair, entry)
         findings.extend(_readme_path(entry, here))
+        model_path = entry.info["model_path"].removeprefix("deepsparkhub/")
+        if not (root / model_path).is_dir():
+            findings.append(Finding(here, "model-path", f"model_path {entry.info['model_path']!r} is not a folder "
+                                    "of the checkout as written"))
         if entry.readme is None:
             continue
         readme = read_readme(root, entry.readme)

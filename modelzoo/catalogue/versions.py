@@ -24,7 +24,8 @@ def key(text: str) -> tuple:
 
 
 def same(a: str, b: str) -> bool:
-    return parse(a) is not None and key(a) == key(b)
+    """Equal as versions (4.2 == 4.2.0); a text that is no version (``dev-only``) only equals itself."""
+    return key(a) == key(b) if parse(a) is not None else str(a).strip() == str(b).strip()
 
 
 def newest(texts) -> Optional[str]:

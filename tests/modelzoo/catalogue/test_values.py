@@ -69,3 +69,4 @@ def test_versions_compare_as_versions_not_strings():
     assert versions.key("4.10.0") > versions.key("4.3.0") and "4.10.0" < "4.3.0"
     assert versions.same("4.2", "4.2.0") and versions.newest(["4.3.0", "4.10.0", "dev-only"]) == "4.10.0"
     assert versions.key("25.03") > versions.key("24.12")
+    assert versions.same("dev-only", "dev-only") and not versions.same("dev-only", "4.3.0")
