@@ -42,8 +42,12 @@ class Catalogue:
         """An entry by its key (``cv/classification/resnet50/pytorch``) or ``model/framework`` when unique."""
         if name in self.entries:
             return self.entries[name]
-        matches = [e for e in self.entries.values() if f"{e['model']}/{e['framework']}" == name]
+        matches = self.named(name)
         return matches[0] if len(matches) == 1 else None
+
+    def named(self, name: str) -> list[dict]:
+        """The entries whose ``model/framework`` is ``name`` (bert/pytorch names five)."""
+        return [e for e in self.entries.values() if f"{e['model']}/{e['framework']}" == name]
 
 
 def build(root: Path) -> dict:

@@ -16,6 +16,10 @@ def entry_of(zoo, name: str, catalogue: Catalogue) -> dict:
     entry = catalogue.find(link["entry"]) if link else None
     if link and entry is None:
         where = zoo.where(("models", name, "catalogue"))
+        several = catalogue.named(link["entry"])
+        if len(several) > 1:
+            raise UserError(f"{where}: models.{name}.catalogue: '{link['entry']}' names {len(several)} entries; "
+                            f"name one by its key: {', '.join(sorted(e['key'] for e in several))}")
         raise UserError(f"{where}: models.{name}.catalogue: entry '{link['entry']}' is not in "
                         f"{catalogue.path or 'the catalogue (none imported)'}; run 'modelzoo zoo import DSH_ROOT' "
                         "or name an entry key (cv/classification/resnet50/pytorch) or model/framework")

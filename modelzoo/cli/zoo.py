@@ -212,6 +212,8 @@ def lint_command(args, session: app.Session) -> int:
 
 
 def writeback_command(args, session: app.Session) -> int:
+    if args.expect and not args.apply:
+        raise UserError("--expect only guards --apply; add --apply to write, or drop --expect to see the diff")
     result = app.zoo_writeback(args.root, args.model, args.release, sdk=args.sdk, apply=args.apply,
                                expect=args.expect, session=session)
     changed = [c.path for c in result.changes if c.changed]

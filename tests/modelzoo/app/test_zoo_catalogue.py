@@ -85,6 +85,16 @@ def test_zoo_check_gates_a_linked_model_on_its_imported_references(linked, capsy
     assert "990.00 = 99% of 1000.00 (BI-V150 x1)" in capsys.readouterr().out
 
 
+def test_zoo_yaml_references_win_over_the_catalogue(linked, capsys):
+    _record(linked.parent / "runs", "a-one", 1, fps=400.0, accuracy=0.6)
+    _record(linked.parent / "runs", "b-eight", 8, fps=5000.0, accuracy=0.6)
+    (linked.parent / "zoo.yaml").write_text(ZOO.replace(
+        "    target:", "    references:\n      - {gpu: BI-V150, cards: 1, fps: 410, source: typed by hand}\n    target:"))
+    capsys.readouterr()
+    assert main(["zoo", "check", "--release", "r1"]) == 0
+    assert "400.00 = 98% of 410.00 (BI-V150 x1)" in capsys.readouterr().out
+
+
 def test_a_link_to_an_entry_the_catalogue_lacks_is_bad_input(linked, capsys):
     (linked.parent / "zoo.yaml").write_text(ZOO.replace("others/toy/pytorch", "others/nothing/pytorch"))
     assert main(["zoo", "check", "--release", "r1"]) == 2
@@ -131,6 +141,8 @@ def test_writeback_shows_a_diff_and_applies_only_what_it_showed(linked, capsys):
 
 
 def test_writeback_refuses_without_records_or_link(linked, capsys):
+    assert main(["zoo", "writeback", str(linked), "--model", "toy", "--release", "r1", "--expect", "x"]) == 2
+    assert "--expect only guards --apply" in capsys.readouterr().err
     assert main(["zoo", "writeback", str(linked), "--model", "toy", "--release", "r1"]) == 2
     assert "release 'r1' has no successful run of 'toy'" in capsys.readouterr().err
     (linked.parent / "zoo.yaml").write_text(ZOO.replace("    catalogue: others/toy/pytorch\n", ""))
