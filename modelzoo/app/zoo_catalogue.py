@@ -79,6 +79,15 @@ def zoo_writeback(root: str | Path, model: str, release: Optional[str] = None, *
     before_readme, before_info = readme.text, info_path.read_bytes().decode("utf-8")
     gpus = list(dict.fromkeys(e.gpu for e in readme.environments()))
     readme_gpu = gpus[0] if len(gpus) == 1 else str(found.info.get("release_gpgpu") or "")
+    columns = writeback.config_columns(before_readme)
+    if columns is None:
+        raise UserError(f"{readme_path} has no results table under a 'Results' heading to write into; add one "
+                        "in the zoo's layout (docs/MODEL_TEMPLATE.md) first")
+    unplaced = sorted({m.profile for m in measured if len(columns) > 1 and m.config not in columns})
+    if unplaced:
+        raise UserError(f"{zoo.where(('models', model, 'catalogue'))}: models.{model}.catalogue.configs gives no "
+                        f"README column for profile {', '.join(unplaced)}; map it to one of "
+                        f"{', '.join(columns)}")
     after = writeback.update_results(before_readme, measured, readme_gpu)
     after_info = before_info
     if sdk:
@@ -126,7 +135,8 @@ def _measured(zoo, model: str, declared, session: Session) -> tuple[list[writeba
         measured.append(writeback.Measured(
             gpu=card_name(str(record.get("device") or ""), env), cards=cell.cards, fps=metrics.pop("fps", None),
             metrics=metrics, config=configs.get(cell.profile, ""), seconds=finite_number(record.get("duration_s")),
-            batch_size=batch if isinstance(batch, int) and not isinstance(batch, bool) else None))
+            batch_size=batch if isinstance(batch, int) and not isinstance(batch, bool) else None,
+            profile=cell.profile))
         sdk = sdk or env.get("sdk")
     return measured, sdk
 

@@ -43,6 +43,7 @@ class Measured:
     seconds: Optional[float] = None      # wall time, for a ``Time=`` item
     batch_size: Optional[int] = None
     model_title: str = ""                # the Model cell of a new row (default: the template's)
+    profile: str = ""                    # the profile that ran (for messages)
 
 
 @dataclass
@@ -203,6 +204,16 @@ def main_table(readme_tables: list[Table]) -> Optional[Table]:
     extended table."""
     return next((t for t in readme_tables if t.in_results and t.rows
                  and not t.titles[0].lower().startswith("convergence criteria")), None)
+
+
+def config_columns(text: str) -> Optional[list[str]]:
+    """The results table's configuration columns (``FP32``, ``AMP+NHWC``); None when it has no results table."""
+    table = main_table(tables(text))
+    if table is None:
+        return None
+    rows = [r for r in table.rows if any(c.strip() for c in r.cells)]
+    return [t for i, t in enumerate(table.titles)
+            if column_role(t, [r.cells[i] for r in rows if i < len(r.cells)]) == "config_cell"]
 
 
 def update_results(text: str, measured: list[Measured], readme_gpu: str) -> str:

@@ -200,3 +200,19 @@ def test_the_report_shows_the_catalogue_filterable_and_marks_what_runs_here(link
     assert '#zc-fw-pytorch:checked ~ table tbody tr:not([data-fw~="pytorch"]){display:none}' in page
     data = json.loads((linked.parent / "reports" / "results.json").read_text())
     assert [(r["key"], r["runnable"]) for r in data["catalogue"]] == [("others/toy/pytorch", "native")]
+
+
+def test_a_profile_without_a_readme_column_is_refused(toy, copy_of, capsys):
+    root = copy_of("models/cv/classification/resnet50/pytorch/README.md")
+    (toy / "zoo.yaml").write_text(
+        "schema_version: 1\nmodels:\n  resnet50:\n    catalogue: {entry: cv/classification/resnet50/pytorch}\n"
+        "    target: {metric: acc1, value: 75.9}\n"
+        "releases:\n  r:\n    models:\n      resnet50: {profiles: [imagenet], cards: [8]}\n")
+    assert main(["zoo", "import", str(root)]) == 0
+    _record(toy / "runs", "fp32", 8, fps=2100.0, accuracy=0.0, model="resnet50", profile="imagenet", release="r")
+    readme = root / "models/cv/classification/resnet50/pytorch/README.md"
+    before = readme.read_bytes()
+    assert main(["zoo", "writeback", str(root), "--model", "resnet50", "--release", "r", "--apply"]) == 2
+    assert ("models.resnet50.catalogue.configs gives no README column for profile imagenet; map it to one of "
+            "FP32, AMP+NHWC") in capsys.readouterr().err
+    assert readme.read_bytes() == before
