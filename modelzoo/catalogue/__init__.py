@@ -8,6 +8,8 @@
 - :mod:`versions`: SDK and release versions compared as versions (4.10 after 4.3).
 - :mod:`lint`: the zoo's own consistency, one finding a line.
 - :mod:`writeback`: measured rows into a README's tables in its own layout, as a diff or applied.
+- :mod:`link`: zoo.yaml's ``catalogue:`` link; the entry's rows gate a model without references.
+- :mod:`views`: the catalogue as rows for ``list --all`` and the report, what runs here marked.
 
 No torch here, no CLI: the application layer (:mod:`modelzoo.app.zoo_catalogue`) calls these.
 """

@@ -73,12 +73,10 @@ def unified(changes: list[Change]) -> str:
 # --- formatting like the README ---------------------------------------------------------
 
 def like(old_text: str, value: float) -> str:
-    """``value`` with as many decimals as ``old_text`` had (``0.98900`` -> 5, ``330`` -> 0)."""
-    decimals = len(old_text.split(".")[1]) if "." in old_text else 0
-    mantissa = old_text.lower().split("e")[0]
-    if "e" in old_text.lower():
-        return f"{value:.{max(len(mantissa.split('.')[1]) if '.' in mantissa else 0, 0)}E}"
-    return f"{value:.{decimals}f}"
+    """``value`` with as many decimals as ``old_text`` had (``0.98900`` -> 5, ``330`` -> 0, ``2.653E-4`` -> E, 3)."""
+    mantissa, *exponent = old_text.lower().split("e")
+    decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
+    return f"{value:.{decimals}{'E' if exponent else 'f'}}"
 
 
 def _fill(raw: str, text: str) -> str:
