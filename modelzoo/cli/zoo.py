@@ -1,5 +1,5 @@
-"""``modelzoo zoo run|status|cancel|check``: the options and the printing; the work is
-:mod:`modelzoo.app.releases`."""
+"""``modelzoo zoo run|status|cancel|check|import|lint|writeback`` and ``list --all``: the options and
+the printing; the work is :mod:`modelzoo.app.releases` and :mod:`modelzoo.app.zoo_catalogue`."""
 
 from __future__ import annotations
 
@@ -50,7 +50,8 @@ def zoo_cell_field(text: str) -> dict:
 def add_zoo_parser(verbs, common: Callable[[argparse.ArgumentParser], None]) -> None:
     """``modelzoo zoo run|status|cancel|check`` on the CLI's subparsers; ``common`` adds --zoo, --runs-dir, --debug."""
     parser = verbs.add_parser("zoo", help="run a release's matrix from zoo.yaml (here or on Slurm) and gate it "
-                              "against the published numbers (zoo run, zoo status, zoo cancel, zoo check)")
+                              "against the published numbers (zoo run, zoo status, zoo cancel, zoo check); read, "
+                              "check and write the DeepSpark zoo's own files (zoo import, zoo lint, zoo writeback)")
     actions = parser.add_subparsers(dest="zoo_action", metavar="ACTION", required=True)
     release_help = f"release id from zoo.yaml's releases: (default: ${RELEASE_ENV})"
     p = actions.add_parser("run", help="run every cell of a release (models x profiles x cards); resumes: "
