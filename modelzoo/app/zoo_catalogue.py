@@ -81,8 +81,8 @@ def zoo_writeback(root: str | Path, model: str, release: Optional[str] = None, *
     readme_gpu = gpus[0] if len(gpus) == 1 else str(found.info.get("release_gpgpu") or "")
     columns = writeback.config_columns(before_readme)
     if columns is None:
-        raise UserError(f"{readme_path} has no results table under a 'Results' heading to write into; add one "
-                        "in the zoo's layout (docs/MODEL_TEMPLATE.md) first")
+        raise UserError(f"{readme_path} has no results table to write into; add one in the zoo's layout "
+                        "(docs/MODEL_TEMPLATE.md: '## Model Results') first")
     unplaced = sorted({m.profile for m in measured if len(columns) > 1 and m.config not in columns})
     if unplaced:
         raise UserError(f"{zoo.where(('models', model, 'catalogue'))}: models.{model}.catalogue.configs gives no "

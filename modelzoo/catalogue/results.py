@@ -112,6 +112,17 @@ def column_role(title: str, cells: list[str]) -> str:
     return "value"
 
 
+def is_extended(table: Table) -> bool:
+    """The zoo's extended table (``| Convergence criteria | Configuration (x denotes number of GPUs) | ...``)."""
+    return bool(table.titles) and table.titles[0].lower().startswith("convergence criteria")
+
+
+def has_card_column(table: Table) -> bool:
+    """A column of cards (``GPU``: ``BI-V100 x8``): a results table wherever it stands."""
+    return any(column_role(title, [r.cells[i] for r in table.rows if i < len(r.cells)]) == "card"
+               for i, title in enumerate(table.titles))
+
+
 def _is_text(cell: str) -> bool:
     return values.bare(cell) is None and values.labelled(cell) is None and values.card(cell) is None
 

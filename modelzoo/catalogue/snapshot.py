@@ -68,9 +68,12 @@ class Readme:
         return [t for t in self.tables if is_environment(t)]
 
     def result_tables(self) -> list[Table]:
-        """Tables under a results heading, and extended tables anywhere."""
+        """Tables under a results heading; elsewhere, extended tables and tables with a card column
+        (``| Model | GPU | FP32 |`` under 'Model Training')."""
+        from modelzoo.catalogue.results import has_card_column, is_extended
+
         return [t for t in self.tables if not is_environment(t)
-                and (t.in_results or (t.titles and t.titles[0].lower().startswith("convergence criteria")))]
+                and (t.in_results or is_extended(t) or has_card_column(t))]
 
 
 def _relative(path: str) -> str:

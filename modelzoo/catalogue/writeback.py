@@ -25,7 +25,7 @@ from typing import Optional
 
 from modelzoo.catalogue import values, versions
 from modelzoo.catalogue.markdown import Row, Table, split_row, tables
-from modelzoo.catalogue.results import column_role
+from modelzoo.catalogue.results import column_role, has_card_column, is_extended
 
 MISSING = "-"
 _SPREAD = re.compile(rf"\s*(\+-|±|\+/-)\s*(?P<std>{values.NUMBER})")
@@ -198,10 +198,13 @@ def _fullest(rows: list[Row]) -> Row:
 
 
 def main_table(readme_tables: list[Table]) -> Optional[Table]:
-    """The README's results table to write: the first one under a results heading that is not the
-    extended table."""
-    return next((t for t in readme_tables if t.in_results and t.rows
-                 and not t.titles[0].lower().startswith("convergence criteria")), None)
+    """The README's results table to write: the first under a results heading that is not the extended
+    table, else the first with a card column."""
+    from modelzoo.catalogue.markdown import is_environment
+
+    candidates = [t for t in readme_tables if t.rows and not is_environment(t) and not is_extended(t)]
+    return next((t for t in candidates if t.in_results), None) or \
+        next((t for t in candidates if has_card_column(t)), None)
 
 
 def config_columns(text: str) -> Optional[list[str]]:
