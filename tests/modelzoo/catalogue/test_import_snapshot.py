@@ -132,6 +132,12 @@ def test_odd_cards_slashes_and_shifted_columns(imported):
     assert any("'DCNv2' under 'GPU' not understood" in n["reason"] for n in dcn["not_understood"])
 
 
+def test_a_results_table_outside_a_results_heading(imported):
+    """repvgg/pytorch puts ``| RepVGG-A0 | BI-V100 x8 | Acc@1=0.7241 |`` under 'Model Training'."""
+    row = _row(imported, "cv/classification/repvgg/pytorch", 84, "FP32")
+    assert (row["gpu"], row["cards"], row["metrics"], row["model_cell"]) == ("BI-V100", 8, {"acc@1": 0.7241}, "RepVGG-A0")
+
+
 def test_the_committed_catalogue_is_the_snapshot_imported(imported):
     """zoo.catalogue.json beside zoo.yaml is exactly what 'zoo import' makes of the snapshot (re-import it
     when the importer changes)."""
