@@ -35,3 +35,19 @@ def test_a_pair_that_names_several_entries_asks_for_the_key(tmp_path, imported):
 def test_a_malformed_link_is_a_zoo_yaml_error(tmp_path, link):
     with pytest.raises(UserError, match=r"zoo.yaml:4: models.m.catalogue: expected a catalogue key or"):
         _zoo(tmp_path, link)
+
+
+def test_every_link_of_the_shipped_zoo_yaml_resolves_in_the_committed_catalogue():
+    """zoo.yaml's catalogue: links name entries of zoo.catalogue.json beside it, and a configs map
+    names columns its README has (no thirdparty needed: both files are in the repository)."""
+    from modelzoo.catalogue import importer
+    from modelzoo.zoo.zoofile import find_zoo_file
+
+    zoo = load_zoo(find_zoo_file())
+    catalogue = importer.load(importer.catalogue_path(zoo.path))
+    linked = {name: m for name, m in zoo.models.items() if m.catalogue}
+    assert {"facenet", "facenet-pytorch", "arcface", "cosface", "resnet50"} <= set(linked)
+    for name, model in linked.items():
+        entry = entry_of(zoo, name, catalogue)
+        configs = {r.get("config") for r in entry["references"]}
+        assert set(model.catalogue["configs"].values()) <= configs, name
