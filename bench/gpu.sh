@@ -41,6 +41,11 @@
 #   demo            modelzoo run facenet --profile demo (train + evaluate)
 #   lfw_protocol    bench/lfw_protocol_bench.py (numpy, on the host CPU)
 #   cli_startup     bench/cli_startup.py (on the host CPU)
+#   zoo_recipes     the zoo's own training scripts as modelzoo recipes (issue 29), on a generated
+#                   ImageFolder: pytorch-imagenet (profile tiny) everywhere, zoo-resnet50 (tiny: the
+#                   zoo's train.py, which calls torch.cuda.synchronize) on a card; --dry-run of the
+#                   four zoo recipes as shipped. Needs the zoo checkout: $MODELZOO_ZOO_ROOT, else
+#                   bench/wheels/zoo (bench/wheels.sh copies it there); skipped with the reason without
 #   report          modelzoo report --output $OUT
 # A global time budget (--budget, default 490 s on a card: the script ends within about 500 s,
 # inside a 540 s device call) shortens the last steps' limits and skips what no longer fits
@@ -69,7 +74,7 @@ SKIP=
 OUT=${OUT:-/tmp/modelzoo-gpu-out}
 WORK=${MODELZOO_BENCH_WORK:-/tmp/modelzoo-bench-gpu}
 FORCE_FAIL=${MODELZOO_BENCH_FAIL:-}
-ALL_STEPS="data ceilings recipe_resident recipe_graphs cuda_tests batch_curve resnet50 recipe_fast recipe_bf16 recipe_fp32 train_bench pipeline mtcnn demo lfw_protocol cli_startup report"
+ALL_STEPS="data ceilings recipe_resident recipe_graphs cuda_tests batch_curve resnet50 recipe_fast recipe_bf16 recipe_fp32 train_bench pipeline mtcnn demo lfw_protocol cli_startup zoo_recipes report"
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 while [ $# -gt 0 ]; do
@@ -493,6 +498,31 @@ fi
 
 run_step lfw_protocol 30 "$PY" bench/lfw_protocol_bench.py "${LFWB[@]}" --json "$RESULTS/lfw_protocol.json"
 run_step cli_startup 40 "$PY" bench/cli_startup.py "${CLI[@]}" --json "$RESULTS/cli_startup.json"
+
+# Zoo recipes (issue 29): the zoo's own scripts run under modelzoo, measured from outside.
+ZOO_ROOT=${MODELZOO_ZOO_ROOT:-}
+if [ -z "$ZOO_ROOT" ] && [ -d "$REPO/bench/wheels/zoo" ]; then ZOO_ROOT=$REPO/bench/wheels/zoo; fi
+cat > "$WORK/zoo_recipes.sh" <<'EOF'
+py=$1 device=$2 root=$3 data=$4
+rc=0
+"$py" -m modelzoo.recipe.sample_data "$data/tiny-imagefolder" || exit 1
+models=pytorch-imagenet
+[ "$device" = cuda ] && models="$models zoo-resnet50"
+for model in $models; do
+    echo "--- $model, profile tiny (generated ImageFolder)"
+    "$py" -m modelzoo run "$model" --profile tiny --device "$device" --data-root "$data" --zoo-root "$root" || rc=$?
+done
+for model in zoo-facenet zoo-arcface zoo-cosface zoo-resnet50; do
+    echo "--- $model as the zoo ships it: what would run (its data sets are not generated here)"
+    "$py" -m modelzoo run "$model" --device "$device" --data-root "$data" --zoo-root "$root" --dry-run || rc=$?
+done
+exit "$rc"
+EOF
+if [ -z "$ZOO_ROOT" ]; then
+    skip_step zoo_recipes "no zoo checkout: set MODELZOO_ZOO_ROOT, or run bench/wheels.sh with MODELZOO_TEST_THIRDPARTY set and carry bench/wheels"
+else
+    run_tracked zoo_recipes 150 bash "$WORK/zoo_recipes.sh" "$PY" "$DEVICE" "$ZOO_ROOT" "$WORK/recipe-data"
+fi
 
 # The report: what RESERVE was kept for (5 s stay for the tarball and the table).
 RESERVE=5

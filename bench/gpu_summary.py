@@ -28,7 +28,8 @@ JSON_STEPS = ("ceilings", "train_bench", "pipeline", "mtcnn", "lfw_protocol", "c
 RUN_STEPS = {"recipe_resident": "recipe resident (bf16+channels_last, no compile)",
              "recipe_graphs": "recipe graphs (resident + CUDA graphs, no compile)",
              "batch_curve": "batch curve", "recipe_fast": "recipe casia-fast profile",
-             "recipe_bf16": "recipe bf16+channels_last", "recipe_fp32": "recipe fp32", "demo": "demo profile"}
+             "recipe_bf16": "recipe bf16+channels_last", "recipe_fp32": "recipe fp32", "demo": "demo profile",
+             "zoo_recipes": "zoo recipe"}
 CUDA_TESTS = "tests/modelzoo/train/test_resident.py, test_graphs.py"
 # Issue 15's comparisons: (numerator step, denominator step, row title, what differs).
 COMPARISONS = (
@@ -127,6 +128,8 @@ def run_rows(step: str, records: list[dict], plain_fps: Optional[float],
     recipe = step.startswith("recipe") or step == "batch_curve"
     for record in records:
         title = RUN_STEPS.get(step, step)
+        if step == "zoo_recipes":
+            title = f"zoo recipe {record.get('model')} ({record.get('profile')})"
         if step == "batch_curve":
             title = f"batch curve, recipe graphs at batch {_batch(record)}"
         metrics = record.get("metrics") or {}
@@ -147,6 +150,9 @@ def run_rows(step: str, records: list[dict], plain_fps: Optional[float],
         rows.append(_row(f"modelzoo run, {title}: FPS", fps, "images/s", ratio, "; ".join(notes)))
         if compute:
             rows.append(_row(f"modelzoo run, {title}: compute-only FPS", compute, "images/s"))
+        if metrics.get("recipe_fps"):  # a zoo recipe: the throughput its own script printed
+            rows.append(_row(f"modelzoo run, {title}: the script's own throughput", metrics["recipe_fps"],
+                             "images/s", None, "as the script prints it; FPS above is modelzoo's, from outside"))
         if recipe and fps and compute:
             rows.append(_row(f"modelzoo run, {title}: end to end / compute-only", fps / compute, "fraction"))
         if metrics.get("lfw_accuracy") is not None and step == "demo":  # the recipe runs are too short to learn

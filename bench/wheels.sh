@@ -99,6 +99,26 @@ elif [ "$LFW_IMAGES" -gt 0 ]; then
     echo "no LFW at $LFW_DIR (images_deepfunneled/): no LFW sample; gpu.sh will skip the MTCNN benchmark"
 fi
 
+# The zoo checkouts the zoo_recipes step runs (issue 29): the PyTorch ImageNet example and the
+# four DeepSparkHub recipes, laid out as under the zoo root (a few hundred KiB).
+ZOO_SRC=${MODELZOO_TEST_THIRDPARTY:-}
+if [ -n "$ZOO_SRC" ] && [ -f "$ZOO_SRC/pytorch-examples/imagenet/main.py" ]; then
+    rm -rf "$DEST/zoo"
+    for part in pytorch-examples/LICENSE pytorch-examples/imagenet/main.py pytorch-examples/imagenet/README.md \
+            deepsparkhub/LICENSE deepsparkhub/models/cv/face_recognition/facenet/pytorch \
+            deepsparkhub/models/cv/face_recognition/arcface/pytorch \
+            deepsparkhub/models/cv/face_recognition/cosface/pytorch \
+            deepsparkhub/models/cv/classification/resnet50/pytorch; do
+        [ -e "$ZOO_SRC/$part" ] || continue
+        mkdir -p "$DEST/zoo/$(dirname "$part")"
+        cp -r "$ZOO_SRC/$part" "$DEST/zoo/$part"
+    done
+    chmod -R u+w "$DEST/zoo"
+    echo "zoo recipes: copied from $ZOO_SRC into $DEST/zoo"
+else
+    echo "MODELZOO_TEST_THIRDPARTY is not set: no zoo checkout copied; gpu.sh will skip the zoo_recipes step"
+fi
+
 echo
 ls -la "$DEST"
 total=$(du -sb "$DEST" | cut -f1)

@@ -17,15 +17,20 @@ import pytest
 os.environ.setdefault("MODELZOO_DISABLE_PLUGIN_AUTOLOAD", "1")
 
 
-def _shared_data() -> Path:
-    value = os.environ.get("MODELZOO_TEST_DATA")
+def _shared_folder(variable: str, what: str) -> Path:
+    """The folder ``$variable`` names: skipped with the reason when unset, failed when missing."""
+    value = os.environ.get(variable)
     if not value:
-        pytest.skip("MODELZOO_TEST_DATA is not set: point it at the shared data folder "
-                    "(holding lfw/ and faces/) to run the real-data tests")
+        pytest.skip(f"{variable} is not set: point it at {what}")
     path = Path(value)
     if not path.is_dir():
-        pytest.fail(f"MODELZOO_TEST_DATA={value} does not exist")
+        pytest.fail(f"{variable}={value} does not exist")
     return path
+
+
+def _shared_data() -> Path:
+    return _shared_folder("MODELZOO_TEST_DATA", "the shared data folder (holding lfw/ and faces/) to run the "
+                          "real-data tests")
 
 
 @pytest.fixture(scope="session")
@@ -47,6 +52,13 @@ def faces_dir(shared_data: Path) -> Path:
     if not (path / "multiface.jpg").is_file():
         pytest.fail(f"{path}/multiface.jpg is missing from MODELZOO_TEST_DATA")
     return path
+
+
+@pytest.fixture(scope="session")
+def thirdparty() -> Path:
+    """The zoo checkouts (read-only): ``deepsparkhub/`` and ``pytorch-examples/``."""
+    return _shared_folder("MODELZOO_TEST_THIRDPARTY", "the shared third-party folder (holding deepsparkhub/ and "
+                          "pytorch-examples/) to run the zoo recipe tests")
 
 
 @pytest.fixture()

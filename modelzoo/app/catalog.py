@@ -36,6 +36,7 @@ def list_models(session: Optional[Session] = None) -> Catalog:
                                 else spec.default_profile),
             "metrics": [c.title for c in spec.metric_columns],
             "references": zoo_model.references if zoo_model else [],
+            "recipe": spec.recipe,  # the zoo's own script run under modelzoo, not a re-implementation
         })
     return Catalog(rows, sorted(set(zoo.models) - set(registry.models)), list(registry.warnings))
 

@@ -40,7 +40,8 @@ def zoo_run(release: Optional[str] = None, *, session: Optional[Session] = None,
     to wait. A stop signal saves an ``interrupted`` summary and re-raises KeyboardInterrupt."""
     session = session or Session()
     run_options = ZooRunOptions(release=release, runs_dir=session.runs_dir, zoo=session.zoo_file,
-                                data_root=str(session.data_root_or_default()), debug=session.debug, **options)
+                                data_root=str(session.data_root_or_default()), debug=session.debug,
+                                zoo_root=str(session.zoo_root) if session.zoo_root else None, **options)
     zoo = session.zoo()
     cells = plan_cells(release_of(zoo, release), run_options.models, run_options.cards)
     if run_options.launcher == "slurm":

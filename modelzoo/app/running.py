@@ -56,6 +56,8 @@ class RunPlan:
     device: str
     data_root: Path
     resumed: Optional[dict] = None      # the record a resume continues
+    recipe: Optional[object] = None     # a recipe's command (modelzoo.recipe.schema.Planned)
+    run_id: Optional[str] = None        # a recipe's run id (its command names the run's folder)
 
     @property
     def profile(self) -> str:
@@ -96,6 +98,8 @@ def plan_request(request: RunRequest, session: Session) -> RunPlan:
         resolved = resolve(session, request.model, request.profile, request.overrides, request.seed,
                            request.max_steps, request.repeat)
         data_root = session.data_root_or_default()
+    if resolved.spec.recipe:
+        return _plan_recipe(request, session, resolved, data_root)
     device = choose_device(resumed["device"] if resumed else (request.device or "auto"))
     from modelzoo.train import launch  # imports torch
 
@@ -105,6 +109,49 @@ def plan_request(request: RunRequest, session: Session) -> RunPlan:
     check_data(session, run_context(session, request.model, resolved.profile, resolved.config, device,
                                     session.runs_dir, data_root))
     return RunPlan(request, resolved, device, data_root, resumed)
+
+
+def _plan_recipe(request: RunRequest, session: Session, resolved: Resolved, data_root: Path) -> RunPlan:
+    """A recipe's run: its cards checked, its command, folder and environment built; nothing written."""
+    from modelzoo.measure.power_readers import visible_cards
+    from modelzoo.recipe import declare, schema
+    from modelzoo.train import launch
+
+    if request.resume:
+        raise UserError(f"'{request.model}' is a zoo recipe: its script keeps no modelzoo checkpoint, so "
+                        "--resume cannot continue it; start a new run")
+    if request.repeat:
+        raise UserError(f"'{request.model}' is a zoo recipe: --repeat needs modelzoo's own timed windows; "
+                        "run it again instead and compare the records")
+    device = choose_device(request.device or "auto")
+    launch.check_cards(request.cards, device)
+    writable_dir(session.runs_dir, "runs directory", "--runs-dir")
+    run_id = records.new_run_id(request.model, resolved.profile, request.cards)
+    where = declare.where_in(session.zoo(), request.model)
+    planned = schema.plan_command(
+        resolved.config["recipe"], where, cards=request.cards,
+        devices=visible_cards(request.cards) if device == "cuda" else [], data_root=data_root,
+        run_dir=(session.runs_dir / run_id).resolve(), seed=resolved.config["train"]["seed"],
+        zoo_root=schema.zoo_root_of(session.zoo_root))
+    return RunPlan(request, resolved, device, data_root, recipe=planned, run_id=run_id)
+
+
+def _run_recipe(planned: RunPlan, session: Session) -> records.RunRecord:
+    """Run a planned recipe: its record, the command under modelzoo, the final record."""
+    from modelzoo.measure.power_readers import visible_cards
+    from modelzoo.recipe.runner import run_recipe
+
+    request, runs_dir, run_id = planned.request, session.runs_dir, planned.run_id
+    run_dir = runs_dir / run_id
+    with _recorded_run(run_dir, request.model, created=True):
+        record = _fresh_record(session, planned, run_id, request.cards, planned.device, run_dir)
+        records.save(record, runs_dir)
+        session.say(f"run {run_id}: recipe {request.model} on {_workers(request.cards, planned.device)}: "
+                    f"{planned.recipe.text}; record in {run_dir}")
+        return run_recipe(record, planned.recipe, run_dir=run_dir, runs_dir=runs_dir, device=planned.device,
+                          devices=visible_cards(request.cards) if planned.device == "cuda" else [],
+                          max_steps=request.max_steps or planned.config["train"]["max_steps"] or None,
+                          cache_dir=session.cache_dir, say=session.say)
 
 
 def _resumed_run(request: RunRequest, session: Session) -> tuple[dict, Resolved]:
@@ -137,6 +184,8 @@ def run_request(request: RunRequest, session: Session) -> Optional[records.RunRe
     from modelzoo.train import distributed, launch
 
     planned = plan_request(request, session)
+    if planned.recipe is not None:
+        return _run_recipe(planned, session)
     resumed, device, profile, config = planned.resumed, planned.device, planned.profile, planned.config
     outer = distributed.under_outer_launcher()
     place = distributed.topology()
@@ -155,28 +204,42 @@ def run_request(request: RunRequest, session: Session) -> Optional[records.RunRe
         launch.launch(job, cards)
         return None
     run_dir = runs_dir / run_id
-    with _stop_signals_interrupt(), _run_folder(run_dir, created=not resumed):
-        from modelzoo.store.runlock import run_lock
+    with _recorded_run(run_dir, request.model, created=not resumed):
+        if resumed:
+            record = records.mark_running(resumed, resume=True)
+        else:
+            record = _fresh_record(session, planned, run_id, cards, device, run_dir)
+        records.save(record, runs_dir)
+        session.say(f"run {run_id}: {request.model} ({profile}) on {_workers(cards, device)}; record in {run_dir}")
+        return launch.launch(job, cards)
 
-        with run_lock(run_dir):
-            if resumed:
-                record = records.mark_running(resumed, resume=True)
-            else:
-                record = new_record(session, planned.resolved, run_id=run_id, kind="train", cards=cards,
-                                    device=device, log=str(run_dir / "train.log"),
-                                    data_root=str(planned.data_root.resolve()), sweep_id=request.sweep_id,
-                                    release=request.release, zoo_cell=request.zoo_cell)
-            records.save(record, runs_dir)
-            session.say(f"run {run_id}: {request.model} ({profile}) on {cards} "
-                        f"{'card' if device == 'cuda' else 'CPU worker'}{'s' if cards > 1 else ''}; "
-                        f"record in {run_dir}")
-            try:
-                return launch.launch(job, cards)
-            except KeyboardInterrupt as exc:
-                stopped = _stopped_record(run_dir, request.model, exc)
-                if stopped is None:
-                    raise
-                raise RunStopped(stopped) from exc
+
+def _fresh_record(session: Session, planned: RunPlan, run_id: str, cards: int, device: str,
+                  run_dir: Path) -> records.RunRecord:
+    request = planned.request
+    return new_record(session, planned.resolved, run_id=run_id, kind="train", cards=cards, device=device,
+                      log=str(run_dir / "train.log"), data_root=str(planned.data_root.resolve()),
+                      sweep_id=request.sweep_id, release=request.release, zoo_cell=request.zoo_cell)
+
+
+def _workers(cards: int, device: str) -> str:
+    return f"{cards} {'card' if device == 'cuda' else 'CPU worker'}{'s' if cards > 1 else ''}"
+
+
+@contextlib.contextmanager
+def _recorded_run(run_dir: Path, model: str, created: bool):
+    """A run's folder (removed if no record got written), its lock, and stop signals: a stop
+    becomes :class:`RunStopped` carrying the ``interrupted`` record."""
+    from modelzoo.store.runlock import run_lock
+
+    with _stop_signals_interrupt(), _run_folder(run_dir, created=created), run_lock(run_dir):
+        try:
+            yield
+        except KeyboardInterrupt as exc:
+            stopped = _stopped_record(run_dir, model, exc)
+            if stopped is None:
+                raise
+            raise RunStopped(stopped) from exc
 
 
 @contextlib.contextmanager

@@ -67,6 +67,7 @@ class Session:
     data_root: Optional[Path] = None
     cache_dir: Path = field(default_factory=default_cache_dir)
     debug: bool = False
+    zoo_root: Optional[Path] = None  # the zoo checkout recipes run from (None: $MODELZOO_ZOO_ROOT)
     warn: Callable[[str], None] = print_warning
     say: Callable[[str], None] = print_progress
     show: Callable[[str], None] = print_result
@@ -80,9 +81,12 @@ class Session:
         self._zoo: Optional[Zoo] = None
 
     def registry(self) -> Registry:
-        """The installed model plugins (loaded once; each load warning said once)."""
+        """The installed model plugins and the zoo file's recipes (loaded once; each load warning
+        said once)."""
         if self._registry is None:
-            self._registry = load_registry()
+            from modelzoo.recipe.declare import recipe_plugins
+
+            self._registry = load_registry(extra_plugins=recipe_plugins(self.zoo()))
             for warning in self._registry.warnings:
                 self.warn(warning)
         return self._registry

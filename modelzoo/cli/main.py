@@ -37,6 +37,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs-dir", default=os.environ.get(RUNS_ENV, "runs"),
                         help="where run records live (default: $MODELZOO_RUNS or ./runs)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--zoo-root", help="the zoo checkout that recipe models run from (default: "
+                        "$MODELZOO_ZOO_ROOT)")
 
 
 def _model_options(parser: argparse.ArgumentParser) -> None:
@@ -123,7 +125,8 @@ def session_of(args) -> app.Session:
     """The folders and zoo file the options name (each default is the app's)."""
     data_root = getattr(args, "data_root", None)
     return app.Session(zoo_file=getattr(args, "zoo", None), runs_dir=Path(args.runs_dir),
-                       data_root=Path(data_root) if data_root else None, debug=args.debug)
+                       data_root=Path(data_root) if data_root else None, debug=args.debug,
+                       zoo_root=getattr(args, "zoo_root", None))
 
 
 def cmd_list(args, session: app.Session) -> int:
@@ -138,7 +141,8 @@ def cmd_list(args, session: app.Session) -> int:
         print("no models: install a model plugin, e.g. 'pip install -e plugins/facenet'")
     for row in catalog.models:
         print(f"{row['model']:<12} {row['description']}")
-        print(f"{'':<12} plugin {row['plugin']['name']} {row['plugin']['version']}; profiles: "
+        kind = "zoo recipe (its own script); " if row.get("recipe") else ""
+        print(f"{'':<12} {kind}plugin {row['plugin']['name']} {row['plugin']['version']}; profiles: "
               + ", ".join(p + (" (default)" if p == row["default_profile"] else "") for p in row["profiles"]))
     zoo = session.zoo()
     for name in catalog.missing:
@@ -157,9 +161,36 @@ def _print_plan(planned: app.RunPlan) -> None:
     import yaml
 
     request = planned.request
+    if planned.recipe is not None:
+        _print_recipe_plan(planned)
+        return
     print(f"# modelzoo run {request.model}: profile {planned.profile}, {request.cards} card(s) on {planned.device}")
     print(yaml.safe_dump(planned.config, sort_keys=False), end="")
     print("# data found; nothing was run (--dry-run)")
+
+
+def _print_recipe_plan(planned: app.RunPlan) -> None:
+    import shlex
+
+    recipe, request = planned.recipe, planned.request
+    print(f"# modelzoo run {request.model}: zoo recipe, profile {planned.profile}, {request.cards} card(s) on "
+          f"{planned.device}; run {planned.run_id}")
+    if recipe.setup_argv:
+        print(f"# setup (once, in {recipe.workdir}): {shlex.join(recipe.setup_argv)}")
+    print(f"cd {shlex.quote(str(recipe.cwd))}")
+    from modelzoo.recipe.runner import command_env
+
+    env = command_env(recipe, planned.device, [])
+    shown = {k: env[k] for k in ("PYTHONUNBUFFERED", "CUDA_VISIBLE_DEVICES", *recipe.env)}
+    if planned.device == "cuda":
+        from modelzoo.measure.power_readers import visible_cards
+
+        shown["CUDA_VISIBLE_DEVICES"] = ",".join(str(c) for c in visible_cards(request.cards))
+    print(" ".join(f"{k}={shlex.quote(v)}" for k, v in shown.items()) + " " + recipe.text)
+    timeout = f"timeout {recipe.timeout:g} s" if recipe.timeout else "no timeout"
+    print(f"# {timeout}, SIGKILL {recipe.grace:g} s after SIGTERM; {recipe.samples_per_iteration:g} samples per "
+          f"iteration; {len(recipe.rules)} parse rule(s){' + key=value lines' if recipe.keyvalue else ''}")
+    print("# nothing was run (--dry-run)")
 
 
 def cmd_run(args, session: app.Session) -> int:

@@ -147,6 +147,9 @@ class ModelSpec:
     schema: zoo.yaml profiles and ``--set`` may only override keys that exist there, with
     values of the same type. ``default_profile`` is used when ``--profile`` is not given.
     ``throughput_unit`` names what FPS counts (``TrainData.samples_of`` counts it per batch).
+    ``recipe`` marks a model that is an external command (the zoo's own training script)
+    rather than the data/model/loss/evaluate hooks: each of its profiles holds a ``recipe``
+    section (see :mod:`modelzoo.recipe.schema`), and it needs none of the required hooks.
     """
 
     name: str
@@ -158,6 +161,7 @@ class ModelSpec:
     throughput_unit: str = "images/s"
     curves: tuple[CurveSpec, ...] = ()
     table: ResultTable = ResultTable()
+    recipe: bool = False
 
     @property
     def title(self) -> str:

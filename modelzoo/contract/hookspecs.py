@@ -19,6 +19,16 @@ The data flows one way: the core resolves a profile into ``context.config`` (the
 plugin's values over the core's defaults), asks the plugin for data, model and loss,
 trains, and asks the plugin to evaluate. A plugin knows nothing of the CLI, the
 launcher or the record format. docs/WRITING_A_PLUGIN.md walks through a plugin.
+
+**Recipes.** A model may instead be a *recipe*: the zoo's own training script, run as an
+external command and measured from outside (:mod:`modelzoo.recipe`). A plugin declares one
+by returning, from :func:`modelzoo_models`, a :class:`ModelSpec` with ``recipe=True`` whose
+profiles each hold a ``recipe`` section (the keys of :data:`modelzoo.recipe.schema.DEFAULTS`:
+workdir, command, env, timeout, grace, setup, vars, samples_per_iteration, parse, ...); such a
+model needs none of the :data:`REQUIRED` hooks and none is called for it. The core's built-in
+plugin ``modelzoo-recipes`` (:mod:`modelzoo.recipe.declare`) does exactly this for every
+zoo.yaml model with a ``recipe:`` block, so a zoo maintainer needs no code at all
+(docs/WRITING_A_RECIPE.md).
 """
 
 from __future__ import annotations

@@ -188,7 +188,7 @@ def _register(registry: Registry, plugin: Any, info: PluginInfo) -> None:
             registry.warnings.append(f"model '{name}' skipped: {reason}")
             registry.unavailable[str(name)] = reason
             continue
-        if missing:
+        if missing and not spec.recipe:  # a recipe is a command, not the hooks
             registry.warnings.append(f"plugin '{info.name}' declares model '{name}' but does not "
                                      f"implement {', '.join(missing)}; its runs will fail")
         # The core's defaults under every profile: plugins name only what they change.

@@ -152,9 +152,21 @@ class Run:
     def notes(self) -> list[str]:
         """What a reader must know beside the run's row: the record's warnings, else the
         declared metrics it lacks (so an empty cell never reads as a result)."""
-        if self.warnings:
-            return list(self.warnings)
-        return [f"no {c.title} in the record" for c in self.missing_metrics()]
+        found = list(self.warnings) if self.warnings else [f"no {c.title} in the record"
+                                                           for c in self.missing_metrics()]
+        return found + self.recipe_notes()
+
+    def recipe_notes(self) -> list[str]:
+        """A zoo recipe's run: which FPS is which, and whether it was cut short (no accuracy then)."""
+        if not isinstance(self.record.get("recipe"), dict):
+            return []
+        own = self.metrics.get("recipe_fps")
+        own_text = (f"the script's own figure {own:.2f} {self.throughput_unit}"
+                    if isinstance(own, (int, float)) and not isinstance(own, bool) else "the script printed none")
+        out = [f"zoo recipe: FPS is modelzoo's, timed from outside the script; {own_text}"]
+        if isinstance(self.record.get("cut_short"), str):
+            out.append(self.record["cut_short"])
+        return out
 
 
 # --- reading ----------------------------------------------------------------------------

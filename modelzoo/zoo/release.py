@@ -149,6 +149,7 @@ class ZooRunOptions:
     runs_dir: Path = Path("runs")
     data_root: str = "data"
     zoo: Optional[str] = None               # the zoo file (None: the one find_zoo_file finds)
+    zoo_root: Optional[str] = None          # the zoo checkout recipes run from (None: $MODELZOO_ZOO_ROOT)
     models: Optional[list[str]] = None
     cards: Optional[list[int]] = None
     device: Optional[str] = None
@@ -223,6 +224,7 @@ def run_argv(cell: Cell, action: Action, args: ZooRunOptions, runs_dir: Path, zo
     argv += ["--resume", action.record["run_id"]] if action.kind == "resume" else ["--profile", cell.profile]
     argv += ["--device", args.device] if args.device else []
     argv += ["--max-steps", str(cell.max_steps)] if cell.max_steps else []
+    argv += ["--zoo-root", str(args.zoo_root)] if args.zoo_root else []  # a recipe's checkout, for a Slurm job too
     return argv + (["--debug"] if args.debug else [])
 
 

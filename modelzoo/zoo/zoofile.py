@@ -57,6 +57,7 @@ ZOO_ENV = "MODELZOO_ZOO"
 _TOP_KEYS = {"schema_version": True, "models": True, "releases": False}  # key -> required
 _MODEL_KEYS = {"plugin": False, "description": False, "default_profile": False,
                "profiles": False, "references": False, "target": False, "tolerances": False,
+               "recipe": False,  # recipe: an external command (modelzoo.recipe.schema checks the block)
                "catalogue": False}
 _TARGET_KEYS = {"metric": True, "value": True, "higher_is_better": False}
 _TOLERANCE_KEYS = {"fps_pct": False, "metrics": False}
@@ -79,6 +80,7 @@ class ZooModel:
     references: list[dict] = field(default_factory=list)
     target: Optional[dict] = None  # {"metric", "value", "higher_is_better"}: the convergence target
     tolerances: dict = field(default_factory=dict)  # {"fps_pct": x, "metrics": {key: {"abs"|"rel_pct": y}}}
+    recipe: Optional[dict] = None  # the ``recipe:`` block as written (see modelzoo.recipe.schema)
     # {"entry": catalogue key, "configs": {profile: README column}}: the zoo catalogue entry it is
     catalogue: Optional[dict] = None
 
@@ -109,8 +111,10 @@ class Zoo:
     _key_texts: dict[tuple, str] = field(default_factory=dict, repr=False)  # key path -> its key as written
 
     def where(self, key_path: tuple) -> str:
-        """``zoo.yaml:12`` for a key path, for error messages."""
-        line = self._lines.get(tuple(key_path))
+        """``zoo.yaml:12`` for a key path, for error messages (a key not written: its nearest parent's line)."""
+        key_path = tuple(key_path)
+        line = next((self._lines[key_path[:cut]] for cut in range(len(key_path), -1, -1)
+                     if self._lines.get(key_path[:cut])), None)
         name = self.path.name if self.path else "zoo.yaml"
         return f"{self.path or name}:{line}" if line else str(self.path or name)
 
@@ -286,7 +290,8 @@ def _model(zoo: Zoo, name: str, body) -> ZooModel:
         references=[_reference(zoo, ref, key_path + ("references", i)) for i, ref in enumerate(references)],
         target=_target(zoo, body.get("target"), key_path + ("target",)),
         catalogue=_catalogue_link(zoo, body.get("catalogue"), key_path + ("catalogue",)),
-        tolerances=_tolerances(zoo, body.get("tolerances"), key_path + ("tolerances",)))
+        tolerances=_tolerances(zoo, body.get("tolerances"), key_path + ("tolerances",)),
+        recipe=body.get("recipe"))
 
 
 # --- Typed entries ----------------------------------------------------------------------

@@ -186,3 +186,25 @@ def test_spent_budget_skips_with_a_reason(tmp_path):
 def test_bad_options_are_refused(tmp_path):
     done = _run(tmp_path, "--only", "no_such_step")
     assert done.returncode == 2 and "unknown step 'no_such_step'" in done.stderr
+
+
+def test_zoo_recipes_step_runs_the_imagenet_example_as_a_recipe(tmp_path, thirdparty, monkeypatch):
+    monkeypatch.setenv("MODELZOO_ZOO_ROOT", str(thirdparty))
+    done = _run(tmp_path, "--only", "zoo_recipes,report")
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    lines = _table(done.stdout)
+    fps = _row(lines, "modelzoo run, zoo recipe pytorch-imagenet (tiny): FPS")
+    assert float(fps[1].replace(",", "")) > 0
+    own = _row(lines, "modelzoo run, zoo recipe pytorch-imagenet (tiny): the script's own throughput")
+    assert float(own[1].replace(",", "")) > 0 and "modelzoo's, from outside" in own[4]
+    log = (tmp_path / "work" / "results" / "logs" / "zoo_recipes.log").read_text()
+    assert "bash scripts/fp32_1card.sh --data-path" in log and "bash run.sh 1" in log  # the shipped recipes, planned
+
+
+def test_zoo_recipes_step_is_skipped_with_the_reason_without_a_zoo_checkout(tmp_path, monkeypatch):
+    monkeypatch.delenv("MODELZOO_ZOO_ROOT", raising=False)
+    if (REPO / "bench" / "wheels" / "zoo").is_dir():
+        pytest.skip("bench/wheels/zoo is here: the step would use it")
+    done = _run(tmp_path, "--only", "zoo_recipes")
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "[zoo_recipes] skipped: no zoo checkout" in done.stdout

@@ -338,3 +338,14 @@ def test_one_zoo_run_per_release_at_a_time(toy, capsys):
     with release_lock(toy / "runs", "cpu-smoke"):
         assert main(["zoo", "run", "--release", "cpu-smoke", "--device", "cpu"]) == 2
     assert "zoo run of release 'cpu-smoke' is already running in " in capsys.readouterr().err
+
+
+def test_run_argv_passes_the_zoo_root_on_to_the_cells_run():
+    from modelzoo.zoo.release import Action, ZooRunOptions, run_argv
+
+    cell = Cell("r", "zoo-facenet", "recipe", 1, None)
+    argv = run_argv(cell, Action("new", None, "no run yet"), ZooRunOptions(zoo_root="/zoo"), Path("runs"),
+                    Path("zoo.yaml"))
+    assert argv[argv.index("--zoo-root") + 1] == "/zoo"
+    assert "--zoo-root" not in run_argv(cell, Action("new", None, "no run yet"), ZooRunOptions(), Path("runs"),
+                                        Path("zoo.yaml"))
