@@ -148,9 +148,9 @@ def zoo_check(release: Optional[str] = None, *, session: Optional[Session] = Non
 
     session = session or Session()
     zoo = session.zoo()
-    if any(m.catalogue and not m.references for m in zoo.models.values()):  # gate on the imported references
-        zoo = with_catalogue_references(zoo, catalogue(session))
     declared = release_of(zoo, release)
+    if any(zoo.models[m].catalogue and not zoo.models[m].references for m in declared.models):
+        zoo = with_catalogue_references(zoo, catalogue(session), models=set(declared.models))  # imported rows
     runs, problems = runs_of_cells(plan_cells(declared), session.runs_dir)
     for problem in problems:
         session.warn(f"skipped {problem}")

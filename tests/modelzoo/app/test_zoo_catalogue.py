@@ -216,3 +216,55 @@ def test_a_profile_without_a_readme_column_is_refused(toy, copy_of, capsys):
     assert ("models.resnet50.catalogue.configs gives no README column for profile imagenet; map it to one of "
             "FP32, AMP+NHWC") in capsys.readouterr().err
     assert readme.read_bytes() == before
+
+
+def test_the_shipped_zoo_recipes_are_gated_on_their_imported_readme_rows(tmp_path, capsys):
+    """Release zoo-recipes of the shipped zoo.yaml: its four recipe models give no references of their
+    own; zoo check takes each one's rows from the committed catalogue (their README's)."""
+    from modelzoo.zoo.zoofile import find_zoo_file
+
+    runs = tmp_path / "runs"
+    for run_id, model, fps, metric in [("a", "zoo-facenet", 1250.0, ("lfw_accuracy", 0.98)),
+                                       ("b", "zoo-arcface", 30.0, ("lfw_accuracy", 0.991)),
+                                       ("c", "zoo-cosface", 5500.0, ("lfw_accuracy", 0.987)),
+                                       ("d", "zoo-resnet50", 320.0, ("acc1", 76.0))]:
+        _record(runs, run_id, 1, fps=fps, accuracy=0.0, model=model, profile="recipe", release="zoo-recipes")
+        saved = json.loads((runs / run_id / "record.json").read_text())
+        saved["env"]["gpu"] = "Iluvatar BI-V100"
+        saved["metrics"] = {"fps": fps, metric[0]: metric[1]}
+        saved["metric_columns"] = [{"key": metric[0], "title": metric[0], "format": "{:.4f}"}]
+        (runs / run_id / "record.json").write_text(json.dumps(saved))
+    capsys.readouterr()
+    assert main(["zoo", "check", "--release", "zoo-recipes", "--zoo", str(find_zoo_file()),
+                 "--runs-dir", str(runs)]) == 1
+    out = capsys.readouterr().out
+    assert "1250.00 = 99% of 1256.96 (BI-V100 x1); needs 95%" in out           # facenet/pytorch README
+    assert "5500.00 = 100% of 5492.08 (BI-V100 x1)" in out                      # cosface README
+    assert "320.00 = 97% of 330.00 (BI-V100 x1)" in out                         # resnet50 README, FP32 column
+    assert ("FAIL: 1 of 4 cells: zoo-arcface/recipe x1 (FPS 30.00 is 78.4% of the reference 38.27 "
+            "(BI-V100 x1); needs 95%)") in out                                  # arcface README: 38.272
+
+
+def test_a_profile_is_gated_on_its_readme_columns_rows(tmp_path, capsys):
+    """resnet50's README gives 8 cards 2150 FPS under FP32 and 4200 under AMP+NHWC: with configs mapping
+    the profiles to those columns, each cell meets its own column's figure."""
+    import shutil
+
+    from modelzoo.catalogue.importer import CATALOGUE_FILE
+    from modelzoo.zoo.zoofile import find_zoo_file
+
+    shutil.copyfile(find_zoo_file().parent / CATALOGUE_FILE, tmp_path / CATALOGUE_FILE)
+    (tmp_path / "zoo.yaml").write_text(
+        "schema_version: 1\nmodels:\n  r50:\n    catalogue:\n      entry: cv/classification/resnet50/pytorch\n"
+        "      configs: {fp32: FP32, amp: AMP+NHWC}\n    target: {metric: acc1, value: 75.0}\n"
+        "releases:\n  r:\n    models:\n      r50: {profiles: [fp32, amp], cards: [8]}\n")
+    runs = tmp_path / "runs"
+    for run_id, profile, fps in [("a", "fp32", 2100.0), ("b", "amp", 4100.0)]:
+        _record(runs, run_id, 8, fps=fps, accuracy=0.0, model="r50", profile=profile, release="r")
+        saved = json.loads((runs / run_id / "record.json").read_text())
+        saved["env"]["gpu"], saved["metrics"] = "Iluvatar BI-V100", {"fps": fps, "acc1": 76.0}
+        (runs / run_id / "record.json").write_text(json.dumps(saved))
+    capsys.readouterr()
+    assert main(["zoo", "check", "--release", "r", "--zoo", str(tmp_path / "zoo.yaml"), "--runs-dir", str(runs)]) == 0
+    out = capsys.readouterr().out
+    assert "2100.00 = 98% of 2150.00 (BI-V100 x8)" in out and "4100.00 = 98% of 4200.00 (BI-V100 x8)" in out
