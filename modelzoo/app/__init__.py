@@ -31,10 +31,12 @@ from modelzoo.app.running import (
 )
 from modelzoo.app.session import Session
 from modelzoo.app.weights import evaluate, export
+from modelzoo.app.zoo_catalogue import catalogue, list_all, zoo_import, zoo_lint, zoo_writeback
 from modelzoo.contract.api import UserError
 
 __all__ = [
     "REPORT_FORMATS", "Catalog", "Report", "RunPlan", "RunRequest", "RunStopped", "Session", "SweepResult",
     "UserError", "add_prepare_options", "compare", "evaluate", "export", "list_models", "plan", "prepare",
-    "plan_request", "report", "run", "run_request", "sweep", "zoo_cancel", "zoo_check", "zoo_check_baseline", "zoo_run", "zoo_status",
+    "plan_request", "report", "run", "run_request", "sweep", "zoo_cancel", "zoo_check", "zoo_check_baseline",
+    "zoo_run", "zoo_status", "catalogue", "list_all", "zoo_import", "zoo_lint", "zoo_writeback",
 ]

@@ -146,11 +146,15 @@ def _record_left_by(cell: Cell, action: Action, runs_dir: Path, before: set[str]
 def zoo_check(release: Optional[str] = None, *, session: Optional[Session] = None):
     """Judge every cell of ``release`` against zoo.yaml's references, targets and tolerances:
     ``(release id, verdicts)``; a verdict ``passed`` or lists its failures."""
+    from modelzoo.app.zoo_catalogue import catalogue
+    from modelzoo.catalogue.link import with_catalogue_references
     from modelzoo.zoo.gate import check_release
 
     session = session_or_default(session)
     zoo = session.zoo()
     declared = release_of(zoo, release)
+    if any(zoo.models[m].catalogue and not zoo.models[m].references for m in declared.models):
+        zoo = with_catalogue_references(zoo, catalogue(session), models=set(declared.models))  # imported rows
     runs, problems = runs_of_cells(plan_cells(declared), session.runs_dir)
     for problem in problems:
         session.warn(f"skipped {problem}")

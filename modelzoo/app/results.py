@@ -54,8 +54,15 @@ def report(session: Optional[Session] = None, *, formats: Sequence[str] = REPORT
     folder = writable_dir(Path(output), "report directory", "--output")
     check_outputs(folder, formats, force)
     # the installed plugins' declarations give each model's table layout (not its newest record)
-    paths = render_reports(found, session.zoo().references(), folder, formats=formats, releases=releases,
-                           skipped=problems, warn=session.warn, declarations=session.registry().models)
+    from modelzoo.app.zoo_catalogue import catalogue, list_all
+    from modelzoo.catalogue.link import with_catalogue_references
+
+    models = {r.get("model") for r in found}
+    references = with_catalogue_references(session.zoo(), catalogue(session), models=models,
+                                           warn=session.warn).references()
+    paths = render_reports(found, references, folder, formats=formats, releases=releases,
+                           skipped=problems, warn=session.warn, declarations=session.registry().models,
+                           catalogue=list_all(session))
     return Report(paths, len(found), problems)
 
 

@@ -21,7 +21,7 @@ from typing import Optional
 
 from modelzoo import __version__, app
 from modelzoo.app.session import DATA_ROOT_ENV, RUNS_ENV
-from modelzoo.cli.zoo import add_zoo_parser, zoo_cell_field, zoo_command
+from modelzoo.cli.zoo import add_list_all_options, add_zoo_parser, list_all_command, zoo_cell_field, zoo_command
 from modelzoo.contract.api import MetricColumn, UserError, int_at_least
 from modelzoo.contract.plugins import PluginError
 from modelzoo.toolkit import stopping
@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = verbs.add_parser("list", help="list the models and their profiles")
     _common(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_list_all_options(p)
 
     p = verbs.add_parser("run", help="train and evaluate a model; record FPS and accuracy")
     _common(p)
@@ -137,6 +138,8 @@ def session_of(args) -> app.Session:
 
 
 def cmd_list(args, session: app.Session) -> int:
+    if args.all:
+        return list_all_command(args, session)
     catalog = app.list_models(session)
     if args.json:
         print(json.dumps({"models": catalog.models, "missing": catalog.missing, "warnings": catalog.warnings},

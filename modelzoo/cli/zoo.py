@@ -1,9 +1,10 @@
-"""``modelzoo zoo run|status|cancel|check``: the options and the printing; the work is
-:mod:`modelzoo.app.releases`."""
+"""``modelzoo zoo run|status|cancel|check|import|lint|writeback`` and ``list --all``: the options and
+the printing; the work is :mod:`modelzoo.app.releases` and :mod:`modelzoo.app.zoo_catalogue`."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable
 
@@ -50,7 +51,8 @@ def zoo_cell_field(text: str) -> dict:
 def add_zoo_parser(verbs, common: Callable[[argparse.ArgumentParser], None]) -> None:
     """``modelzoo zoo run|status|cancel|check`` on the CLI's subparsers; ``common`` adds --zoo, --runs-dir, --debug."""
     parser = verbs.add_parser("zoo", help="run a release's matrix from zoo.yaml (here or on Slurm) and gate it "
-                              "against the published numbers (zoo run, zoo status, zoo cancel, zoo check)")
+                              "against the published numbers (zoo run, zoo status, zoo cancel, zoo check); read, "
+                              "check and write the DeepSpark zoo's own files (zoo import, zoo lint, zoo writeback)")
     actions = parser.add_subparsers(dest="zoo_action", metavar="ACTION", required=True)
     release_help = f"release id from zoo.yaml's releases: (default: ${RELEASE_ENV})"
     p = actions.add_parser("run", help="run every cell of a release (models x profiles x cards); resumes: "
@@ -95,6 +97,60 @@ def add_zoo_parser(verbs, common: Callable[[argparse.ArgumentParser], None]) -> 
                    "new cell / missing, noise-aware")
     p.add_argument("--max-fps-drop", type=float, metavar="PCT", help="with --baseline: the FPS drop allowed "
                    "when a cell's noise is unknown or smaller (default 5)")
+    add_catalogue_parsers(actions, common, release_help)
+
+
+def add_catalogue_parsers(actions, common: Callable[[argparse.ArgumentParser], None], release_help: str) -> None:
+    """``zoo import|lint|writeback``: the DeepSparkHub checkout's catalogue, consistency and READMEs."""
+    root_help = "a DeepSparkHub checkout (the folder with tests/model_info.json and models/)"
+    p = actions.add_parser("import", help="read the zoo checkout's model_info.json and READMEs into the catalogue "
+                           "(zoo.catalogue.json beside zoo.yaml): every model and its published results")
+    common(p)
+    p.add_argument("root", metavar="DSH_ROOT", help=root_help)
+    p.add_argument("--output", help="catalogue file to write (default: zoo.catalogue.json beside zoo.yaml)")
+    p = actions.add_parser("lint", help="the zoo checkout's own consistency (model_info.json against READMEs, "
+                           "paths, duplicates, results cells); one finding a line; exit 1 when any is found")
+    common(p)
+    p.add_argument("root", metavar="DSH_ROOT", help=root_help)
+    p = actions.add_parser("writeback", help="a release's measured results into a model's README (its own "
+                           "layout) and model_info.json: a unified diff, or written with --apply")
+    common(p)
+    p.add_argument("root", metavar="DSH_ROOT", help=root_help)
+    p.add_argument("--model", required=True, help="zoo.yaml model that names its catalogue entry (catalogue:)")
+    p.add_argument("--release", help=release_help)
+    p.add_argument("--sdk", help="SDK the release ran on, e.g. 4.3.0 (default: the records' env.sdk); it adds the "
+                   "environment row and moves model_info.json's latest_sdk")
+    p.add_argument("--apply", action="store_true", help="write the files (atomically) instead of showing the diff")
+    p.add_argument("--expect", metavar="STATE", help="with --apply: refuse unless the files are still in the "
+                   "state the shown diff was made from (the diff's last line gives it)")
+
+
+def add_list_all_options(parser: argparse.ArgumentParser) -> None:
+    """``modelzoo list --all``: the whole zoo from the imported catalogue."""
+    parser.add_argument("--all", action="store_true", help="every model of the zoo's catalogue (zoo import), "
+                        "with its published results and whether it can run here")
+    parser.add_argument("--category", help="with --all: only this category or its prefix (cv, cv/classification)")
+    parser.add_argument("--framework", help="with --all: only this framework (pytorch, paddlepaddle, ...)")
+    parser.add_argument("--gpu", help="with --all: only models with this card (BI-V150)")
+
+
+def list_all_command(args, session: app.Session) -> int:
+    from modelzoo.catalogue.views import headline
+
+    rows = app.list_all(session, category=args.category, framework=args.framework, gpu=args.gpu)
+    if args.json:
+        print(json.dumps({"models": rows}, indent=2, ensure_ascii=False))
+        return 0
+    if not app.catalogue(session).entries:
+        print("no catalogue: run 'modelzoo zoo import DSH_ROOT' first")
+        return 0
+    for row in rows:
+        here = f"  [{row['runnable']}: {row['zoo_model']}]" if row["runnable"] else ""
+        print(f"{row['key']:<52} {row['framework']:<13} {', '.join(row['gpus']) or '-'}{here}")
+        for reference in row["references"][:3]:
+            print(f"{'':<4}{headline(reference)}")
+    print(f"{len(rows)} models; {sum(1 for r in rows if r['runnable'])} can run here")
+    return 0
 
 
 def run_command(args, session: app.Session) -> int:
@@ -151,6 +207,41 @@ def check_command(args, session: app.Session) -> int:
     return 0
 
 
+def import_command(args, session: app.Session) -> int:
+    path, numbers = app.zoo_import(args.root, output=args.output, session=session)
+    share = numbers["parsed_rows"] / numbers["result_rows"] * 100 if numbers["result_rows"] else 0.0
+    print(f"zoo import: {numbers['entries']} models, {numbers['readmes_with_results']} READMEs with results, "
+          f"{numbers['parsed_rows']} of {numbers['result_rows']} result rows parsed ({share:.1f}%), "
+          f"{numbers['reference_rows']} reference rows, {numbers['not_understood']} things not understood "
+          f"(listed in the file); wrote {path}")
+    return 0
+
+
+def lint_command(args, session: app.Session) -> int:
+    from modelzoo.catalogue.lint import summary
+
+    findings = app.zoo_lint(args.root)
+    for finding in findings:
+        print(finding)
+    print(f"zoo lint: {summary(findings)}")
+    return EXIT_FAILED if findings else 0
+
+
+def writeback_command(args, session: app.Session) -> int:
+    if args.expect and not args.apply:
+        raise UserError("--expect only guards --apply; add --apply to write, or drop --expect to see the diff")
+    result = app.zoo_writeback(args.root, args.model, args.release, sdk=args.sdk, apply=args.apply,
+                               expect=args.expect, session=session)
+    changed = [c.path for c in result.changes if c.changed]
+    if result.applied:
+        print(f"zoo writeback: wrote {', '.join(changed)}" if changed else "zoo writeback: nothing to change")
+        return 0
+    print(result.diff, end="")
+    print(f"zoo writeback: {len(changed)} files would change; apply with --apply --expect {result.digest}"
+          if changed else "zoo writeback: nothing to change")
+    return 0
+
+
 def baseline_command(args, session: app.Session) -> int:
     from modelzoo.zoo.baseline import format_table
 
@@ -172,7 +263,8 @@ def baseline_command(args, session: app.Session) -> int:
     return 0
 
 
-ACTIONS = {"run": run_command, "status": status_command, "cancel": cancel_command, "check": check_command}
+ACTIONS = {"run": run_command, "status": status_command, "cancel": cancel_command, "check": check_command,
+           "import": import_command, "lint": lint_command, "writeback": writeback_command}
 
 
 def zoo_command(args, session: app.Session) -> int:

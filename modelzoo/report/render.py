@@ -31,6 +31,7 @@ from typing import Any, Optional
 
 from modelzoo.contract.api import UserError
 from modelzoo.report import html, writers
+from modelzoo.report.catalogue_section import catalogue_section
 from modelzoo.report.model import build_report
 from modelzoo.store.records import check_replaceable, write_atomic
 
@@ -64,7 +65,8 @@ def render_reports(records: Iterable, references: Optional[dict], output_dir: Pa
                    formats: Sequence[str] = FORMATS, generated: Optional[str] = None,
                    releases: Optional[Sequence[str]] = None, skipped: Sequence[str] = (),
                    warn: Optional[Callable[[str], None]] = None,
-                   declarations: Optional[Mapping[str, Any]] = None) -> list[Path]:
+                   declarations: Optional[Mapping[str, Any]] = None,
+                   catalogue: Optional[Sequence[dict]] = None) -> list[Path]:
     """Write the requested reports into ``output_dir`` (created if needed), each atomically.
 
     Returns the written paths in ``formats`` order: ``md`` -> results.md, ``html`` ->
@@ -75,13 +77,15 @@ def render_reports(records: Iterable, references: Optional[dict], output_dir: Pa
     record the report itself leaves out (wrong field types, a rejected metric format) is
     listed too and passed to ``warn`` (default: ``warnings.warn``), one line each.
     ``declarations`` maps a model to its plugin's ``ModelSpec`` (``Registry.models``): the
-    tables take its layout; a model without one takes its newest record's.
+    tables take its layout; a model without one takes its newest record's. ``catalogue`` (rows of
+    :func:`modelzoo.catalogue.views.catalogue_rows`) adds the whole zoo's published table.
     """
     unknown = [f for f in formats if f not in OUTPUT_NAMES]
     if unknown:
         raise UserError(f"unknown report format {unknown[0]!r}; choose from {', '.join(FORMATS)}")
     report = build_report(records, references, generated, releases=releases, skipped=skipped,
                           declarations=declarations)
+    report.catalogue = catalogue_section(catalogue or [])
     for line in report.skipped[len(skipped):]:
         (warn or _warn)(line)
     renderers = {"md": writers.render_markdown, "html": html.render_html, "json": writers.render_json,

@@ -5,7 +5,7 @@ fills it in."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 from modelzoo.contract.api import ConfigColumn, MetricColumn
 from modelzoo.report.cells import markdown_table
@@ -100,6 +100,7 @@ class Report:
     sections: list[ModelSection]
     releases: Optional[tuple[str, str]] = None
     groups: list[ReadmeGroup] = field(default_factory=list)
+    catalogue: Optional[Any] = None  # report.catalogue_section.CatalogueSection: the whole zoo's published table
 
     @property
     def records(self) -> list[dict]:

@@ -64,6 +64,7 @@ def render_json(report: Report) -> str:
         "readme_groups": [{"models": g.titles, "headers": g.headers, "blocks": [readme_json(b) for b in g.blocks]}
                           for g in report.groups],
         "models": [_section_json(s) for s in report.sections],
+        "catalogue": report.catalogue.json() if report.catalogue else None,
     }
     # curves (thousands of points per run) stay in each run's record.json
     records = [{k: v for k, v in r.record.items() if k != "curves"} for r in report.runs]

@@ -125,8 +125,9 @@ def _judge_fps(verdict: Verdict, record: dict, metrics: dict, model: ZooModel, d
     env = record.get("env") if isinstance(record.get("env"), dict) else {}
     card = card_name(str(record.get("device") or ""), env)
     cards = verdict.cell.cards
+    config = ((model.catalogue or {}).get("configs") or {}).get(verdict.cell.profile)  # e.g. AMP+NHWC
     reference = next((r for r in model.references if r["cards"] == cards and r.get("fps")
-                      and same_card(r["gpu"], card)), None)
+                      and same_card(r["gpu"], card) and (config is None or r.get("config") in (None, config))), None)
     if reference is None:
         verdict.fps = f"{fps:.2f} {unit}; no reference for {card} x{cards}"
         return

@@ -58,7 +58,8 @@ ZOO_ENV = "MODELZOO_ZOO"
 _TOP_KEYS = {"schema_version": True, "models": True, "releases": False}  # key -> required
 _MODEL_KEYS = {"plugin": False, "description": False, "default_profile": False,
                "profiles": False, "references": False, "target": False, "tolerances": False,
-               "recipe": False}  # recipe: an external command (modelzoo.recipe.schema checks the block)
+               "recipe": False,  # recipe: an external command (modelzoo.recipe.schema checks the block)
+               "catalogue": False}
 _TARGET_KEYS = {"metric": True, "value": True, "higher_is_better": False}
 _TOLERANCE_KEYS = {"fps_pct": False, "metrics": False}
 _RELEASE_KEYS = {"description": False, "models": True, "tolerances": False}
@@ -81,6 +82,8 @@ class ZooModel:
     target: Optional[dict] = None  # {"metric", "value", "higher_is_better"}: the convergence target
     tolerances: dict = field(default_factory=dict)  # {"fps_pct": x, "metrics": {key: {"abs"|"rel_pct": y}}}
     recipe: Optional[dict] = None  # the ``recipe:`` block as written (see modelzoo.recipe.schema)
+    # {"entry": catalogue key, "configs": {profile: README column}}: the zoo catalogue entry it is
+    catalogue: Optional[dict] = None
 
 
 @dataclass
@@ -273,6 +276,7 @@ def _model(zoo: Zoo, name: str, body) -> ZooModel:
         profiles={k: dict(v or {}) for k, v in profiles.items()},
         references=[_reference(zoo, ref, key_path + ("references", i)) for i, ref in enumerate(references)],
         target=_target(zoo, body.get("target"), key_path + ("target",)),
+        catalogue=_catalogue_link(zoo, body.get("catalogue"), key_path + ("catalogue",)),
         tolerances=_tolerances(zoo, body.get("tolerances"), key_path + ("tolerances",)),
         recipe=body.get("recipe"))
 
@@ -340,6 +344,17 @@ def _target(zoo: Zoo, target, key_path: tuple) -> Optional[dict]:
     if not isinstance(higher, bool):
         _fail(zoo, key_path + ("higher_is_better",), "expected true or false", higher)
     return {"metric": target["metric"], "value": target["value"], "higher_is_better": higher}
+
+
+def _catalogue_link(zoo: Zoo, link, key_path: tuple) -> Optional[dict]:
+    """``catalogue: KEY`` or ``{entry: KEY, configs: {profile: README column}}``."""
+    link = {"entry": link} if isinstance(link, str) else link
+    if link is None:
+        return None
+    if not isinstance(link, dict) or not isinstance(link.get("entry"), str) or set(link) - {"entry", "configs"} \
+            or not all(isinstance(k, str) and isinstance(v, str) for k, v in (link.get("configs") or {}).items()):
+        _fail(zoo, key_path, "expected a catalogue key or {entry: KEY, configs: {PROFILE: COLUMN}}", link)
+    return {"entry": link["entry"], "configs": dict(link.get("configs") or {})}
 
 
 def _tolerances(zoo: Zoo, tolerances, key_path: tuple) -> dict:
