@@ -173,7 +173,7 @@ def zoo_check_baseline(release: Optional[str] = None, baseline: Optional[str] = 
     from modelzoo.zoo.history import collect, release_of_record
     from modelzoo.zoo.release import RELEASE_ENV
 
-    session = session or Session()
+    session = session_or_default(session)
     release = release or os.environ.get(RELEASE_ENV)
     if not release or not baseline:
         raise UserError(f"zoo check --baseline needs both releases: --release NEW (or ${RELEASE_ENV}) and "

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from modelzoo.app.session import Session
+from modelzoo.app.session import Session, session_or_default
 from modelzoo.catalogue import importer, lint, snapshot, writeback
 from modelzoo.catalogue.importer import Catalogue
 from modelzoo.contract.api import UserError
@@ -16,7 +16,7 @@ from modelzoo.contract.api import UserError
 
 def catalogue(session: Optional[Session] = None) -> Catalogue:
     """The imported catalogue beside the session's zoo file (empty when none was imported)."""
-    session = session or Session()
+    session = session_or_default(session)
     return importer.load(importer.catalogue_path(session.zoo().path))
 
 
@@ -24,7 +24,7 @@ def zoo_import(root: str | Path, *, output: Optional[str | Path] = None,
                session: Optional[Session] = None) -> tuple[Path, dict]:
     """Read the zoo checkout at ``root`` and write its catalogue (default: beside zoo.yaml), atomically:
     ``(path written, coverage)``."""
-    session = session or Session()
+    session = session_or_default(session)
     document = importer.build(Path(root))
     path = Path(output) if output else importer.catalogue_path(session.zoo().path)
     if path.is_dir():
@@ -59,7 +59,7 @@ def zoo_writeback(root: str | Path, model: str, release: Optional[str] = None, *
     from modelzoo.catalogue.link import entry_of
     from modelzoo.zoo.release import release_of
 
-    session = session or Session()
+    session = session_or_default(session)
     root = snapshot.check_root(Path(root))
     zoo = session.zoo()
     if model not in zoo.models:
@@ -68,8 +68,8 @@ def zoo_writeback(root: str | Path, model: str, release: Optional[str] = None, *
     declared = release_of(zoo, release)
     measured, found_sdk = _measured(zoo, model, declared, session)
     if not measured:
-        raise UserError(f"release '{declared.id}' has no successful run of '{model}'; run 'modelzoo zoo run "
-                        f"--release {declared.id}' first")
+        raise UserError(f"release '{declared.id}' has no successful run of '{model}' fit to publish (warned above "
+                        f"when one was left out); run 'modelzoo zoo run --release {declared.id}' on real data first")
     sdk = sdk or found_sdk
     found = next((e for e in snapshot.load_entries(root) if e.key == entry["key"]), None)
     if found is None or found.readme is None:
@@ -119,6 +119,10 @@ def _measured(zoo, model: str, declared, session: Session) -> tuple[list[writeba
     from modelzoo.zoo.release import deciding_run, plan_cells, runs_of_cells
 
     cells = [c for c in plan_cells(declared) if c.model == model]
+    try:  # the metric ranges of the installed declaration; a model not installed is judged on its timing alone
+        columns = session.registry().model(model).metric_columns
+    except UserError:
+        columns = []
     runs, problems = runs_of_cells(cells, session.runs_dir)
     for problem in problems:
         session.warn(f"skipped {problem}")
@@ -127,6 +131,10 @@ def _measured(zoo, model: str, declared, session: Session) -> tuple[list[writeba
     for cell in cells:
         record = deciding_run(cell, runs.get(cell, []))
         if record is None or records.effective_status(record) != "success":
+            continue
+        unpublishable = _unpublishable(record, columns, cell)
+        if unpublishable:
+            session.warn(f"run {record['run_id']} ({cell.name}) is not written into the zoo's files: {unpublishable}")
             continue
         env = record.get("env") if isinstance(record.get("env"), dict) else {}
         metrics = {k: v for k, v in (record.get("metrics") or {}).items() if finite_number(v) is not None}
@@ -141,11 +149,25 @@ def _measured(zoo, model: str, declared, session: Session) -> tuple[list[writeba
     return measured, sdk
 
 
+def _unpublishable(record: dict, columns, cell) -> Optional[str]:
+    """Why a successful run's figures must not become the zoo's published ones (None: they may):
+    synthetic data, a recipe cut short by --max-steps, or numbers that cannot be true."""
+    from modelzoo.store.plausible import implausible
+
+    data = record.get("data") if isinstance(record.get("data"), dict) else {}
+    if data.get("kind") == "synthetic":
+        return "it trained on synthetic data"
+    if record.get("cut_short"):
+        return "it was cut short by --max-steps (throughput only)"
+    reasons = implausible(record, columns, cell.as_record_field())
+    return f"it cannot be true ({'; '.join(reasons)})" if reasons else None
+
+
 def list_all(session: Optional[Session] = None, *, category: Optional[str] = None,
              framework: Optional[str] = None, gpu: Optional[str] = None) -> list[dict]:
     """Every catalogue entry (filtered by category prefix, framework, card), with how it can run here:
     ``native`` (zoo.yaml links an installed plugin's model to it), ``recipe`` (a zoo.yaml recipe), or ''."""
-    session = session or Session()
+    session = session_or_default(session)
     from modelzoo.catalogue.views import catalogue_rows
 
     return catalogue_rows(catalogue(session), session.zoo(), set(session.registry().models),

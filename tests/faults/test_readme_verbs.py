@@ -70,6 +70,11 @@ def _checkpoint(ws) -> str:
 
 
 RECIPES = {
+    # the catalogue verbs on the zoo's real files (read-only; import writes the catalogue beside the
+    # test's zoo.yaml, where write-back reads it)
+    "zoo import": lambda ws: "322 models" in _cli(ws, "zoo", "import", str(_zoo_checkout())).stdout
+    and (ws.root / "zoo.catalogue.json").is_file(),
+    "zoo lint": lambda ws: _lint_finds_the_snapshots_findings(ws),
     "list": lambda ws: "facenet" in _cli(ws, "list").stdout,
     "run": lambda ws: _trained(ws)["status"] == "success",
     "eval": lambda ws: "succeeded" in _cli(ws, "eval", "facenet", "--weights", _checkpoint(ws), *DEMO).stdout,
@@ -91,7 +96,39 @@ RECIPES = {
     .startswith("zoo status r1: "),
     "zoo cancel": lambda ws: "no job of this release is pending or running" in _cli(
         ws, "zoo", "cancel", "--release", "r1").stdout,
+    # the demo run trained on synthetic faces: write-back refuses to publish it, in one line
+    "zoo writeback": lambda ws: _writeback_refuses_synthetic(ws),
 }
+
+
+def _zoo_checkout():
+    import os
+    from pathlib import Path
+
+    value = os.environ.get("MODELZOO_TEST_THIRDPARTY")
+    if not value:
+        pytest.skip("MODELZOO_TEST_THIRDPARTY is not set: the catalogue verbs need the zoo checkout")
+    return Path(value) / "deepsparkhub"
+
+
+def _lint_finds_the_snapshots_findings(ws) -> bool:
+    result = ws.cli("zoo", "lint", str(_zoo_checkout()), "--zoo", "zoo.yaml", MODELZOO_DISABLE_PLUGIN_AUTOLOAD="0",
+                    timeout=300)
+    return result.returncode == 1 and result.stdout.strip().splitlines()[-1].startswith("zoo lint: ")
+
+
+def _writeback_refuses_synthetic(ws) -> bool:
+    _cli(ws, "zoo", "run", "--release", "r1", "--device", "cpu")
+    # facenet linked to its DeepSparkHub entry, as the shipped zoo.yaml links it (the catalogue is
+    # the one 'zoo import' wrote beside it)
+    (ws.root / "linked.yaml").write_text(ZOO.replace("  facenet:\n", "  facenet:\n    catalogue: "
+                                                     "cv/face_recognition/facenet/tensorflow\n", 1))
+    result = ws.cli("zoo", "writeback", str(_zoo_checkout()), "--model", "facenet", "--release", "r1",
+                    "--sdk", "4.3.0", "--zoo", "linked.yaml", MODELZOO_DISABLE_PLUGIN_AUTOLOAD="0", timeout=300)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and "synthetic data" in result.stderr, (result.stdout[-2000:], result.stderr[-2000:])
+    return "Traceback" not in result.stderr and "synthetic data" in result.stderr \
+        and "fit to publish" in lines[-1]
 
 
 def test_the_readme_documents_the_verbs_this_file_knows():
@@ -101,7 +138,7 @@ def test_the_readme_documents_the_verbs_this_file_knows():
     assert not missing, f"documented in README.md without a recipe here: {missing}"
 
 
-@pytest.mark.parametrize("verb", list(RECIPES))  # in this order: run first, the rest reuse its run
+@pytest.mark.parametrize("verb", list(RECIPES))  # in this order: import, then run; the rest reuse its run
 def test_each_documented_verb_works_after_the_readme_setup(readme_ws, verb):
     if verb not in documented_verbs():
         pytest.fail(f"'{verb}' has a recipe but README.md no longer shows it; drop the recipe")

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from toy_helpers import REPO, timing
 
 from modelzoo.cli.main import main
 from modelzoo.store import records
@@ -57,7 +58,7 @@ def _record(runs_dir: Path, run_id: str, cards: int, fps: float, accuracy: float
                                 metric_columns=[{"key": "accuracy", "title": "Accuracy", "format": "{:.3f}"}])
     record["zoo_cell"] = {"release": release, "model": model, "profile": profile, "cards": cards, "max_steps": None}
     record["env"] = {"gpu": "Iluvatar BI-V150", "sdk": "IXUCA SDK 4.3.0"}
-    record["metrics"] = {"fps": fps, "accuracy": accuracy}
+    record["metrics"] = {"fps": fps, "accuracy": accuracy, **timing(fps)}
     records.mark_finished(record, "success")
     records.save(record, runs_dir)
 
@@ -172,7 +173,7 @@ def test_resnet50_release_written_back_into_a_copy_of_its_readme(toy, copy_of, c
     record_dir = toy / "runs"
     _record(record_dir, "amp8", 8, fps=5321.4, accuracy=0.0, model="resnet50", profile="imagenet-amp", release="25.12")
     saved = json.loads((record_dir / "amp8" / "record.json").read_text())
-    saved["metrics"] = {"fps": 5321.4, "acc1": 76.61}
+    saved["metrics"] = {"fps": 5321.4, "acc1": 76.61, **timing(5321.4)}
     saved["duration_s"] = 6 * 3600 + 20 * 60
     saved["config"] = {"train": {"batch_size": 512}}
     (record_dir / "amp8" / "record.json").write_text(json.dumps(saved))
@@ -231,7 +232,7 @@ def test_the_shipped_zoo_recipes_are_gated_on_their_imported_readme_rows(tmp_pat
         _record(runs, run_id, 1, fps=fps, accuracy=0.0, model=model, profile="recipe", release="zoo-recipes")
         saved = json.loads((runs / run_id / "record.json").read_text())
         saved["env"]["gpu"] = "Iluvatar BI-V100"
-        saved["metrics"] = {"fps": fps, metric[0]: metric[1]}
+        saved["metrics"] = {"fps": fps, metric[0]: metric[1], **timing(fps)}
         saved["metric_columns"] = [{"key": metric[0], "title": metric[0], "format": "{:.4f}"}]
         (runs / run_id / "record.json").write_text(json.dumps(saved))
     capsys.readouterr()
@@ -245,24 +246,23 @@ def test_the_shipped_zoo_recipes_are_gated_on_their_imported_readme_rows(tmp_pat
             "(BI-V100 x1); needs 95%)") in out                                  # arcface README: 38.272
 
 
-def test_a_profile_is_gated_on_its_readme_columns_rows(tmp_path, capsys):
+def test_a_profile_is_gated_on_its_readme_columns_rows(toy, tmp_path, capsys):
     """resnet50's README gives 8 cards 2150 FPS under FP32 and 4200 under AMP+NHWC: with configs mapping
     the profiles to those columns, each cell meets its own column's figure."""
     import shutil
 
     from modelzoo.catalogue.importer import CATALOGUE_FILE
-    from modelzoo.zoo.zoofile import find_zoo_file
 
-    shutil.copyfile(find_zoo_file().parent / CATALOGUE_FILE, tmp_path / CATALOGUE_FILE)
+    shutil.copyfile(REPO / CATALOGUE_FILE, tmp_path / CATALOGUE_FILE)
     (tmp_path / "zoo.yaml").write_text(
-        "schema_version: 1\nmodels:\n  r50:\n    catalogue:\n      entry: cv/classification/resnet50/pytorch\n"
-        "      configs: {fp32: FP32, amp: AMP+NHWC}\n    target: {metric: acc1, value: 75.0}\n"
-        "releases:\n  r:\n    models:\n      r50: {profiles: [fp32, amp], cards: [8]}\n")
+        "schema_version: 1\nmodels:\n  toy:\n    catalogue:\n      entry: cv/classification/resnet50/pytorch\n"
+        "      configs: {fp32: FP32, amp: AMP+NHWC}\n    target: {metric: accuracy, value: 0.75}\n"
+        "releases:\n  r:\n    models:\n      toy: {profiles: [fp32, amp], cards: [8]}\n")
     runs = tmp_path / "runs"
     for run_id, profile, fps in [("a", "fp32", 2100.0), ("b", "amp", 4100.0)]:
-        _record(runs, run_id, 8, fps=fps, accuracy=0.0, model="r50", profile=profile, release="r")
+        _record(runs, run_id, 8, fps=fps, accuracy=0.76, profile=profile, release="r")  # the toy: an installed model
         saved = json.loads((runs / run_id / "record.json").read_text())
-        saved["env"]["gpu"], saved["metrics"] = "Iluvatar BI-V100", {"fps": fps, "acc1": 76.0}
+        saved["env"]["gpu"] = "Iluvatar BI-V100"
         (runs / run_id / "record.json").write_text(json.dumps(saved))
     capsys.readouterr()
     assert main(["zoo", "check", "--release", "r", "--zoo", str(tmp_path / "zoo.yaml"), "--runs-dir", str(runs)]) == 0

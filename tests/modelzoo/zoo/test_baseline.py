@@ -11,7 +11,7 @@ import json
 import textwrap
 
 import pytest
-from toy_helpers import run_cli
+from toy_helpers import run_cli, timing
 
 from modelzoo.cli import main
 from modelzoo.store import records
@@ -61,8 +61,7 @@ def _record(run_id: str, release: str, fps: float, *, model: str = "toy", accura
                                 seed=0, metric_columns=[{"key": "accuracy", "title": "Accuracy",
                                                          "format": "{:.4f}", "higher_is_better": True}], log=None)
     # the timing fields an FPS must agree with (modelzoo.store.plausible): 10 steps of 16 samples
-    record["metrics"] = {"fps": fps, "accuracy": accuracy, "timed_steps": 10, "timed_seconds": 160 / fps,
-                         "steps": 12, "images_seen": 192}
+    record["metrics"] = {"fps": fps, "accuracy": accuracy, **timing(fps, batch=16, timed_steps=10, steps=12)}
     if stability:
         record["metrics"]["fps_stability"] = stability
     record["env"] = {"host": host, "cpu": "a CPU", "gpu": None}

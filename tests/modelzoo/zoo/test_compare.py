@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from toy_helpers import timing
 
 from modelzoo.contract.api import MetricColumn, UserError
 from modelzoo.store import records
@@ -23,11 +24,6 @@ ACCURACY = {"key": "accuracy", "title": "Accuracy", "format": "{:.4f}", "std_key
 LOSS = {"key": "loss", "title": "Loss", "format": "{:.4f}", "higher_is_better": False, "lowest": 0.0}
 
 
-def _timing(fps, batch=10, timed_steps=4, steps=6) -> dict:
-    """Timing fields that agree with ``fps`` (as the trainer writes them)."""
-    positive = isinstance(fps, (int, float)) and not isinstance(fps, bool) and 0 < fps < math.inf
-    return {"timed_steps": timed_steps, "timed_seconds": timed_steps * batch / fps if positive else 1.0,
-            "steps": steps, "images_seen": steps * batch}
 
 
 def _run(run_id, fps=100.0, columns=(ACCURACY,), **metrics):
@@ -35,7 +31,7 @@ def _run(run_id, fps=100.0, columns=(ACCURACY,), **metrics):
                                 profile="p", config={}, overrides={}, cards=1, world_size=1, device="cpu",
                                 seed=0, metric_columns=[dict(c) for c in columns], log="")
     record["status"] = "success"
-    record["metrics"] = {"fps": fps, "accuracy": 0.9, **_timing(fps), **metrics}
+    record["metrics"] = {"fps": fps, "accuracy": 0.9, **timing(fps), **metrics}
     if fps is None:
         del record["metrics"]["fps"]
     return record
