@@ -47,8 +47,6 @@ DETAILED_RUNS = 300
 
 
 def render_html(report: Report) -> str:
-    from modelzoo.report.history import release_history
-
     shown = {r.run_id for s in report.sections for r in s.main_runs}
     newest = list(reversed(report.runs))  # newest first
     detailed = [r for i, r in enumerate(newest) if i < DETAILED_RUNS or r.run_id in shown]
@@ -61,7 +59,7 @@ def render_html(report: Report) -> str:
     return template_environment(autoescape=True).get_template("index.html.j2").render(
         report=report, runs=runs, overviews=overviews, fps_definition=FPS_DEFINITION, readme_note=README_NOTE,
         fmt=fixed, version=__version__, charted_runs=CHARTED_RUNS, kv_html=kv_html, older_runs=older,
-        detailed_runs=DETAILED_RUNS, history=release_history([r.record for r in report.runs]))
+        detailed_runs=DETAILED_RUNS, history=report.history)
 
 
 def older_runs_html(runs: list[Run]) -> Markup:

@@ -19,6 +19,7 @@ import jinja2
 
 from modelzoo import __version__
 from modelzoo.report.cells import csv_cell, fixed, markdown_table, md_cell, one_line
+from modelzoo.report.history import ChangeRow
 from modelzoo.report.rules import SYNTHETIC_MARK, metric_columns_of
 from modelzoo.report.runs import Run
 from modelzoo.report.sections import ModelSection, ReadmeBlock, Report
@@ -48,7 +49,17 @@ def render_markdown(report: Report) -> str:
     return template_environment(autoescape=False).get_template("results.md.j2").render(
         report=report, fps_definition=FPS_DEFINITION, synthetic_mark=SYNTHETIC_MARK, readme_note=README_NOTE,
         table=lambda t: markdown_table(t.full_headers(), t.full_rows()),
-        markdown_env=lambda e: markdown_table(e.headers, e.rows), md=md_cell, fmt=fixed, version=__version__)
+        markdown_env=lambda e: markdown_table(e.headers, e.rows), md=md_cell, fmt=fixed, version=__version__,
+        changes_table=changes_markdown)
+
+
+CHANGE_HEADERS = ["Cell", "Quantity", "Change", "Kind", "Began in", "Reached in", "Size", "Significance", "Levels"]
+
+
+def changes_markdown(changes: list[ChangeRow]) -> str:
+    """The Regressions table (regressions first, as the HTML lists them); every cell escaped."""
+    return markdown_table(CHANGE_HEADERS, [[c.cell, c.quantity, c.direction, c.kind, c.began, c.until, c.size,
+                                            c.significance, c.levels] for c in changes])
 
 
 # --- JSON -------------------------------------------------------------------------------
