@@ -15,7 +15,7 @@ import json
 from statistics import fmean
 from typing import Any, Optional
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from modelzoo import __version__
 from modelzoo.contract.api import CurveSpec
@@ -80,10 +80,9 @@ def kv_html(title: str, pairs: list[tuple[str, str]]) -> Markup:
 
 
 def _escape(value: object) -> str:
-    """HTML-escaped as the template's autoescape does (markupsafe's entities), by plain
-    string replacement: a third of the time per cell."""
-    return (str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace('"', "&#34;").replace("'", "&#39;"))
+    """HTML-escaped as the template's autoescape does: markupsafe's own escape (C speed, its
+    entities), as a plain string."""
+    return str(escape(str(value)))  # str first: a Markup is escaped too, as before
 
 
 # --- charts of a model ------------------------------------------------------------------
