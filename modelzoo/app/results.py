@@ -13,7 +13,7 @@ from typing import Optional
 from modelzoo.app.session import Session, session_or_default
 from modelzoo.contract.api import UserError
 from modelzoo.store import records
-from modelzoo.toolkit.runtime import writable_dir
+from modelzoo.toolkit.runtime import cycle_collection_paused, writable_dir
 
 REPORT_FORMATS = ("md", "html", "json", "csv")
 
@@ -39,6 +39,12 @@ def report(session: Optional[Session] = None, *, formats: Sequence[str] = REPORT
     unknown = sorted(set(formats) - set(REPORT_FORMATS))
     if unknown:
         raise UserError(f"--format {','.join(unknown)} is not known; choose from {', '.join(REPORT_FORMATS)}")
+    with cycle_collection_paused():  # records are acyclic data: scanning them cost 0.9 s of 4.3 at 18,000
+        return _report(session, formats, output, runs, releases, force)
+
+
+def _report(session: Session, formats: list[str], output: str | Path, runs: Optional[Sequence[str]],
+            releases: Optional[Sequence[str]], force: bool) -> Report:
     if runs:
         found, problems = records.load_all(session.runs_dir, runs), []
     else:

@@ -92,12 +92,8 @@ def release_history(records: Sequence[dict]) -> Optional[HistoryView]:
             series.append((quantity, points))
         fps = cell.sample(history.releases[-1], shown[0]) if shown else None
         view.cells.append(CellRow(cell.key.name, len(measured), shown[0].format(fps.mean) if fps else "-", found))
-        if series:
-            chart = _chart(cell.key.name, series, history.releases)
-            if found:
-                view.charts.append(chart)
-            elif len(quiet_charts) < CHARTED_CELLS:
-                quiet_charts.append(chart)
+        if series and (found or len(quiet_charts) < CHARTED_CELLS):  # drawn only if shown
+            (view.charts if found else quiet_charts).append(_chart(cell.key.name, series, history.releases))
     view.charts += quiet_charts[:max(0, CHARTED_CELLS - len(view.charts))]
     view.changes.sort(key=lambda c: (c.direction != "regression", c.cell, c.quantity))
     return view

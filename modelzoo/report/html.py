@@ -15,7 +15,7 @@ import json
 from statistics import fmean
 from typing import Any, Optional
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from modelzoo import __version__
 from modelzoo.contract.api import CurveSpec
@@ -47,8 +47,6 @@ DETAILED_RUNS = 300
 
 
 def render_html(report: Report) -> str:
-    from modelzoo.report.history import release_history
-
     shown = {r.run_id for s in report.sections for r in s.main_runs}
     newest = list(reversed(report.runs))  # newest first
     detailed = [r for i, r in enumerate(newest) if i < DETAILED_RUNS or r.run_id in shown]
@@ -61,7 +59,7 @@ def render_html(report: Report) -> str:
     return template_environment(autoescape=True).get_template("index.html.j2").render(
         report=report, runs=runs, overviews=overviews, fps_definition=FPS_DEFINITION, readme_note=README_NOTE,
         fmt=fixed, version=__version__, charted_runs=CHARTED_RUNS, kv_html=kv_html, older_runs=older,
-        detailed_runs=DETAILED_RUNS, history=release_history([r.record for r in report.runs]))
+        detailed_runs=DETAILED_RUNS, history=report.history)
 
 
 def older_runs_html(runs: list[Run]) -> Markup:
@@ -82,10 +80,9 @@ def kv_html(title: str, pairs: list[tuple[str, str]]) -> Markup:
 
 
 def _escape(value: object) -> str:
-    """HTML-escaped as the template's autoescape does (markupsafe's entities), by plain
-    string replacement: a third of the time per cell."""
-    return (str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace('"', "&#34;").replace("'", "&#39;"))
+    """HTML-escaped as the template's autoescape does: markupsafe's own escape (C speed, its
+    entities), as a plain string."""
+    return str(escape(str(value)))  # str first: a Markup is escaped too, as before
 
 
 # --- charts of a model ------------------------------------------------------------------

@@ -159,8 +159,8 @@ def read_run(record: Any, memo: Optional[dict] = None) -> Run:
     """``record`` checked and typed; RecordProblem (one line) when a field has the wrong type.
 
     ``memo`` (a dict the caller keeps for one batch of records) reuses the typed metric
-    columns and curve specs of a list object already read: records from the run index share
-    them, and 18,000 records hold a few hundred distinct lists."""
+    columns, curve specs and result table of an object already read: records from the run
+    index share them, and 18,000 records hold a few hundred distinct ones."""
     if not isinstance(record, dict):
         raise RecordProblem(f"a record is a {type(record).__name__}, not a mapping")
     run_id = record.get("run_id")
@@ -239,9 +239,9 @@ class _Reader:
         self.record, self.run_id, self.memo = record, run_id, memo
 
     def _shared(self, key: str, parse):
-        """``parse()`` of the record's ``key`` list, once per list object in the memo."""
+        """``parse()`` (a list) of the record's ``key`` list or mapping, once per object in the memo."""
         value = self.record.get(key)
-        if self.memo is None or not isinstance(value, list):
+        if self.memo is None or not isinstance(value, (list, dict)):
             return parse()
         hit = self.memo.get((key, id(value)))
         if hit is None or hit[0] is not value:  # the list itself is kept: its id cannot be reused meanwhile
@@ -343,6 +343,10 @@ class _Reader:
         return specs
 
     def result_table(self) -> tuple[str, list[ConfigColumn]]:
+        layout, columns = self._shared("result_table", lambda: list(self._result_table()))
+        return layout, list(columns)
+
+    def _result_table(self) -> tuple[str, list[ConfigColumn]]:
         table = self.mapping("result_table")
         layout = table.get("layout", "metrics")
         if not isinstance(layout, str) or layout not in LAYOUTS:

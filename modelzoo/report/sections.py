@@ -4,12 +4,14 @@ fills it in."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from modelzoo.contract.api import ConfigColumn, MetricColumn
 from modelzoo.report.cells import markdown_table
 from modelzoo.report.extended import ExtendedTable, ReleaseTable
+from modelzoo.report.history import HistoryView, release_history
 from modelzoo.report.runs import Run
 from modelzoo.report.tables import Table
 
@@ -106,3 +108,9 @@ class Report:
     def records(self) -> list[dict]:
         """The usable records as read, oldest first (a sweep's members left out)."""
         return [run.record for run in self.runs]
+
+    @functools.cached_property
+    def history(self) -> Optional[HistoryView]:
+        """The release history (changes, cells, charts), found once for the HTML and the
+        Markdown; None with fewer than two releases."""
+        return release_history(self.records)

@@ -7,10 +7,12 @@ never touch a model (``list``, ``report``) import the core without paying for to
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Optional, TextIO
 
@@ -112,3 +114,19 @@ class ProgressLine:
     def _draw(self, text: str) -> None:
         self.stream.write("\r" + text + "\x1b[K")
         self.stream.flush()
+
+
+@contextlib.contextmanager
+def cycle_collection_paused() -> Iterator[None]:
+    """Python's cycle collector off for the block, back as it was after (then it collects).
+
+    For a batch that builds millions of acyclic objects at once (18,000 run records parsed from
+    JSON, their report): each full collection scans them all, about a fifth of the report's time
+    at 18,000 records. Reference counting still frees everything; only cycles wait for the end."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -45,3 +45,26 @@ def test_a_single_release_has_no_history_section(history_records, tmp_path):
     assert release_history(one) is None
     [path] = render_reports(one, {}, tmp_path, formats=("html",))
     assert 'id="regressions"' not in path.read_text()
+
+
+def test_the_markdown_lists_the_regressions_escaped(history_records, tmp_path):
+    for record in history_records:  # a profile name with a pipe and a tag: one cell, no markup
+        if record.get("zoo_cell"):
+            record["profile"] = record["zoo_cell"]["profile"] = "zoo|<b>x</b>"
+    [path] = render_reports(history_records, {}, tmp_path, formats=("md",))
+    text = path.read_text()
+    assert "## Release history" in text and "2 cells" in text and "2 regressions, 0 improvements" in text
+    regressions = text.split("### Regressions", 1)[1]
+    rows = [line for line in regressions.splitlines() if line.startswith("| facenet/")]
+    assert len(rows) == 2
+    for row, began in zip(rows, ("24.04", "24.07")):
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", row)[1:-1]]
+        assert len(cells) == 9  # the escaped pipe did not split a cell
+        assert cells[0] == r"facenet/zoo\|&lt;b>x&lt;/b> Iluvatar BI-V100 x1"
+        assert cells[2:5] == ["regression", "step", began] and cells[6].startswith("-12.")
+
+
+def test_the_markdown_has_no_history_under_two_releases(history_records, tmp_path):
+    one = [r for r in history_records if r.get("release") in (None, "24.01")]
+    [path] = render_reports(one, {}, tmp_path, formats=("md",))
+    assert "## Release history" not in path.read_text()

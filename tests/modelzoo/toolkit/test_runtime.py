@@ -117,3 +117,21 @@ def test_progress_for_a_training_log_keeps_every_line(clock):
     other.show("step 9")
     other.close()
     assert quiet.getvalue() == "" and logged[-1] == "step 9"
+
+
+def test_the_cycle_collector_is_paused_for_the_block_and_restored_after_it():
+    import gc
+
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError):
+        with runtime.cycle_collection_paused():
+            assert not gc.isenabled()
+            raise RuntimeError("a failing report")
+    assert gc.isenabled()  # back on, even after an error
+    gc.disable()
+    try:
+        with runtime.cycle_collection_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # a caller that had it off keeps it off
+    finally:
+        gc.enable()
