@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -27,14 +26,10 @@ def toy(monkeypatch, tmp_path):
 # read-only: tests that write work on copies.
 
 @pytest.fixture(scope="session")
-def dsh_root() -> Path:
-    value = os.environ.get("MODELZOO_TEST_THIRDPARTY")
-    if not value:
-        pytest.skip("MODELZOO_TEST_THIRDPARTY is not set: point it at the shared thirdparty folder "
-                    "(the one holding deepsparkhub/) to run the catalogue tests on the real zoo")
-    root = Path(value) / "deepsparkhub"
+def dsh_root(thirdparty: Path) -> Path:
+    root = thirdparty / "deepsparkhub"
     if not (root / "tests" / "model_info.json").is_file():
-        pytest.fail(f"MODELZOO_TEST_THIRDPARTY={value} has no deepsparkhub/tests/model_info.json")
+        pytest.fail(f"MODELZOO_TEST_THIRDPARTY={thirdparty} has no deepsparkhub/tests/model_info.json")
     return root
 
 
