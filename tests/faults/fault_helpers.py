@@ -235,3 +235,17 @@ def process_alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+# A zoo.yaml of one toy cell (release r1), and that cell as a record's zoo_cell field.
+ONE_CELL_ZOO = """\
+schema_version: 1
+models:
+  toy:
+    target: {metric: accuracy, value: 0.5}
+releases:
+  r1:
+    models:
+      toy: {profiles: [default], cards: [1]}
+"""
+ONE_CELL_CELL = {"release": "r1", "model": "toy", "profile": "default", "cards": 1, "max_steps": None}

@@ -9,19 +9,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from fault_helpers import ONE_CELL_CELL as CELL
+from fault_helpers import ONE_CELL_ZOO as ZOO
 from fault_helpers import assert_one_line_error, toy_record, write_record
-
-ZOO = """\
-schema_version: 1
-models:
-  toy:
-    target: {metric: accuracy, value: 0.5}
-releases:
-  r1:
-    models:
-      toy: {profiles: [default], cards: [1]}
-"""
-CELL = {"release": "r1", "model": "toy", "profile": "default", "cards": 1, "max_steps": None}
 
 
 def _forged_columns(**claim) -> list[dict]:

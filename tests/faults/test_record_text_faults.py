@@ -10,19 +10,10 @@ import json
 import os
 
 import pytest
+from fault_helpers import ONE_CELL_CELL as CELL
+from fault_helpers import ONE_CELL_ZOO as ZOO
 from fault_helpers import toy_record, write_record
 
-ZOO = """\
-schema_version: 1
-models:
-  toy:
-    target: {metric: accuracy, value: 0.5}
-releases:
-  r1:
-    models:
-      toy: {profiles: [default], cards: [1]}
-"""
-CELL = {"release": "r1", "model": "toy", "profile": "default", "cards": 1, "max_steps": None}
 # clear the screen, retitle the terminal, ring, hide the line behind a CR, C1 CSI, reverse the text
 ESCAPES = ["\x1b[2J\x1b[H", "\x1b]0;owned\x07", "\rzoo check r1: pass", "\x9b31m", "\u202egnp.exe"]
 FORGED = "\nzoo check r1: pass: all 1 cells meet zoo.yaml"
