@@ -7,7 +7,7 @@
   killed with SIGKILL (:func:`die_with_parent`), so that nothing outlives the command and
   writes after it has ended.
 - A pool's workers leave Ctrl-C to the parent (:func:`pool_worker_start`, and the workers are
-  started with SIGINT blocked: :func:`children_ignore_sigint`), which stops them
+  started with SIGINT and SIGTERM blocked: :func:`children_ignore_sigint`), which stops them
   (:func:`stop_pool`): SIGTERM, which ends a worker between tasks at once and inside a task
   after its cleanups (a temporary file) ran (:func:`pool_task`); SIGKILL for a worker that
   has not left within a few seconds.
@@ -140,6 +140,9 @@ def pool_worker_start() -> None:
     die_with_parent(signal.SIGTERM)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _worker_stop)
+    # started inside children_ignore_sigint: SIGTERM was blocked (a stop or the parent's death
+    # while it started is held until now, and taken here)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 
 
 def _worker_stop(signum, frame) -> None:
@@ -165,13 +168,14 @@ def pool_task() -> Iterator[None]:
 
 @contextlib.contextmanager
 def children_ignore_sigint() -> Iterator[None]:
-    """Start processes (a pool's submit) with SIGINT blocked in this thread, a signal mask they
-    inherit across exec: a Ctrl-C to the terminal's process group then reaches the parent alone,
-    not a worker still importing its modules (which would print a traceback). Blocked, not
-    ignored: a Ctrl-C that comes while the workers start is held and raised here the moment the
-    block ends (or at once by another thread's delivery), never lost. Off the main thread, as is."""
+    """Start processes (a pool's submit) with SIGINT and SIGTERM blocked in this thread, a signal
+    mask they inherit across exec. A Ctrl-C to the terminal's process group then reaches the
+    parent alone, not a worker still importing its modules (which would print a traceback); a
+    stop signal to the parent is held until the worker it is starting has its start-up data
+    (stopped halfway, a spawned child prints EOFError), then raised here, never lost. A worker
+    takes SIGTERM again in :func:`pool_worker_start`. Off the main thread, as is."""
     try:
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, set(STOP_SIGNALS))
     except (ValueError, OSError):
         yield
         return
