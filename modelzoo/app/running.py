@@ -77,8 +77,8 @@ def _check_types(request: RunRequest) -> None:
     for name in ("max_steps", "repeat"):
         if getattr(request, name) is not None and not whole(getattr(request, name), 1):
             refuse(name, "a positive int or None")
-    if request.seed is not None and not whole(request.seed, -2**63):  # its range: the settings' check (--seed)
-        refuse("seed", "an int or None")
+    if request.seed is not None and (not isinstance(request.seed, int) or isinstance(request.seed, bool)):
+        refuse("seed", "an int or None")  # its range is the settings' check, whose line names --seed
     if not isinstance(request.oversubscribe, bool):
         refuse("oversubscribe", "a bool")
     if request.zoo_cell is not None and not isinstance(request.zoo_cell, dict):

@@ -29,9 +29,14 @@ def _hostile_text(prefix: str = "boom") -> str:
     return prefix + " " + " ".join(ESCAPES) + FORGED
 
 
-def test_zoo_check_shows_a_hostile_error_as_escapes_on_one_line(ws):
+def _failed_cell_with_hostile_error(ws) -> None:
+    """Release r1's one cell, its run failed with an error full of escapes and a forged verdict line."""
     (ws.root / "zoo.yaml").write_text(ZOO)
     write_record(ws.runs, toy_record("cell-run", status="failed", zoo_cell=dict(CELL), error=_hostile_text()))
+
+
+def test_zoo_check_shows_a_hostile_error_as_escapes_on_one_line(ws):
+    _failed_cell_with_hostile_error(ws)
     result = ws.cli("zoo", "check", "--zoo", "zoo.yaml", "--release", "r1")
     assert result.returncode == 1, result.stdout + result.stderr
     _assert_no_raw_control(result.stdout, result.stderr)
@@ -42,8 +47,7 @@ def test_zoo_check_shows_a_hostile_error_as_escapes_on_one_line(ws):
 
 
 def test_zoo_status_shows_a_hostile_error_as_escapes(ws):
-    (ws.root / "zoo.yaml").write_text(ZOO)
-    write_record(ws.runs, toy_record("cell-run", status="failed", zoo_cell=dict(CELL), error=_hostile_text()))
+    _failed_cell_with_hostile_error(ws)
     result = ws.cli("zoo", "status", "--zoo", "zoo.yaml", "--release", "r1")
     assert result.returncode == 0, result.stdout + result.stderr
     _assert_no_raw_control(result.stdout, result.stderr)
