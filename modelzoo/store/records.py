@@ -401,10 +401,10 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
                 os.unlink(tmp)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically and durably; see :func:`atomic_writer`."""
+def write_atomic(path: Path, text: str | bytes) -> None:
+    """Write ``text`` (str as UTF-8, or bytes) to ``path`` atomically and durably; see :func:`atomic_writer`."""
     with atomic_writer(path) as handle:
-        handle.write(text.encode("utf-8"))
+        handle.write(text if isinstance(text, bytes) else text.encode("utf-8"))
 
 
 def save(record: dict, runs_dir: Path) -> Path:

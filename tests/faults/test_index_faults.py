@@ -38,11 +38,11 @@ def _deep(opening: str, closing: str, depth: int = 100_000) -> bytes:
 @pytest.mark.parametrize("content", [
     _deep("[", "]"),                                                       # 200 kB of nested arrays
     _deep('{"a":', "}").replace(b"}}", b"1}}", 1),                          # nested objects
-    b'{"version": 3, "shared": [], "layouts": [], "entries": {"run-a": ' + _deep("[", "]", 50_000)
+    b'{"version": %d, "shared": [], "layouts": [], "entries": {"run-a": ' % INDEX_VERSION + _deep("[", "]", 50_000)
     + b"}}",                                                               # deep inside an entry
     b"\xff\xfe not utf-8",
     b"",                                                                   # empty (a crash while writing elsewhere)
-    b'{"version": 3, "shared": 5, "layouts": [], "entries": []}',          # ours by version, wrong shapes
+    b'{"version": %d, "shared": 5, "layouts": [], "entries": []}' % INDEX_VERSION,          # ours by version, wrong shapes
 ], ids=["nested-arrays", "nested-objects", "deep-entry", "not-utf8", "empty", "wrong-shapes"])
 def test_a_hostile_index_is_one_warning_and_is_rebuilt(ws, content):
     _two_runs(ws)

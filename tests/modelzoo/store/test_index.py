@@ -5,6 +5,7 @@ curves read from the record file on demand."""
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -138,3 +139,23 @@ def test_keep_narrows_what_is_returned_and_every_entry_stays_indexed(runs):
     assert problems == []
     assert set(json.loads((runs / INDEX_FILE).read_text())["entries"]) == {"run-0", "run-1", "run-2"}
     assert [r["metrics"]["fps"] for r in _same_as_the_files(runs)] == [100.0, 250.0, 300.0]
+
+
+@pytest.mark.parametrize("odd", [float("nan"), float("inf"), 2**70], ids=["nan", "inf", "int-past-64-bits"])
+def test_a_record_strict_json_cannot_hold_is_read_from_its_file_and_the_index_left_alone(runs, odd):
+    record = _record("run-9")
+    record["metrics"]["loss"] = odd
+    records.save(record, runs)
+    first = _same_as_the_files(runs)
+    entry = json.loads((runs / INDEX_FILE).read_text())["entries"]["run-9"]
+    assert entry[1:] == [None, None]  # its signature only: nothing that would read back as null
+    before = (runs / INDEX_FILE).stat().st_mtime_ns
+    again = _same_as_the_files(runs)
+    loss = next(r for r in again if r["run_id"] == "run-9")["metrics"]["loss"]
+    assert loss == odd or (math.isnan(loss) and math.isnan(odd))
+    assert (runs / INDEX_FILE).stat().st_mtime_ns == before and len(again) == len(first) == 4
+    # once the record is fixed, it is indexed like any other
+    record["metrics"]["loss"] = 1.5
+    records.save(record, runs)
+    _same_as_the_files(runs)
+    assert json.loads((runs / INDEX_FILE).read_text())["entries"]["run-9"][1] is not None

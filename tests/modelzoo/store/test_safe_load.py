@@ -78,3 +78,32 @@ def test_brackets_inside_strings_are_text_not_nesting():
     assert safe_load.json_text(text)["ok"] == [[1]]
     with pytest.raises(UnreadableData, match="nested deeper"):
         safe_load.json_text('{"s": "x\\\\", "deep": ' + "[" * 100 + "]" * 100 + "}")  # the string ends at \\"
+
+
+@pytest.mark.parametrize("content, reason", [
+    (b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1), "nested deeper"),  # orjson takes 1024 levels; we take 64
+    (b'{"a": "[[[[", "b": ' + b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1) + b"}", "nested deeper"),
+    (b'[{"a":' * 33 + b"1" + b"}]" * 33, "nested deeper"),                  # 66 levels, arrays and objects in turn
+    (b"[" * 100_000 + b"]" * 100_000, "not valid JSON"),                   # orjson's own limit, no recursion
+    (b'{"loss": NaN}', "not valid JSON"),                                  # not JSON: the index never holds one
+    (b'{"k": "\\udc80"}', "not valid JSON"),                               # a lone surrogate
+    (b"\xff\xfe{}", "not valid JSON"),
+    (b"", "not valid JSON"),
+])
+def test_strict_json_files_are_refused_with_one_reason(tmp_path, content, reason):
+    path = tmp_path / "index.json"
+    path.write_bytes(content)
+    with pytest.raises(UnreadableData) as caught:
+        safe_load.strict_json_file(path)
+    assert reason in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_strict_json_at_the_depth_limit_with_brackets_and_escapes_in_strings_is_a_value(tmp_path):
+    path = tmp_path / "index.json"
+    deep = "[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1)
+    text = '{"s": "x\\\\", "q": "\\"[{", "t": "]]]]", "e": "", "deep": ' + deep + "}"
+    path.write_text(text)
+    assert safe_load.strict_json_file(path) == safe_load.json_text(text)
+    path.write_text(text.replace(deep, "[" + deep + "]"))  # one more level: 65
+    with pytest.raises(UnreadableData, match="nested deeper"):
+        safe_load.strict_json_file(path)
