@@ -18,9 +18,9 @@ for every cell measured in at least two releases:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 from markupsafe import Markup
 
@@ -63,12 +63,15 @@ class HistoryView:
         return [c for c in self.changes if c.direction == "regression"]
 
 
-def release_history(records: Sequence[dict]) -> Optional[HistoryView]:
-    """The history view of ``records`` (run record dicts), or None with fewer than two releases."""
+def release_history(records: Sequence[dict], declarations: Optional[Mapping[str, Any]] = None
+                    ) -> Optional[HistoryView]:
+    """The history view of ``records`` (run record dicts), or None with fewer than two releases.
+    ``declarations``: the installed models' ``ModelSpec``, whose metric columns judge the runs
+    (as ``zoo check --baseline`` judges them), never a record's own."""
     from modelzoo.zoo.history import RESOURCES, collect, quantities
     from modelzoo.zoo.steps import find_changes
 
-    history = collect(records)
+    history = collect(records, declarations)
     if len(history.releases) < 2:
         return None
     view = HistoryView(history.releases)

@@ -121,7 +121,8 @@ def build_report(records: Iterable[Any], references: Optional[dict] = None,
                                                       section.unit, eligible, pair)
         sections.append(section)
     return Report(generated=generated or utc_now(), runs=runs, skipped=[*skipped, *problems],
-                  sections=sections, releases=pair, groups=readme.readme_groups(sections))
+                  sections=sections, releases=pair, groups=readme.readme_groups(sections),
+                  declarations=declarations)
 
 
 def read_runs(records: Iterable[Any]) -> tuple[list[Run], list[str]]:

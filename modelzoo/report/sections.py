@@ -5,6 +5,7 @@ fills it in."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -103,6 +104,7 @@ class Report:
     releases: Optional[tuple[str, str]] = None
     groups: list[ReadmeGroup] = field(default_factory=list)
     catalogue: Optional[Any] = None  # report.catalogue_section.CatalogueSection: the whole zoo's published table
+    declarations: Mapping[str, Any] = field(default_factory=dict)  # model -> its installed ModelSpec
 
     @property
     def records(self) -> list[dict]:
@@ -113,4 +115,4 @@ class Report:
     def history(self) -> Optional[HistoryView]:
         """The release history (changes, cells, charts), found once for the HTML and the
         Markdown; None with fewer than two releases."""
-        return release_history(self.records)
+        return release_history(self.records, self.declarations)

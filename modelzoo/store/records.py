@@ -373,32 +373,69 @@ def check_run_folder(run_dir: Path) -> None:
                         "be a real folder inside the runs folder: move the run there or remove the link")
 
 
+class StagedFile:
+    """A new file beside ``path`` that replaces it only at :meth:`commit`: readers see the old
+    file or the new one, never half, and the new one survives a power cut (file and folder
+    are fsynced). Made at once (a private temporary name), filled by :meth:`write` or through
+    :attr:`file`; :meth:`discard` removes it unless committed. A forked child can fill it (the
+    open file is inherited) while the parent keeps the right to commit or discard."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        check_replaceable(self.path)
+        try:
+            fd, self._tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        except OSError as exc:
+            raise write_failed(self.path, exc) from exc
+        self.file: BinaryIO = os.fdopen(fd, "wb")
+
+    def write(self, data: bytes) -> None:
+        """The file's whole content (again, if it was written before), on disk when this returns."""
+        try:
+            self.file.seek(0)
+            self.file.truncate()
+            self.file.write(data)
+            self.file.flush()
+            os.fsync(self.file.fileno())
+        except OSError as exc:
+            raise write_failed(self.path, exc) from exc
+
+    def commit(self) -> None:
+        """Move the file onto ``path``."""
+        try:
+            self.file.flush()
+            os.fchmod(self.file.fileno(), _file_mode())  # mkstemp makes 0600; one rule for every file
+            os.fsync(self.file.fileno())
+            self.file.close()
+            os.replace(self._tmp, self.path)
+            self._tmp = None
+            _fsync_dir(self.path.parent)
+        except OSError as exc:
+            raise write_failed(self.path, exc) from exc
+
+    def discard(self) -> None:
+        """Remove the file unless it was committed (nothing happens then)."""
+        with contextlib.suppress(OSError):
+            self.file.close()
+        if self._tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._tmp)
+            self._tmp = None
+
+
 @contextlib.contextmanager
 def atomic_writer(path: Path) -> Iterator[BinaryIO]:
-    """A binary file whose content replaces ``path`` only when the block ends without error.
-
-    Readers see the old file or the new one, never half; the new one survives a power
-    cut (file and folder are fsynced). Use it for checkpoints: ``torch.save(state, handle)``.
-    """
-    path = Path(path)
-    check_replaceable(path)
-    tmp = None
+    """A binary file whose content replaces ``path`` only when the block ends without error
+    (a :class:`StagedFile`). Use it for checkpoints: ``torch.save(state, handle)``."""
+    staged = StagedFile(path)
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fchmod(handle.fileno(), _file_mode())  # mkstemp makes 0600; one rule for every file
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        tmp = None
-        _fsync_dir(path.parent)
-    except OSError as exc:
-        raise write_failed(path, exc) from exc
+        try:
+            yield staged.file
+        except OSError as exc:  # the writer's own write failed (a full disk)
+            raise write_failed(staged.path, exc) from exc
+        staged.commit()
     finally:
-        if tmp is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+        staged.discard()
 
 
 def write_atomic(path: Path, text: str | bytes) -> None:

@@ -68,3 +68,18 @@ def test_the_markdown_has_no_history_under_two_releases(history_records, tmp_pat
     one = [r for r in history_records if r.get("release") in (None, "24.01")]
     [path] = render_reports(one, {}, tmp_path, formats=("md",))
     assert "## Release history" not in path.read_text()
+
+
+def test_the_history_judges_runs_by_the_installed_columns_not_the_records(history_records):
+    from modelzoo.contract.api import MetricColumn, ModelSpec, ResultTable
+
+    columns = (MetricColumn(key="lfw_accuracy", title="LFW_Accuracy", lowest=0.0, highest=1.0),)
+    spec = ModelSpec(name="facenet", description="FaceNet", metric_columns=columns, profiles={"zoo": {}},
+                     default_profile="zoo", display_name="FaceNet", table=ResultTable())
+    for record in history_records:
+        if record["run_id"].startswith("24.05-c8-"):  # every run of one cell in one release: impossible accuracy
+            record["metrics"]["lfw_accuracy"] = 2.5
+    by_records = release_history(history_records)
+    by_plugin = release_history(history_records, {"facenet": spec})
+    assert [(c.cell, c.releases) for c in by_records.cells][1] == ("facenet/zoo Iluvatar BI-V100 x8", 8)
+    assert [(c.cell, c.releases) for c in by_plugin.cells][1] == ("facenet/zoo Iluvatar BI-V100 x8", 7)
