@@ -12,7 +12,8 @@ is a file anyone who can write the runs folder can write, never a way round the 
 
 Sub-objects that many records share (config, env, data, metric columns...) are stored
 once, in ``shared``, and each entry names them by number; field names are stored once per
-layout (:func:`write_index`): 18,000 records of 300 cells make a 14 MB index, not 90 MB.
+layout (:func:`write_index`): the 18,000 release runs of bench/report_bench.py make a 25 MB
+index, most of it each run's own metrics and resources.
 Records read through the index share those values: treat them as read-only.
 
 The index is rewritten, atomically, only when something changed. An index that is
