@@ -19,6 +19,9 @@ not run the cell). :func:`find_changes` fits the whole series, not neighbour pai
 
 The thresholds were chosen on one simulated set and are reported on another
 (``bench/steps_bench.py``; figures in docs/BENCHMARKS.md).
+
+Plain Python, no numpy: a series holds a few dozen levels, where numpy's cost per call was
+most of the work, and importing numpy was a twentieth of ``modelzoo report``'s time.
 """
 
 from __future__ import annotations
@@ -27,8 +30,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Optional
-
-import numpy as np
 
 DEFAULT_THRESHOLD = 4.0       # standard errors a split must reach (bench/steps_bench.py chose it)
 CREEP_GAP = 2                 # changes at most this many releases apart, same direction: one creep
@@ -62,7 +63,11 @@ def _clean(point: Sequence[float], relative: bool) -> list[float]:
     return [float(v) for v in point if v is not None and math.isfinite(v)]
 
 
-def _median(values: list[float]) -> float:
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values)
+
+
+def _median(values: Sequence[float]) -> float:
     ordered = sorted(values)
     middle = len(ordered) // 2
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
@@ -84,7 +89,7 @@ def _within_spread(points: Sequence[Sequence[float]], relative: bool) -> Optiona
 
 
 def levels(points: Sequence[Sequence[float]], relative: bool,
-           spread: Optional[float] = None) -> tuple[np.ndarray, np.ndarray, list[int]]:
+           spread: Optional[float] = None) -> tuple[list[float], list[int], list[int]]:
     """Each non-empty point's level (log when ``relative``), its measurement count and index.
 
     A level is the mean of the point's measurements without the outliers: those more than
@@ -103,7 +108,7 @@ def levels(points: Sequence[Sequence[float]], relative: bool,
         values.append(sum(data) / len(data))
         counts.append(len(data))
         where.append(index)
-    return np.asarray(values), np.asarray(counts, dtype=float), where
+    return values, counts, where
 
 
 def level_noise(points: Sequence[Sequence[float]], relative: bool, floor: float) -> float:
@@ -113,10 +118,10 @@ def level_noise(points: Sequence[Sequence[float]], relative: bool, floor: float)
     return _noise(means, counts, within, floor)
 
 
-def _noise(means: np.ndarray, counts: np.ndarray, within: Optional[float], floor: float) -> float:
-    sigma = within / math.sqrt(float(np.median(counts))) if within is not None and counts.size else 0.0
-    if means.size >= 4:
-        between = _MAD * float(np.median(np.abs(np.diff(means)))) / math.sqrt(2)
+def _noise(means: list[float], counts: list[int], within: Optional[float], floor: float) -> float:
+    sigma = within / math.sqrt(_median(counts)) if within is not None and counts else 0.0
+    if len(means) >= 4:
+        between = _MAD * _median([abs(b - a) for a, b in zip(means, means[1:])]) / math.sqrt(2)
         # the neighbours' spread counts when it clearly exceeds what the repeats explain (drift
         # between releases); its estimate from a short series is too rough to widen every cell
         if within is None or between > BETWEEN_FACTOR * sigma:
@@ -131,11 +136,11 @@ def find_changes(points: Sequence[Sequence[float]], *, relative: bool = True, fl
     ``noise``: the level noise, if known (else estimated from the series)."""
     within = _within_spread(points, relative)
     means, counts, where = levels(points, relative, within)
-    if means.size < 2:
+    if len(means) < 2:
         return []
     sigma = noise if noise is not None else _noise(means, counts, within, floor)
-    cuts = sorted(_segment(means, 0, means.size, sigma, threshold))
-    bounds = [0, *cuts, means.size]
+    cuts = sorted(_segment(means, 0, len(means), sigma, threshold))
+    bounds = [0, *cuts, len(means)]
     raw = [(cut, bounds[i], bounds[i + 2]) for i, cut in enumerate(cuts)]
     changes = []
     for group in _creep_groups(raw, means):
@@ -153,49 +158,63 @@ def find_changes(points: Sequence[Sequence[float]], *, relative: bool = True, fl
     return changes
 
 
-def _segment(means: np.ndarray, a: int, b: int, sigma: float, threshold: float) -> list[int]:
+def _segment(means: list[float], a: int, b: int, sigma: float, threshold: float) -> list[int]:
     """Split points (indexes of the first point of a new level) in ``means[a:b]``: the best single
     cut, else the best pair of cuts around a middle part (two opposite steps mask each other
     for a single cut), each kept when it reaches ``threshold`` standard errors."""
     n = b - a
     if n < 2:
         return []
-    part = means[a:b]
-    total = np.concatenate([[0.0], np.cumsum(part)])
-    k = np.arange(1, n)
-    mean_left, mean_right = total[k] / k, (total[n] - total[k]) / (n - k)
-    t = np.abs(mean_left - mean_right) / (sigma * np.sqrt(1.0 / k + 1.0 / (n - k)))
-    best = int(np.argmax(t))
-    if t[best] >= threshold:
-        cuts = [a + best + 1]
+    total = [0.0]
+    for value in means[a:b]:
+        total.append(total[-1] + value)
+
+    def t(inside: int, sum_in: float, sum_out: float) -> float:  # ``inside`` points against the rest
+        return _in_errors(abs(sum_in / inside - sum_out / (n - inside)), sigma, 1.0 / inside + 1.0 / (n - inside))
+
+    best, best_t = 0, -1.0
+    for k in range(1, n):
+        value = t(k, total[k], total[n] - total[k])
+        if value > best_t:  # the first of equals wins
+            best, best_t = k, value
+    if best_t >= threshold:
+        cuts = [a + best]
     else:
-        i, j = np.triu_indices(n + 1, 1)
-        keep = (i >= 1) & (j <= n - 1) & (j - i >= 2)  # a middle part of 2+, something on both sides
-        i, j = i[keep], j[keep]
-        if not i.size:
+        pick, pick_t = None, -1.0
+        for i in range(1, n):          # a middle part [i, j) of 2+, something on both sides
+            for j in range(i + 2, n):
+                value = t(j - i, total[j] - total[i], total[n] - total[j] + total[i])
+                if value > pick_t:
+                    pick, pick_t = (i, j), value
+        if pick is None or pick_t < threshold:
             return []
-        inside = j - i
-        mean_in = (total[j] - total[i]) / inside
-        mean_out = (total[n] - total[j] + total[i]) / (n - inside)
-        t2 = np.abs(mean_in - mean_out) / (sigma * np.sqrt(1.0 / inside + 1.0 / (n - inside)))
-        pick = int(np.argmax(t2))
-        if t2[pick] < threshold:
-            return []
-        cuts = [a + int(i[pick]), a + int(j[pick])]
+        cuts = [a + pick[0], a + pick[1]]
     out, edges = list(cuts), [a, *cuts, b]
     for lo, hi in zip(edges, edges[1:]):
         out += _segment(means, lo, hi, sigma, threshold)
     return out
 
 
-def _creep_groups(raw: list[tuple[int, int, int]], means: np.ndarray) -> list[list[tuple[int, int, int]]]:
+def _in_errors(difference: float, sigma: float, inverse_counts: float) -> float:
+    """A difference of two means in standard errors (each mean's noise ``sigma``; with no noise
+    at all, any difference is beyond every threshold)."""
+    if sigma > 0:
+        return difference / (sigma * math.sqrt(inverse_counts))
+    return math.inf if difference else 0.0
+
+
+def _sign(value: float) -> int:
+    return (value > 0) - (value < 0)
+
+
+def _creep_groups(raw: list[tuple[int, int, int]], means: list[float]) -> list[list[tuple[int, int, int]]]:
     """Neighbouring changes in one direction, at most CREEP_GAP releases apart, grouped."""
     groups: list[list[tuple[int, int, int]]] = []
     for cut, a, b in raw:
-        direction = np.sign(means[cut:b].mean() - means[a:cut].mean())
+        direction = _sign(_mean(means[cut:b]) - _mean(means[a:cut]))
         if groups:
             last = groups[-1][-1]
-            last_direction = np.sign(means[last[0]:last[2]].mean() - means[last[1]:last[0]].mean())
+            last_direction = _sign(_mean(means[last[0]:last[2]]) - _mean(means[last[1]:last[0]]))
             if cut - last[0] <= CREEP_GAP and direction == last_direction:
                 groups[-1].append((cut, a, b))
                 continue
@@ -203,32 +222,31 @@ def _creep_groups(raw: list[tuple[int, int, int]], means: np.ndarray) -> list[li
     return groups
 
 
-def _best_ramp(means: np.ndarray, a: int, cut: int, b: int, sigma: float) -> Optional[tuple[int, int]]:
+def _best_ramp(means: list[float], a: int, cut: int, b: int, sigma: float) -> Optional[tuple[int, int]]:
     """``(first, last)`` point of a linear ramp that fits ``means[a:b]`` clearly better than a
     step at ``cut`` (by RAMP_MARGIN, in units of sigma squared), or None."""
-    seg = means[a:b]
-    step_fit = np.where(np.arange(a, b) < cut, means[a:cut].mean(), means[cut:b].mean())
-    step_rss = float(((seg - step_fit) ** 2).sum())
+    left, right = _mean(means[a:cut]), _mean(means[cut:b])
+    step_rss = sum((means[x] - (left if x < cut else right)) ** 2 for x in range(a, b))
     best, best_rss = None, step_rss - RAMP_MARGIN * sigma ** 2
     for start in range(max(a + 1, cut - 4), cut + 1):
         for end in range(max(cut, start + 1), min(b - 1, cut + 4) + 1):
             if end - start < 1 or start - a < 1 or b - end < 1:
                 continue
-            before, after = means[a:start].mean(), means[end:b].mean()
+            before, after = _mean(means[a:start]), _mean(means[end:b])
             # the ramp leaves the old level at start - 1 and reaches the new one at end
-            x = np.arange(a, b)
-            fit = np.clip((x - (start - 1)) / (end - start + 1), 0.0, 1.0) * (after - before) + before
-            rss = float(((seg - fit) ** 2).sum())
+            width = end - start + 1
+            rss = sum((means[x] - (min(1.0, max(0.0, (x - (start - 1)) / width)) * (after - before) + before)) ** 2
+                      for x in range(a, b))
             if rss < best_rss:
                 best, best_rss = (start, end), rss
     return best
 
 
-def _change(kind: str, means: np.ndarray, where: list[int], relative: bool, sigma: float,
+def _change(kind: str, means: list[float], where: list[int], relative: bool, sigma: float,
             a: int, start: int, end: int, b: int) -> Change:
     """The change from level ``means[a:start]`` to level ``means[end:b]`` (a step: start == end)."""
-    before, after = float(means[a:start].mean()), float(means[end:b].mean())
-    significance = abs(after - before) / (sigma * math.sqrt(1.0 / (start - a) + 1.0 / (b - end)))
+    before, after = _mean(means[a:start]), _mean(means[end:b])
+    significance = _in_errors(abs(after - before), sigma, 1.0 / (start - a) + 1.0 / (b - end))
     size = math.expm1(after - before) if relative else after - before
     level = math.exp if relative else float
     return Change(kind, where[start], where[end], size, significance, level(before), level(after))
