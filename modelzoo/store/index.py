@@ -47,6 +47,7 @@ INDEX_VERSION = 4
 # Record fields whose values repeat across runs: stored once in the index, named by number.
 SHARED_FIELDS = ("config", "env", "data", "metric_columns", "curve_specs", "plugin", "resources", "result_table",
                  "overrides", "zoo_cell", "target")
+_SHARED = frozenset(SHARED_FIELDS)
 
 
 class IndexedRecord(dict):
@@ -242,26 +243,30 @@ def write_index(runs_dir: Path, entries: dict) -> bool:
     numbers: dict[bytes, int] = {}  # a shared value's JSON text -> its number
     seen: dict[int, int] = {}      # id() of a value already numbered (records from the index share them)
     layouts: dict[tuple, int] = {}
+    plans: dict[tuple, tuple[int, list[int]]] = {}  # a record's field names -> (layout number, shared positions)
     stored = {}
     for name, entry in entries.items():
-        if entry["record"] is None:  # kept out: read from its file
+        record = entry["record"]
+        if record is None:  # kept out: read from its file
             stored[name] = [entry["signature"], None, None]
             continue
-        layout, values = [], []
-        for key, value in entry["record"].items():
-            if key in SHARED_FIELDS:
-                if id(value) not in seen:
-                    text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-                    if text not in numbers:
-                        numbers[text] = len(shared)
-                        shared.append(value)
-                    seen[id(value)] = numbers[text]
-                layout.append("=" + key)
-                values.append(seen[id(value)])
-            else:
-                layout.append(key)
-                values.append(value)
-        number = layouts.setdefault(tuple(layout), len(layouts))
+        fields = tuple(record)
+        plan = plans.get(fields)
+        if plan is None:
+            layout = tuple(("=" + key) if key in _SHARED else key for key in fields)
+            plan = plans[fields] = (layouts.setdefault(layout, len(layouts)),
+                                    [i for i, key in enumerate(fields) if key in _SHARED])
+        number, positions = plan
+        values = list(record.values())
+        for i in positions:
+            value = values[i]
+            known = seen.get(id(value))
+            if known is None:
+                known = numbers.setdefault(orjson.dumps(value, option=orjson.OPT_SORT_KEYS), len(shared))
+                if known == len(shared):
+                    shared.append(value)
+                seen[id(value)] = known
+            values[i] = known
         stored[name] = [entry["signature"], number, values]
     text = orjson.dumps({"version": INDEX_VERSION, "shared": shared, "layouts": [list(k) for k in layouts],
                          "entries": stored})
