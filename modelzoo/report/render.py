@@ -72,7 +72,8 @@ def render_reports(records: Iterable, references: Optional[dict], output_dir: Pa
                    warn: Optional[Callable[[str], None]] = None,
                    declarations: Optional[Mapping[str, Any]] = None,
                    catalogue: Optional[Sequence[dict]] = None) -> list[Path]:
-    """Write the requested reports into ``output_dir`` (created if needed), each atomically.
+    """Write the requested reports into ``output_dir`` (created if needed): each is staged beside
+    its file, and the files are replaced only once every one is written.
 
     Returns the written paths in ``formats`` order: ``md`` -> results.md, ``html`` ->
     index.html, ``json`` -> results.json, ``csv`` -> results.csv. ``generated`` fixes the
@@ -111,7 +112,7 @@ def render_reports(records: Iterable, references: Optional[dict], output_dir: Pa
             staged[fmt] = StagedFile(output_dir / OUTPUT_NAMES[fmt])
         # A long report is made twice over, on two cores: a forked child builds its own copy and
         # writes results.json and results.csv while this process draws the HTML and Markdown
-        # (18,000 runs: 2.1 -> 1.7 s). Without a child (one core, threads, a short report) the
+        # (18,000 runs: 2.65 -> 1.9 s, docs/BENCHMARKS.md). Without a child (one core, threads, a short report) the
         # child's part runs here, on this process's report.
         beside = [fmt for fmt in ("json", "csv") if fmt in staged]
 
