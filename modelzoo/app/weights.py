@@ -2,6 +2,9 @@
 
 Both load the weights through the model's plugin (``torch.load(weights_only=True)`` first,
 so a file is never unpickled as code). ``evaluate`` writes an ``eval`` record as a run does.
+A stop signal (Ctrl-C, SIGTERM) inside either raises
+:class:`~modelzoo.toolkit.stopping.Stopped`, as it does in ``run``: an evaluation's record
+says ``interrupted``; the caller's signal handlers come back afterwards.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from modelzoo.app.resolve import Overrides, new_record, resolve, run_context
 from modelzoo.app.session import Session, session_or_default
 from modelzoo.contract.api import UserError
 from modelzoo.store import records
+from modelzoo.toolkit import stopping
 from modelzoo.toolkit.runtime import choose_device, writable_dir
 
 EXPORT_SUFFIX = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
@@ -33,6 +37,12 @@ def evaluate(model: str, weights: str | Path, *, session: Optional[Session] = No
              overrides: Overrides = (), seed: Optional[int] = None,
              device: Optional[str] = None) -> records.RunRecord:
     """Score ``weights`` on ``model``'s benchmark; the ``eval`` record (also saved in the runs folder)."""
+    with stopping.stop_signals_raise():
+        return _evaluate(model, weights, session, profile, overrides, seed, device)
+
+
+def _evaluate(model: str, weights: str | Path, session: Optional[Session], profile: Optional[str],
+              overrides: Overrides, seed: Optional[int], device: Optional[str]) -> records.RunRecord:
     session = session_or_default(session)
     registry = session.registry()
     resolved = resolve(session, model, profile, overrides, seed)
@@ -77,6 +87,13 @@ def export(model: str, weights: str | Path, *, fmt: str = "onnx", output: Option
     explicit ``output`` is replaced only with ``force``; never one that is not a regular file."""
     if fmt not in EXPORT_SUFFIX:
         raise UserError(f"format {fmt!r} is not known; choose from {', '.join(EXPORT_SUFFIX)}")
+    with stopping.stop_signals_raise():
+        return _export(model, weights, fmt, output, session, profile, overrides, seed, device, force)
+
+
+def _export(model: str, weights: str | Path, fmt: str, output: Optional[str | Path], session: Optional[Session],
+            profile: Optional[str], overrides: Overrides, seed: Optional[int], device: Optional[str],
+            force: bool) -> str:
     session = session_or_default(session)
     resolved = resolve(session, model, profile, overrides, seed)
     device = choose_device(device or "auto")

@@ -234,3 +234,29 @@ def test_zoo_run_and_check_from_python(toy, capfd):
     assert release_id == "nightly" and [v.passed for v in verdicts] == [True]
     with pytest.raises(app.UserError, match="release 'weekly' is not in"):
         app.zoo_run("weekly", session=session)
+
+
+@pytest.mark.parametrize("verb", ["evaluate", "export"])
+def test_sigterm_inside_evaluate_or_export_raises_stopped_and_restores_the_handlers(toy, monkeypatch, verb):
+    """Through the API, as through the CLI: a stop signal raises Stopped (the process is not
+    killed with the evaluation's record left unwritten); an evaluation records ``interrupted``."""
+    from modelzoo.app import weights
+
+    def load_then_signal(*args):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(30)  # the signal ends this at once
+        raise AssertionError("SIGTERM did not stop the evaluation")
+
+    monkeypatch.setattr(weights, "_load_network", load_then_signal)
+    session = app.Session(runs_dir=toy / "runs")
+    handlers = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    with pytest.raises(Stopped) as stopped:
+        getattr(app, verb)("toy", str(toy / "weights.pt"), device="cpu", session=session)
+    assert stopped.value.signum == signal.SIGTERM
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == handlers
+    if verb == "evaluate":
+        (run_id,) = _run_folders(session)
+        saved = records.load(session.runs_dir / run_id)
+        assert saved["status"] == "interrupted" and saved["error"] == "stopped by SIGTERM"
+    else:
+        assert _run_folders(session) == [] and not list(toy.glob("weights.onnx*"))
