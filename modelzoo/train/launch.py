@@ -20,7 +20,6 @@ import shutil
 import signal
 import socket
 import sys
-import tempfile
 import traceback
 from dataclasses import asdict
 from typing import Optional
@@ -86,6 +85,9 @@ def _elastic_entry(job_fields: dict, notes: str) -> None:
         os._exit(stopping.exit_status(signum=stopped.received()))
 
 
+RANK_NOTES = ".ranks"  # the launcher's folder of RankNotes inside the run folder
+
+
 class RankNotes:
     """Which worker died without a word. Every rank notes its pid when it starts and notes again
     on every way out; a rank with no second note was killed (kill -9, the OOM killer). Its
@@ -134,7 +136,11 @@ def launch(job: Job, cards: int) -> dict:
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=cards, run_id=job.run_id,
                           rdzv_backend="c10d", rdzv_endpoint=f"127.0.0.1:{_free_port()}",
                           max_restarts=0, start_method="spawn", monitor_interval=0.5)
-    notes = tempfile.mkdtemp(prefix="modelzoo-ranks-")
+    # in the run folder, not /tmp: a launcher killed outright leaves it with its run, and the
+    # next launch of that run (--resume) starts it afresh
+    notes = os.path.join(job.run_dir, RANK_NOTES)
+    shutil.rmtree(notes, ignore_errors=True)
+    os.makedirs(notes)
     try:
         elastic_launch(config, _elastic_entry)(asdict(job), notes)
     except (ChildFailedError, SignalException) as exc:

@@ -17,6 +17,7 @@ import pytest
 from fault_helpers import Workspace, assert_one_line_error, assert_runs_folder_sound, stop, wait_for_log
 
 from modelzoo.store import records
+from modelzoo.train.launch import RANK_NOTES
 
 # A slowed phase would take 60 s; a stop that honours the signal takes a few, plus start-up
 # noise with several runs on 2 cores.
@@ -142,4 +143,6 @@ def test_workers_of_a_launcher_killed_with_sigkill_checkpoint_and_record_the_run
     assert (record["status"], record["error"]) == (
         "interrupted", f"stopped by a signal; resume with 'modelzoo run toy --resume {record['run_id']}'")
     assert (space.runs / record["run_id"] / "checkpoint.pt").is_file()
+    # the dead launcher's rank notes stay with its run (the next launch of it starts them afresh), not in /tmp
+    assert (space.runs / record["run_id"] / RANK_NOTES).is_dir()
     assert_runs_folder_sound(space.runs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from toy_helpers import run_cli
 
 from modelzoo.store import records
+from modelzoo.train.launch import RANK_NOTES
 
 
 def test_two_process_gloo_run_end_to_end(tmp_path):
@@ -21,3 +22,5 @@ def test_two_process_gloo_run_end_to_end(tmp_path):
     assert 0.0 <= metrics["accuracy"] <= 1.0
     # one log, written by rank 0
     assert "2 worker(s)" in (tmp_path / "runs" / record["run_id"] / "train.log").read_text()
+    # the launcher's rank notes are removed once the workers are done
+    assert not (tmp_path / "runs" / record["run_id"] / RANK_NOTES).exists()
