@@ -57,29 +57,29 @@ def beside(work: Callable[[], Any], fork: bool = True) -> Iterator[Callable[[], 
         os.close(read_end)
         _child(work, write_end)
     os.close(write_end)
+    pipe = os.fdopen(read_end, "rb")
     reaped = False
 
     def result() -> Any:
         nonlocal reaped
-        with os.fdopen(read_end, "rb") as pipe:
+        with pipe:
             payload = pipe.read()
         _, status = os.waitpid(pid, 0)
         reaped = True
         if os.waitstatus_to_exitcode(status) == 0:
-            with contextlib.suppress(ValueError):
+            with contextlib.suppress(ValueError, KeyError, TypeError):
                 return json.loads(payload)["value"]
         return work()
 
     try:
         yield result
     finally:
+        pipe.close()  # closing twice is nothing; the descriptor is never closed by number
         if not reaped:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
-            with contextlib.suppress(OSError):
-                os.close(read_end)
 
 
 def _child(work: Callable[[], Any], write_end: int) -> None:
