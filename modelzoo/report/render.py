@@ -122,7 +122,8 @@ def render_reports(records: Iterable, references: Optional[dict], output_dir: Pa
                 staged[fmt].write(_encoded(renderers[fmt](report)))
             return True
 
-        fork = len(records) >= FORK_FROM_RUNS and len(staged) > len(beside)
+        # a child only when both processes have something to write
+        fork = len(records) >= FORK_FROM_RUNS and 0 < len(beside) < len(staged)
         with forked.beside(write_beside, fork=fork) as wait_beside:
             report = report_of_records()
             for line in report.skipped[len(skipped):]:
