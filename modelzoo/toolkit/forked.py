@@ -7,10 +7,10 @@ draws the HTML (:func:`modelzoo.report.render.render_reports`).
 The rules:
 
 - Fork only where it pays and is safe (:func:`can_fork`): a platform with ``os.fork``, two
-  cores or more this process may run on, and a process running one thread (counted in /proc/self/task, native threads included). A fork beside
-  other threads (torch's pools, in a script that trained first) can copy a lock another
-  thread held, and the child would hang on it. Where it is not safe, the work runs inline:
-  the same result on one core.
+  cores or more this process may run on, and one thread in the process (counted in
+  /proc/self/task, native threads included). A fork beside other threads (torch's pools,
+  in a script that trained first) can copy a lock another thread held, and the child would
+  hang on it. Where it is not safe, the work runs inline: the same result on one core.
 - The child exits through ``os._exit``: none of the parent's ``finally`` blocks, atexit
   hooks or buffered output run twice. It dies with the parent (:func:`die_with_parent`),
   and the parent kills and reaps it on every way out of the block (an error, Ctrl-C).
@@ -34,8 +34,8 @@ from modelzoo.toolkit.stopping import die_with_parent
 def can_fork() -> bool:
     """True where a child pays: ``os.fork`` exists, this process may run on two cores or more,
     and forking it is safe (one thread runs)."""
-    if not hasattr(os, "fork") or len(os.sched_getaffinity(0)) < 2:
-        return False
+    if not hasattr(os, "fork") or not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2:
+        return False  # (no affinity call, as on macOS: /proc is missing there too)
     try:
         return len(os.listdir("/proc/self/task")) == 1
     except OSError:  # no /proc: the threads cannot be counted, so no fork
