@@ -160,7 +160,10 @@ def _record_after_failure(job: Job, exc: BaseException, silent: list[tuple[int, 
     stopped = isinstance(exc, SignalException)
     killed = None
     if silent and not stopped:
-        rank, pid = silent[0]
+        # the ranks the agent saw fail first: a rank it killed itself while stopping the rest
+        # (one stuck in a collective with the dead peer) is silent too, but never among these
+        seen_failing = getattr(exc, "failures", None) or {}
+        rank, pid = min(silent, key=lambda noted: (noted[0] not in seen_failing, noted[0]))
         killed = (f"worker rank {rank} (pid {pid}) was killed (a signal: kill -9, or the OOM killer); "
                   "the other ranks were stopped")
     if record["status"] != "running" and not (killed and record["status"] == "failed"):

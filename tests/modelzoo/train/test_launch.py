@@ -24,3 +24,25 @@ def test_two_process_gloo_run_end_to_end(tmp_path):
     assert "2 worker(s)" in (tmp_path / "runs" / record["run_id"] / "train.log").read_text()
     # the launcher's rank notes are removed once the workers are done
     assert not (tmp_path / "runs" / record["run_id"] / RANK_NOTES).exists()
+
+
+def test_the_killed_rank_named_is_one_the_agent_saw_fail_not_one_it_killed_while_stopping(tmp_path):
+    """Rank 0, stuck in a collective with the dead peer, is killed by the agent after its grace
+    period: silent too, yet the line must name the rank that was killed first (rank 5)."""
+    from types import SimpleNamespace
+
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
+
+    from modelzoo.train import launch
+
+    record = records.new_record(run_id="r8", kind="train", model="toy", model_title="Toy",
+                                plugin={"name": "toy", "version": "0"}, profile="demo", config={"train": {}},
+                                overrides={}, cards=8, world_size=8, device="cpu", seed=0, metric_columns=[],
+                                log=None)
+    records.save(record, tmp_path / "runs")
+    job = SimpleNamespace(run_dir=tmp_path / "runs" / "r8", runs_dir=tmp_path / "runs", model="toy", run_id="r8")
+    seen = ChildFailedError("toy", {5: ProcessFailure(local_rank=5, pid=1005, exitcode=-9,
+                                                      error_file=str(tmp_path / "none.json"))})
+    named = launch._record_after_failure(job, seen, [(0, "1000"), (5, "1005")])
+    assert named["status"] == "failed"
+    assert named["error"].startswith("worker rank 5 (pid 1005) was killed")
