@@ -144,13 +144,13 @@ def launch(job: Job, cards: int) -> dict:
     try:
         elastic_launch(config, _elastic_entry)(asdict(job), notes)
     except (ChildFailedError, SignalException) as exc:
-        return _record_after_failure(job, exc, RankNotes(notes).silent(cards))
+        return record_after_failure(job, exc, RankNotes(notes).silent(cards))
     finally:
         shutil.rmtree(notes, ignore_errors=True)
     return records.load(job.run_dir)
 
 
-def _record_after_failure(job: Job, exc: BaseException, silent: list[tuple[int, str]]) -> dict:
+def record_after_failure(job: Job, exc: BaseException, silent: list[tuple[int, str]]) -> dict:
     """The record once the workers are gone; written here when rank 0 could not say why, or
     when a rank died without a word (``silent``): its peers then only saw a connection drop,
     and the line must name the rank that was killed."""

@@ -43,6 +43,6 @@ def test_the_killed_rank_named_is_one_the_agent_saw_fail_not_one_it_killed_while
     job = SimpleNamespace(run_dir=tmp_path / "runs" / "r8", runs_dir=tmp_path / "runs", model="toy", run_id="r8")
     seen = ChildFailedError("toy", {5: ProcessFailure(local_rank=5, pid=1005, exitcode=-9,
                                                       error_file=str(tmp_path / "none.json"))})
-    named = launch._record_after_failure(job, seen, [(0, "1000"), (5, "1005")])
+    named = launch.record_after_failure(job, seen, [(0, "1000"), (5, "1005")])
     assert named["status"] == "failed"
     assert named["error"].startswith("worker rank 5 (pid 1005) was killed")
