@@ -24,6 +24,7 @@ in :mod:`~modelzoo.report.html`.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -91,14 +92,13 @@ def render_reports(records: Iterable, references: Optional[dict], output_dir: Pa
         raise UserError(f"unknown report format {unknown[0]!r}; choose from {', '.join(FORMATS)}")
     records = list(records)
     generated = generated or utc_now()  # one timestamp, whichever process writes the file
-    built: list[Report] = []
 
-    def report_of_records() -> Report:
-        if not built:
-            built.append(build_report(records, references, generated, releases=releases, skipped=skipped,
-                                      declarations=declarations))
-            built[0].catalogue = catalogue_section(catalogue or [])
-        return built[0]
+    @functools.cache
+    def report_of_records() -> Report:  # built once per process: in the child, or here
+        report = build_report(records, references, generated, releases=releases, skipped=skipped,
+                              declarations=declarations)
+        report.catalogue = catalogue_section(catalogue or [])
+        return report
 
     renderers = {"md": writers.render_markdown, "html": html.render_html, "json": writers.render_json,
                  "csv": writers.render_csv}

@@ -50,17 +50,22 @@ class YamlAliasRefused(UnreadableData):
         self.name = name
 
 
-def read_text(path: os.PathLike, limit: int = MAX_FILE_BYTES) -> str:
-    """The file's text. OSError as raised (callers name permissions or a missing file);
-    UnreadableData when it is not a regular file, larger than ``limit`` or not UTF-8."""
+def read_bytes(path: os.PathLike, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The file's bytes. OSError as raised (callers name permissions or a missing file);
+    UnreadableData when it is not a regular file or larger than ``limit``."""
     path = Path(path)
-    info = path.stat()
-    if not stat.S_ISREG(info.st_mode):
+    if not stat.S_ISREG(path.stat().st_mode):
         raise UnreadableData("is not a regular file")
     with open(path, "rb") as handle:
         data = handle.read(limit + 1)
     if len(data) > limit:
         raise UnreadableData(f"is larger than {limit // 2**20} MiB")
+    return data
+
+
+def read_text(path: os.PathLike, limit: int = MAX_FILE_BYTES) -> str:
+    """:func:`read_bytes` as text; UnreadableData also when it is not UTF-8."""
+    data = read_bytes(path, limit)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -120,13 +125,7 @@ def strict_json_file(path: os.PathLike, limit: int = MAX_FILE_BYTES) -> Any:
     regular file, larger than ``limit``, not UTF-8, holds a lone surrogate, NaN or Infinity
     (not JSON), or nests deeper than MAX_DEPTH. orjson stops at 1024 levels by itself, so
     the depth is counted after the parse, on the brackets alone."""
-    path = Path(path)
-    if not stat.S_ISREG(path.stat().st_mode):
-        raise UnreadableData("is not a regular file")
-    with open(path, "rb") as handle:
-        data = handle.read(limit + 1)
-    if len(data) > limit:
-        raise UnreadableData(f"is larger than {limit // 2**20} MiB")
+    data = read_bytes(path, limit)
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
